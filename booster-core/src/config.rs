@@ -1,0 +1,76 @@
+//! Every tunable of the engine. The binary fills it from flags; the defaults match the
+//! upstream Go project's flags where one exists.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Dur;
+
+/// The engine's settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Config {
+    /// Nodes added on top of the one replacement each signal gets (upstream
+    /// `--extra-nodes-over-calculation`, applied per signal here).
+    pub extra_nodes_per_signal: u32,
+    /// The most nodes our boosts may have outstanding in one group at once; signals past it
+    /// wait for a slot. 0 means no cap other than the group's max size.
+    pub boost_cap_per_group: u32,
+    /// The most drains running at once (upstream `--max-concurrent-drains`).
+    pub max_concurrent_drains: u32,
+    /// The least time between two drain starts (upstream `--time-between-drains`).
+    pub time_between_drains: Dur,
+    /// How long one drain attempt may take before it is reported and retried
+    /// (upstream `--drain-timeout`).
+    pub drain_timeout: Dur,
+    /// How long a signalled node waits for its replacement to be Ready before it is drained
+    /// anyway: past it, keeping a doomed node is worse than running one node short.
+    pub replacement_wait: Dur,
+    /// After this long a signal that has not turned into an interruption expires: a finished
+    /// drain is retired, anything else is given back (uncordoned).
+    pub signal_expiry: Dur,
+    /// A node created longer ago than this is not taken as a replacement (upstream
+    /// `--max-time-consider-new-node`).
+    pub new_node_window: Dur,
+    /// A cluster-autoscaler status older than this counts as stale: no boosts.
+    pub ca_status_max_age: Dur,
+    /// Groups never touched (upstream `--ignored-autoscaling-groups`).
+    pub ignored_groups: BTreeSet<String>,
+    /// A group with this tag set to `false` is never touched.
+    pub opt_out_tag: String,
+    /// Boost only; leave draining to somebody else (upstream `--disable-drain`).
+    pub disable_drain: bool,
+    /// Compute and report the plan, change nothing (upstream `--dry-run`).
+    pub dry_run: bool,
+}
+
+/// The default opt-out tag key.
+pub const DEFAULT_OPT_OUT_TAG: &str = "aws-spots-booster/enabled";
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            extra_nodes_per_signal: 0,
+            boost_cap_per_group: 10,
+            max_concurrent_drains: 5,
+            time_between_drains: Dur::from_secs(60),
+            drain_timeout: Dur::from_secs(120),
+            replacement_wait: Dur::from_mins(6),
+            signal_expiry: Dur::from_mins(30),
+            new_node_window: Dur::from_mins(10),
+            ca_status_max_age: Dur::from_mins(3),
+            ignored_groups: BTreeSet::new(),
+            opt_out_tag: DEFAULT_OPT_OUT_TAG.to_string(),
+            disable_drain: false,
+            dry_run: false,
+        }
+    }
+}
+
+impl Config {
+    /// Nodes one signal's boost adds: its replacement plus the extra.
+    pub fn nodes_per_signal(&self) -> u32 {
+        1u32.saturating_add(self.extra_nodes_per_signal)
+    }
+}

@@ -1,0 +1,193 @@
+//! The ledger: what the booster has decided and must remember across restarts.
+//!
+//! It lives in the cluster (the Kubernetes adapter stores it with optimistic concurrency),
+//! never only in memory. Each signalled node has one [`Entry`]; a boost is written here
+//! *before* the Auto Scaling call is made (`Applying`), so a controller that restarts at
+//! any point sees what it had asked for and never boosts twice for one signal:
+//!
+//! ```text
+//!  RecordSignal ─▶ Queued ──BeginBoost──▶ Applying{from,to} ──ConfirmBoost──▶ Applied
+//!        │                                     │ SetDesired(to) only while desired == from
+//!        └──────────────▶ Abandoned (no boost: drained without, or expired)
+//!  drain: NotStarted ──StartDrain──▶ Draining{since, attempt} ──(pods gone)──▶ Retire
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Action, Reason};
+use crate::time::Timestamp;
+
+/// Durable state of all signals being handled.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ledger {
+    /// One entry per signalled node, by node name.
+    #[serde(default)]
+    pub entries: BTreeMap<String, Entry>,
+    /// When the last drain started, for `time_between_drains` (kept after its entry is gone).
+    #[serde(default)]
+    pub last_drain_started_at: Option<Timestamp>,
+}
+
+/// One signalled node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// The node's EC2 instance.
+    pub instance_id: String,
+    /// Its Auto Scaling group.
+    pub group: String,
+    /// When the signal was issued (the earliest source).
+    pub signal_at: Timestamp,
+    /// Where the boost stands.
+    pub boost: Boost,
+    /// Where the drain stands.
+    #[serde(default)]
+    pub drain: DrainState,
+    /// Set when the node was given back (signal expired): the entry then only waits for the
+    /// node to go, so that the same signal is not handled again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_at: Option<Timestamp>,
+}
+
+/// A signal's boost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum Boost {
+    /// Wants a boost that is not allowed yet.
+    Queued {
+        /// Why it waits.
+        reason: Reason,
+    },
+    /// Recorded; desired capacity is being raised from `from` to `to`.
+    Applying {
+        /// Desired capacity observed when the boost was recorded.
+        from: u32,
+        /// Desired capacity asked for (shared by the signals boosted together).
+        to: u32,
+        /// When it was recorded: replacements are nodes created after this.
+        at: Timestamp,
+    },
+    /// Desired capacity reached the target (or was seen to move past it).
+    Applied {
+        /// Desired capacity asked for.
+        to: u32,
+        /// When the boost was recorded.
+        at: Timestamp,
+    },
+    /// This signal gets no boost (its drain started first, or it expired).
+    Abandoned {
+        /// Why.
+        reason: Reason,
+    },
+}
+
+impl Boost {
+    /// When the boost was recorded, for `Applying` and `Applied`.
+    pub fn boosted_at(&self) -> Option<Timestamp> {
+        match self {
+            Boost::Applying { at, .. } | Boost::Applied { at, .. } => Some(*at),
+            _ => None,
+        }
+    }
+}
+
+/// A signalled node's drain.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum DrainState {
+    /// Not started.
+    #[default]
+    NotStarted,
+    /// Evictions are under way.
+    Draining {
+        /// When this attempt started.
+        since: Timestamp,
+        /// 1 for the first attempt.
+        attempt: u32,
+    },
+}
+
+impl Ledger {
+    /// Applies the ledger part of an action (actions that do not touch the ledger change
+    /// nothing). Adapters store the result; tests use it to replay plans.
+    pub fn apply(&mut self, action: &Action) {
+        match action {
+            Action::RecordSignal { node, entry, .. } => {
+                self.entries.insert(node.clone(), entry.clone());
+            }
+            Action::BeginBoost {
+                nodes,
+                from,
+                to,
+                at,
+                ..
+            } => {
+                for n in nodes {
+                    if let Some(e) = self.entries.get_mut(n) {
+                        e.boost = Boost::Applying {
+                            from: *from,
+                            to: *to,
+                            at: *at,
+                        };
+                    }
+                }
+            }
+            Action::ConfirmBoost { nodes, applied, .. } => {
+                for n in nodes {
+                    if let Some(e) = self.entries.get_mut(n) {
+                        if let Boost::Applying { to, at, .. } = e.boost {
+                            e.boost = if *applied {
+                                Boost::Applied { to, at }
+                            } else {
+                                Boost::Abandoned {
+                                    reason: Reason::MaxSizeBelowTarget,
+                                }
+                            };
+                        }
+                    }
+                }
+            }
+            Action::StartDrain {
+                node, attempt, at, ..
+            } => {
+                if let Some(e) = self.entries.get_mut(node) {
+                    if let Boost::Queued { .. } = e.boost {
+                        e.boost = Boost::Abandoned {
+                            reason: Reason::DrainStartedFirst,
+                        };
+                    }
+                    e.drain = DrainState::Draining {
+                        since: *at,
+                        attempt: *attempt,
+                    };
+                    if *attempt == 1 {
+                        self.last_drain_started_at = Some(*at);
+                    }
+                }
+            }
+            Action::Release { node, at, .. } => {
+                if let Some(e) = self.entries.get_mut(node) {
+                    e.released_at = Some(*at);
+                    e.drain = DrainState::NotStarted;
+                    if let Boost::Queued { .. } = e.boost {
+                        e.boost = Boost::Abandoned {
+                            reason: Reason::SignalExpired,
+                        };
+                    }
+                }
+            }
+            Action::Forget { node, .. } => {
+                self.entries.remove(node);
+            }
+            Action::SetDesired { .. }
+            | Action::Cordon { .. }
+            | Action::Protect { .. }
+            | Action::Unprotect { .. }
+            | Action::Retire { .. }
+            | Action::Hold { .. } => {}
+        }
+    }
+}

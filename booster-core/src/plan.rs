@@ -1,0 +1,355 @@
+//! The engine's output: a [`Plan`] of [`Action`]s, each with a typed [`Reason`].
+//!
+//! Every action is safe to run on its own, in any order, and to repeat: its preconditions
+//! were true in the snapshot, and each one is idempotent. The driver runs the world part of
+//! an action first and its ledger part last ([`crate::ledger::Ledger::apply`]), except that
+//! ledger-only actions (`RecordSignal`, `BeginBoost`, `ConfirmBoost`, `StartDrain`,
+//! `Forget`) are only the ledger write. Boosts are two-phase across plans: the ledger
+//! records `Applying{from,to}` in one plan, and `SetDesired` comes in a later plan, once
+//! that record is visible in the snapshot.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::Entry;
+use crate::time::Timestamp;
+
+/// What to do now, and when to look again.
+#[must_use = "a plan does nothing until its actions are executed"]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// Actions, in the order the engine found them (boosts before drains before clean-up).
+    pub actions: Vec<Action>,
+    /// The next instant at which the plan would change with no new observation (a deadline
+    /// or a spacing gap ends). `None`: nothing is waiting on time.
+    pub next_wakeup: Option<Timestamp>,
+    /// The plan was computed in dry-run mode: report it, execute nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl Plan {
+    /// The actions that change something (everything but [`Action::Hold`]).
+    pub fn mutations(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter().filter(|a| a.is_mutation())
+    }
+}
+
+/// One step. Fields named `node` are Node names, `group` Auto Scaling group names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "action",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Action {
+    /// Ledger: create (or replace a released) entry for a signalled node.
+    RecordSignal {
+        /// The signalled node.
+        node: String,
+        /// The entry to store.
+        entry: Entry,
+        /// Why.
+        reason: Reason,
+    },
+    /// Ledger: queued signals of one group start their boost (`Queued` -> `Applying`).
+    BeginBoost {
+        /// The group.
+        group: String,
+        /// The signalled nodes boosted together.
+        nodes: Vec<String>,
+        /// Desired capacity now.
+        from: u32,
+        /// Desired capacity to reach.
+        to: u32,
+        /// Now.
+        at: Timestamp,
+        /// Why.
+        reason: Reason,
+    },
+    /// Cloud: `SetDesiredCapacity(group, to)`, skipped by the adapter when the group is
+    /// already at or above `to`. Never lowers: `to > from`, and `to <= max size`.
+    SetDesired {
+        /// The group.
+        group: String,
+        /// Desired capacity observed.
+        from: u32,
+        /// Desired capacity to set.
+        to: u32,
+        /// The signals this boost is for.
+        nodes: Vec<String>,
+        /// Why.
+        reason: Reason,
+    },
+    /// Ledger: a boost in `Applying` is settled: `Applied`, or abandoned when the group's
+    /// max size fell below its target.
+    ConfirmBoost {
+        /// The group.
+        group: String,
+        /// The signals boosted together.
+        nodes: Vec<String>,
+        /// `true`: the boost counts as applied; `false`: abandoned.
+        applied: bool,
+        /// Why.
+        reason: Reason,
+    },
+    /// Kubernetes: mark the signalled node unschedulable.
+    Cordon {
+        /// The node.
+        node: String,
+        /// Why.
+        reason: Reason,
+    },
+    /// Kubernetes: annotate a replacement `cluster-autoscaler.kubernetes.io/scale-down-disabled=true`
+    /// and record which signalled node it stands in for.
+    Protect {
+        /// The replacement node.
+        node: String,
+        /// The signalled node it replaces.
+        for_node: String,
+        /// Why.
+        reason: Reason,
+    },
+    /// Kubernetes: remove the booster's protection (only ever one the booster set).
+    Unprotect {
+        /// The replacement node.
+        node: String,
+        /// Why.
+        reason: Reason,
+    },
+    /// Ledger: start (or restart) draining a signalled node; the driver's drain worker
+    /// follows the ledger and evicts its pods.
+    StartDrain {
+        /// The node.
+        node: String,
+        /// 1 for the first attempt.
+        attempt: u32,
+        /// Now.
+        at: Timestamp,
+        /// Why.
+        reason: Reason,
+    },
+    /// Cloud: `TerminateInstanceInAutoScalingGroup`. `decrement` is true exactly when this
+    /// signal's boost was applied, so the group returns to the size it had without it.
+    Retire {
+        /// The drained node.
+        node: String,
+        /// Its group.
+        group: String,
+        /// Its instance.
+        instance_id: String,
+        /// `ShouldDecrementDesiredCapacity`.
+        decrement: bool,
+        /// Why.
+        reason: Reason,
+    },
+    /// Kubernetes then ledger: give the node back (uncordon, remove NTH's rebalance taint,
+    /// stop its drain) and mark the entry released.
+    Release {
+        /// The node.
+        node: String,
+        /// Now.
+        at: Timestamp,
+        /// Why.
+        reason: Reason,
+    },
+    /// Ledger: drop the entry of a node that is gone.
+    Forget {
+        /// The node.
+        node: String,
+        /// Why.
+        reason: Reason,
+    },
+    /// Nothing to execute: a signal waits, or is refused, and the reason is worth reporting
+    /// (log, metric, Kubernetes Event).
+    Hold {
+        /// The signalled node.
+        node: String,
+        /// Why it waits.
+        reason: Reason,
+    },
+}
+
+impl Action {
+    /// Whether executing it changes anything (all but [`Action::Hold`]).
+    pub fn is_mutation(&self) -> bool {
+        !matches!(self, Action::Hold { .. })
+    }
+
+    /// Whether it calls the cloud ([`Action::SetDesired`], [`Action::Retire`]).
+    pub fn is_cloud(&self) -> bool {
+        matches!(self, Action::SetDesired { .. } | Action::Retire { .. })
+    }
+
+    /// The action's reason.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Action::RecordSignal { reason, .. }
+            | Action::BeginBoost { reason, .. }
+            | Action::SetDesired { reason, .. }
+            | Action::ConfirmBoost { reason, .. }
+            | Action::Cordon { reason, .. }
+            | Action::Protect { reason, .. }
+            | Action::Unprotect { reason, .. }
+            | Action::StartDrain { reason, .. }
+            | Action::Retire { reason, .. }
+            | Action::Release { reason, .. }
+            | Action::Forget { reason, .. }
+            | Action::Hold { reason, .. } => *reason,
+        }
+    }
+
+    /// The action's name in camelCase, as in JSON and metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::RecordSignal { .. } => "recordSignal",
+            Action::BeginBoost { .. } => "beginBoost",
+            Action::SetDesired { .. } => "setDesired",
+            Action::ConfirmBoost { .. } => "confirmBoost",
+            Action::Cordon { .. } => "cordon",
+            Action::Protect { .. } => "protect",
+            Action::Unprotect { .. } => "unprotect",
+            Action::StartDrain { .. } => "startDrain",
+            Action::Retire { .. } => "retire",
+            Action::Release { .. } => "release",
+            Action::Forget { .. } => "forget",
+            Action::Hold { .. } => "hold",
+        }
+    }
+
+    /// The node the action is about, if any.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Action::RecordSignal { node, .. }
+            | Action::Cordon { node, .. }
+            | Action::Protect { node, .. }
+            | Action::Unprotect { node, .. }
+            | Action::StartDrain { node, .. }
+            | Action::Retire { node, .. }
+            | Action::Release { node, .. }
+            | Action::Forget { node, .. }
+            | Action::Hold { node, .. } => Some(node),
+            Action::BeginBoost { .. } | Action::SetDesired { .. } | Action::ConfirmBoost { .. } => {
+                None
+            }
+        }
+    }
+
+    /// The group the action is about, if it names one.
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            Action::BeginBoost { group, .. }
+            | Action::SetDesired { group, .. }
+            | Action::ConfirmBoost { group, .. }
+            | Action::Retire { group, .. } => Some(group),
+            Action::RecordSignal { entry, .. } => Some(&entry.group),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! reasons {
+    ($( $(#[$doc:meta])* $variant:ident => $text:literal, )*) => {
+        /// Why an action is taken, or why a signal waits.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        pub enum Reason {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Reason {
+            /// CamelCase name, used as the Kubernetes Event reason and a metric label.
+            pub fn as_str(self) -> &'static str {
+                match self { $( Reason::$variant => stringify!($variant), )* }
+            }
+
+            /// One sentence for logs and Event messages.
+            pub fn describe(self) -> &'static str {
+                match self { $( Reason::$variant => $text, )* }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// A rebalance recommendation was seen for a node with no entry.
+    NewSignal => "rebalance recommendation received",
+    /// A signal newer than the node's last release.
+    SignalAfterRelease => "new rebalance recommendation after the node was given back",
+    /// The signal is already older than the expiry when first seen.
+    StaleSignal => "rebalance recommendation is older than the signal expiry",
+    /// A queued signal's boost is now allowed.
+    BoostAllowed => "boost allowed",
+    /// The ledger holds a boost not yet visible in desired capacity.
+    BoostRecorded => "raising desired capacity for recorded boost",
+    /// Desired capacity reached the boost's target.
+    DesiredReached => "desired capacity reached the boost target",
+    /// Desired capacity moved away from the recorded base: the boost is taken as done, never repeated.
+    DesiredChangedByOthers => "desired capacity changed by somebody else; boost taken as done",
+    /// The group's max size fell below the boost target.
+    MaxSizeBelowTarget => "group max size is below the boost target",
+    /// A signalled node is still schedulable.
+    SignalledNodeSchedulable => "signalled node is schedulable",
+    /// A node launched after the boost stands in for the signalled node.
+    ReplacementLaunched => "replacement launched after the boost",
+    /// The signalled node this replacement stood in for is retired, released or gone.
+    SignalHandled => "the signal this replacement stood in for is handled",
+    /// A booster protection points at no live signal.
+    ProtectionOrphaned => "protection points at no live signal",
+    /// The replacement is Ready.
+    ReplacementReady => "replacement is Ready",
+    /// The replacement wait is over; keeping a doomed node is worse than running short.
+    ReplacementWaitOver => "replacement did not become Ready in time",
+    /// The signal got no boost and its wait is over.
+    NoReplacementComing => "no boost for this signal; waited long enough",
+    /// A drain attempt ran past the drain timeout.
+    DrainTimedOut => "drain attempt timed out; retrying",
+    /// The node has no pods left to evict.
+    DrainComplete => "drain complete",
+    /// The signal never turned into an interruption within the expiry.
+    SignalExpired => "signal expired without an interruption",
+    /// The drain started before a boost could be made.
+    DrainStartedFirst => "drain started before a boost was possible",
+    /// The node and its instance are gone.
+    NodeGone => "node and instance are gone",
+    /// Fail safe: no cluster-autoscaler status.
+    CaStatusMissing => "cluster-autoscaler status ConfigMap is missing: no boosts",
+    /// Fail safe: unparseable cluster-autoscaler status.
+    CaStatusInvalid => "cluster-autoscaler status cannot be parsed: no boosts",
+    /// Fail safe: cluster-autoscaler status too old.
+    CaStatusStale => "cluster-autoscaler status is stale: no boosts",
+    /// Fail safe: cluster-autoscaler still initializing.
+    CaInitializing => "cluster-autoscaler is initializing: no boosts",
+    /// cluster-autoscaler does not manage the group.
+    GroupNotInCaStatus => "group is not in the cluster-autoscaler status: no boosts",
+    /// cluster-autoscaler calls the group unhealthy.
+    GroupUnhealthy => "cluster-autoscaler reports the group unhealthy: no boosts",
+    /// cluster-autoscaler backs off from scaling the group up.
+    GroupBackingOff => "cluster-autoscaler is backing off scale-up of the group: no boosts",
+    /// Another boost of the group is being applied.
+    BoostInFlight => "another boost of this group is being applied",
+    /// The group is at its max size.
+    AtMaxSize => "group is at its max size",
+    /// The group's boost cap is reached.
+    BoostCapReached => "boost cap for the group is reached",
+    /// The node's instance belongs to no known Auto Scaling group.
+    UnknownGroup => "node's instance is in no known Auto Scaling group",
+    /// The group is in the ignored list.
+    GroupIgnored => "group is ignored by configuration",
+    /// The group opted out by tag.
+    GroupOptedOut => "group opted out by tag",
+    /// Waiting for the replacement.
+    WaitingForReplacement => "waiting for the replacement to be Ready",
+    /// All drain slots are taken.
+    DrainSlotsFull => "max concurrent drains reached",
+    /// Too soon after the last drain start.
+    DrainSpacing => "waiting for time between drains",
+    /// Draining.
+    Draining => "drain in progress",
+    /// Draining is disabled by configuration.
+    DrainDisabled => "draining is disabled; waiting for the signal to expire",
+    /// A retire waits until the group's boost settles, so both never race on desired capacity.
+    RetireWaitsForBoost => "retire waits for the group's boost to settle",
+    /// The node object is missing while its instance still runs.
+    NodeMissing => "node object is missing while its instance runs",
+}

@@ -1,0 +1,175 @@
+//! What the binary needs from the outside world. `booster-k8s` implements [`Cluster`] and
+//! [`Leadership`], `booster-aws` implements [`Cloud`]; unit tests use mocks.
+//!
+//! Every mutating call is idempotent: a restarted controller may repeat the last call it
+//! made before it died, and the result must be the same as making it once.
+
+use async_trait::async_trait;
+
+use crate::ca_status::CaStatus;
+use crate::ledger::Ledger;
+use crate::plan::Reason;
+use crate::snapshot::{CaObservation, Group, Node, Signal};
+
+/// A failure of a port call, classified so that the loop knows whether to retry.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    /// The service asked us to slow down (HTTP 429, AWS `Throttling`): retry with backoff.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// A write lost an optimistic-concurrency race (HTTP 409): re-read, then retry.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The object does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The service refused the request as invalid (AWS `ValidationError`, HTTP 422): do not retry as is.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The target is busy (AWS `ScalingActivityInProgress`, `ResourceContention`): retry later.
+    #[error("busy: {0}")]
+    Busy(String),
+    /// Credentials or permissions are missing (HTTP 401/403, AWS `AccessDenied`).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Network errors, timeouts, 5xx: retry.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl PortError {
+    /// Whether the same call may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            PortError::Throttled(_)
+                | PortError::Conflict(_)
+                | PortError::Busy(_)
+                | PortError::Unavailable(_)
+        )
+    }
+
+    /// A short, stable label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            PortError::Throttled(_) => "throttled",
+            PortError::Conflict(_) => "conflict",
+            PortError::NotFound(_) => "not_found",
+            PortError::Rejected(_) => "rejected",
+            PortError::Busy(_) => "busy",
+            PortError::Forbidden(_) => "forbidden",
+            PortError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+/// What `set_desired` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetDesiredOutcome {
+    /// Desired capacity was raised to the value asked for.
+    Raised,
+    /// The group was already at or above it: no call was made.
+    AlreadyAtOrAbove,
+}
+
+/// What `retire` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetireOutcome {
+    /// The instance is now terminating.
+    Terminated,
+    /// It was already terminating or gone: nothing to do.
+    AlreadyGone,
+}
+
+/// How a drain attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DrainOutcome {
+    /// Every evictable pod is gone.
+    Drained,
+    /// The attempt hit its deadline; `blocker` names the pod (and PodDisruptionBudget) in the way.
+    TimedOut {
+        /// `namespace/pod`, and the budget that refused it when known.
+        blocker: String,
+    },
+}
+
+/// What the drain of one node must respect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrainSpec {
+    /// The node.
+    pub node: String,
+    /// Deadline for this attempt, from its start.
+    pub timeout: crate::time::Dur,
+    /// Ask the apiserver to validate only (`dryRun=All`).
+    pub dry_run: bool,
+}
+
+/// The Auto Scaling side.
+#[async_trait]
+pub trait Cloud: Send + Sync {
+    /// Groups by name, with instances and tags. Unknown names are left out.
+    async fn describe_groups(&self, names: &[String]) -> Result<Vec<Group>, PortError>;
+    /// Raises desired capacity to `desired` (an absolute value, never lower than now).
+    async fn set_desired(&self, group: &str, desired: u32) -> Result<SetDesiredOutcome, PortError>;
+    /// Terminates an instance, decrementing desired capacity when `decrement` is set.
+    async fn retire(&self, instance_id: &str, decrement: bool) -> Result<RetireOutcome, PortError>;
+}
+
+/// What the Kubernetes side observed, for one snapshot.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClusterView {
+    /// Nodes.
+    pub nodes: Vec<Node>,
+    /// Signals from Events and taints.
+    pub signals: Vec<Signal>,
+    /// The cluster-autoscaler status.
+    pub ca_status: CaObservation,
+    /// The ledger as stored.
+    pub ledger: Ledger,
+}
+
+impl ClusterView {
+    /// The group names cluster-autoscaler reports, to describe on the cloud side.
+    pub fn ca_group_names(&self) -> Vec<String> {
+        match &self.ca_status {
+            CaObservation::Parsed { status, .. } => names_of(status),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn names_of(status: &CaStatus) -> Vec<String> {
+    status.node_groups.iter().map(|g| g.name.clone()).collect()
+}
+
+/// The Kubernetes side.
+#[async_trait]
+pub trait Cluster: Send + Sync {
+    /// The current view (from watches/caches, not a fresh list per call).
+    async fn observe(&self) -> Result<ClusterView, PortError>;
+    /// Stores the ledger, failing with [`PortError::Conflict`] if it changed since `observe`.
+    async fn store_ledger(&self, ledger: &Ledger) -> Result<(), PortError>;
+    /// Sets or clears `spec.unschedulable`.
+    async fn set_unschedulable(&self, node: &str, unschedulable: bool) -> Result<(), PortError>;
+    /// Removes NTH's rebalance-recommendation taint, if present.
+    async fn remove_rebalance_taint(&self, node: &str) -> Result<(), PortError>;
+    /// Sets (`Some(signalled node)`) or clears the booster's scale-down protection.
+    async fn set_protection(&self, node: &str, for_node: Option<&str>) -> Result<(), PortError>;
+    /// Runs one drain attempt to its end (evictions through the Eviction API).
+    async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError>;
+    /// Records a Kubernetes Event on the node.
+    async fn record_event(
+        &self,
+        node: &str,
+        reason: Reason,
+        message: &str,
+        warning: bool,
+    ) -> Result<(), PortError>;
+}
+
+/// Leader election: only the leader executes plans.
+#[async_trait]
+pub trait Leadership: Send + Sync {
+    /// Whether this replica holds the lease now.
+    async fn is_leader(&self) -> bool;
+}

@@ -1,0 +1,190 @@
+//! Small builders for snapshots, for this crate's tests and for the adapters' and binary's
+//! tests (feature `testkit`). Not part of the stable API.
+
+use crate::ca_status::{CaNodeGroup, CaStatus, CaStatusFormat};
+use crate::ledger::{Boost, DrainState, Entry};
+use crate::snapshot::{
+    CaObservation, Group, Instance, Lifecycle, Node, Signal, SignalSource, Snapshot,
+};
+use crate::time::{Dur, Timestamp};
+
+/// 2024-06-10T12:00:00Z, the origin of test time.
+pub const T0: Timestamp = Timestamp::from_unix_secs(1_718_020_800);
+
+/// `T0` plus `secs` seconds.
+pub fn t(secs: u64) -> Timestamp {
+    T0.plus(Dur::from_secs(secs))
+}
+
+/// The instance id the builders give a node: `i-` and the node name's letters and digits.
+pub fn instance_of(node: &str) -> String {
+    let id: String = node.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    format!("i-{id}")
+}
+
+/// A healthy cluster-autoscaler group entry mirroring an Auto Scaling group.
+pub fn mk_ca_group(g: &Group) -> CaNodeGroup {
+    CaNodeGroup {
+        name: g.name.clone(),
+        health: Some("Healthy".into()),
+        ready: g.instances.len() as u32,
+        registered: g.instances.len() as u32,
+        cloud_provider_target: g.desired,
+        min_size: g.min_size,
+        max_size: g.max_size,
+        scale_up: Some("NoActivity".into()),
+        ..CaNodeGroup::default()
+    }
+}
+
+/// A ready, schedulable node created at `created`.
+pub fn mk_node(name: &str, created: Timestamp) -> Node {
+    Node {
+        name: name.to_string(),
+        instance_id: Some(instance_of(name)),
+        created_at: created,
+        ready: true,
+        ..Node::default()
+    }
+}
+
+/// An in-service instance.
+pub fn mk_instance(id: &str) -> Instance {
+    Instance {
+        id: id.to_string(),
+        az: "eu-west-1a".into(),
+        lifecycle: Lifecycle::InService,
+        healthy: true,
+        protected_from_scale_in: false,
+    }
+}
+
+/// Builds a [`Snapshot`] step by step. The CA status is fresh, healthy and lists every
+/// group added, unless [`SnapshotBuilder::ca`] replaces it.
+pub struct SnapshotBuilder {
+    s: Snapshot,
+    ca: Option<CaObservation>,
+}
+
+impl SnapshotBuilder {
+    /// An empty cluster at `now`.
+    pub fn new(now: Timestamp) -> Self {
+        SnapshotBuilder {
+            s: Snapshot {
+                now,
+                ..Snapshot::default()
+            },
+            ca: None,
+        }
+    }
+
+    /// Adds an Auto Scaling group with `desired` ready nodes named `{name}-{i}`, created at T0.
+    pub fn group(mut self, name: &str, min: u32, desired: u32, max: u32) -> Self {
+        let mut g = Group {
+            name: name.to_string(),
+            min_size: min,
+            max_size: max,
+            desired,
+            ..Group::default()
+        };
+        for i in 0..desired {
+            let n = mk_node(&format!("{name}-{i}"), T0);
+            g.instances
+                .push(mk_instance(n.instance_id.as_deref().unwrap_or_default()));
+            self.s.nodes.push(n);
+        }
+        self.s.groups.push(g);
+        self
+    }
+
+    /// Adds a node (and its in-service instance) to `group`, then lets `f` adjust the node.
+    pub fn node(mut self, group: &str, name: &str, f: impl FnOnce(&mut Node)) -> Self {
+        let mut n = mk_node(name, T0);
+        f(&mut n);
+        if let (Some(g), Some(id)) = (
+            self.s.groups.iter_mut().find(|g| g.name == group),
+            n.instance_id.as_deref(),
+        ) {
+            g.instances.push(mk_instance(id));
+        }
+        self.s.nodes.push(n);
+        self
+    }
+
+    /// Adjusts an existing node.
+    pub fn with_node(mut self, name: &str, f: impl FnOnce(&mut Node)) -> Self {
+        if let Some(n) = self.s.nodes.iter_mut().find(|n| n.name == name) {
+            f(n);
+        }
+        self
+    }
+
+    /// Adjusts an existing group.
+    pub fn with_group(mut self, name: &str, f: impl FnOnce(&mut Group)) -> Self {
+        if let Some(g) = self.s.groups.iter_mut().find(|g| g.name == name) {
+            f(g);
+        }
+        self
+    }
+
+    /// A rebalance Event for `node` at `at`.
+    pub fn signal(mut self, node: &str, at: Timestamp) -> Self {
+        self.s.signals.push(Signal {
+            node: node.to_string(),
+            at,
+            source: SignalSource::Event,
+        });
+        self
+    }
+
+    /// A ledger entry for `node` (its group found by instance), adjusted by `f`.
+    pub fn entry(mut self, node: &str, signal_at: Timestamp, f: impl FnOnce(&mut Entry)) -> Self {
+        let id = instance_of(node);
+        let group = self
+            .s
+            .groups
+            .iter()
+            .find(|g| g.instances.iter().any(|i| i.id == id))
+            .map(|g| g.name.clone())
+            .unwrap_or_default();
+        let mut e = Entry {
+            instance_id: id,
+            group,
+            signal_at,
+            boost: Boost::Queued {
+                reason: crate::plan::Reason::NewSignal,
+            },
+            drain: DrainState::NotStarted,
+            released_at: None,
+        };
+        f(&mut e);
+        self.s.ledger.entries.insert(node.to_string(), e);
+        self
+    }
+
+    /// Replaces the CA status observation.
+    pub fn ca(mut self, obs: CaObservation) -> Self {
+        self.ca = Some(obs);
+        self
+    }
+
+    /// Sets `ledger.last_drain_started_at`.
+    pub fn last_drain(mut self, at: Timestamp) -> Self {
+        self.s.ledger.last_drain_started_at = Some(at);
+        self
+    }
+
+    /// The snapshot.
+    pub fn build(mut self) -> Snapshot {
+        self.s.ca_status = self.ca.take().unwrap_or_else(|| CaObservation::Parsed {
+            status: CaStatus {
+                format: CaStatusFormat::Yaml,
+                time: Some(self.s.now),
+                autoscaler_status: Some("Running".into()),
+                node_groups: self.s.groups.iter().map(mk_ca_group).collect(),
+            },
+            updated_at: self.s.now,
+        });
+        self.s
+    }
+}
