@@ -715,7 +715,8 @@ impl<'a> Decider<'a> {
             cands.sort_unstable();
             let mut next = 0;
             for (boost_at, sig) in sigs {
-                while next < cands.len() && cands[next].0 < boost_at {
+                // Strictly after: no instance boots in the instant its boost is recorded.
+                while next < cands.len() && cands[next].0 <= boost_at {
                     next += 1;
                 }
                 let Some(&(_, rep)) = cands.get(next) else {

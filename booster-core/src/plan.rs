@@ -263,6 +263,13 @@ macro_rules! reasons {
                 match self { $( Reason::$variant => stringify!($variant), )* }
             }
 
+            /// The camelCase code used in JSON.
+            pub fn code(self) -> String {
+                let s = self.as_str();
+                let mut c = s.chars();
+                c.next().map(|f| f.to_ascii_lowercase().to_string() + c.as_str()).unwrap_or_default()
+            }
+
             /// One sentence for logs and Event messages.
             pub fn describe(self) -> &'static str {
                 match self { $( Reason::$variant => $text, )* }
@@ -352,4 +359,81 @@ reasons! {
     RetireWaitsForBoost => "retire waits for the group's boost to settle",
     /// The node object is missing while its instance still runs.
     NodeMissing => "node object is missing while its instance runs",
+}
+
+impl std::fmt::Display for Action {
+    /// One line for logs and tests: `setDesired spot 3->4 (boostRecorded)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::ledger::Boost;
+        let r = self.reason();
+        match self {
+            Action::RecordSignal { node, entry, .. } => {
+                let boost = match &entry.boost {
+                    Boost::Queued { reason } => format!("queued:{reason}"),
+                    Boost::Applying { from, to, .. } => format!("applying:{from}->{to}"),
+                    Boost::Applied { to, .. } => format!("applied:{to}"),
+                    Boost::Abandoned { reason } => format!("abandoned:{reason}"),
+                };
+                let released = if entry.released_at.is_some() {
+                    " released"
+                } else {
+                    ""
+                };
+                write!(f, "recordSignal {node} {boost}{released} ({r})")
+            }
+            Action::BeginBoost {
+                group,
+                nodes,
+                from,
+                to,
+                ..
+            } => {
+                write!(
+                    f,
+                    "beginBoost {group} [{}] {from}->{to} ({r})",
+                    nodes.join(",")
+                )
+            }
+            Action::SetDesired {
+                group, from, to, ..
+            } => write!(f, "setDesired {group} {from}->{to} ({r})"),
+            Action::ConfirmBoost {
+                group,
+                nodes,
+                applied,
+                ..
+            } => {
+                let how = if *applied { "applied" } else { "abandoned" };
+                write!(f, "confirmBoost {group} [{}] {how} ({r})", nodes.join(","))
+            }
+            Action::Cordon { node, .. } => write!(f, "cordon {node} ({r})"),
+            Action::Protect { node, for_node, .. } => {
+                write!(f, "protect {node} for {for_node} ({r})")
+            }
+            Action::Unprotect { node, .. } => write!(f, "unprotect {node} ({r})"),
+            Action::StartDrain { node, attempt, .. } => {
+                write!(f, "startDrain {node} #{attempt} ({r})")
+            }
+            Action::Retire {
+                node, decrement, ..
+            } => {
+                let how = if *decrement {
+                    "decrement"
+                } else {
+                    "keep-desired"
+                };
+                write!(f, "retire {node} {how} ({r})")
+            }
+            Action::Release { node, .. } => write!(f, "release {node} ({r})"),
+            Action::Forget { node, .. } => write!(f, "forget {node} ({r})"),
+            Action::Hold { node, .. } => write!(f, "hold {node} ({r})"),
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    /// The camelCase code, as in JSON.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.code())
+    }
 }

@@ -1,0 +1,653 @@
+//! Table-driven tests of `decide`: one small snapshot per case, the expected plan as lines.
+
+use booster_core::testkit::{t, SnapshotBuilder, T0};
+use booster_core::{decide, Boost, CaObservation, Config, DrainState, Dur, Lifecycle, Snapshot};
+
+fn lines(s: &Snapshot, cfg: &Config) -> Vec<String> {
+    decide(s, cfg)
+        .actions
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn applied(at: u64) -> impl FnOnce(&mut booster_core::Entry) {
+    move |e| {
+        e.boost = Boost::Applied { to: 4, at: t(at) };
+    }
+}
+
+fn draining(since: u64) -> impl FnOnce(&mut booster_core::Entry) {
+    move |e| {
+        e.boost = Boost::Applied { to: 4, at: t(0) };
+        e.drain = DrainState::Draining {
+            since: t(since),
+            attempt: 1,
+        };
+    }
+}
+
+/// spot: 3 nodes spot-0..2, min 1, max 10; `spot-0` signalled at t(0).
+fn spot(now: u64) -> SnapshotBuilder {
+    SnapshotBuilder::new(t(now)).group("spot", 1, 3, 10)
+}
+
+struct Case {
+    name: &'static str,
+    snapshot: Snapshot,
+    config: Config,
+    expect: &'static [&'static str],
+}
+
+fn case(name: &'static str, snapshot: SnapshotBuilder, expect: &'static [&'static str]) -> Case {
+    Case {
+        name,
+        snapshot: snapshot.build(),
+        config: Config::default(),
+        expect,
+    }
+}
+
+fn with(mut c: Case, f: impl FnOnce(&mut Config)) -> Case {
+    f(&mut c.config);
+    c
+}
+
+#[test]
+fn table() {
+    let cases = vec![
+        case("steady state: nothing to do", spot(0), &[]),
+        case(
+            "new signal: recorded with its boost, no cloud call yet",
+            spot(5).signal("spot-0", t(0)),
+            &["recordSignal spot-0 applying:3->4 (newSignal)"],
+        ),
+        case(
+            "two signals in one group share one boost",
+            spot(5).signal("spot-1", t(1)).signal("spot-0", t(0)),
+            &[
+                "recordSignal spot-0 applying:3->5 (newSignal)",
+                "recordSignal spot-1 applying:3->5 (newSignal)",
+            ],
+        ),
+        case(
+            "recorded boost, desired still at from: set desired",
+            spot(6).entry("spot-0", t(0), |e| {
+                e.boost = Boost::Applying {
+                    from: 3,
+                    to: 4,
+                    at: t(5),
+                }
+            }),
+            &[
+                "setDesired spot 3->4 (boostRecorded)",
+                "cordon spot-0 (signalledNodeSchedulable)",
+                "hold spot-0 (boostInFlight)",
+            ],
+        ),
+        case(
+            "desired reached: confirm",
+            spot(7)
+                .with_group("spot", |g| g.desired = 4)
+                .entry("spot-0", t(0), |e| {
+                    e.boost = Boost::Applying {
+                        from: 3,
+                        to: 4,
+                        at: t(5),
+                    }
+                }),
+            &[
+                "confirmBoost spot [spot-0] applied (desiredReached)",
+                "cordon spot-0 (signalledNodeSchedulable)",
+                "hold spot-0 (boostInFlight)",
+            ],
+        ),
+        case(
+            "desired moved by somebody else: taken as done, never set again",
+            spot(7)
+                .with_group("spot", |g| g.desired = 2)
+                .entry("spot-0", t(0), |e| {
+                    e.boost = Boost::Applying {
+                        from: 3,
+                        to: 4,
+                        at: t(5),
+                    }
+                }),
+            &[
+                "confirmBoost spot [spot-0] applied (desiredChangedByOthers)",
+                "cordon spot-0 (signalledNodeSchedulable)",
+                "hold spot-0 (boostInFlight)",
+            ],
+        ),
+        case(
+            "max size lowered under the target: abandoned",
+            spot(7)
+                .with_group("spot", |g| g.max_size = 3)
+                .entry("spot-0", t(0), |e| {
+                    e.boost = Boost::Applying {
+                        from: 3,
+                        to: 4,
+                        at: t(5),
+                    }
+                }),
+            &[
+                "confirmBoost spot [spot-0] abandoned (maxSizeBelowTarget)",
+                "cordon spot-0 (signalledNodeSchedulable)",
+                "hold spot-0 (boostInFlight)",
+            ],
+        ),
+        case(
+            "group at max: queued, no boost",
+            spot(5)
+                .with_group("spot", |g| g.max_size = 3)
+                .signal("spot-0", t(0)),
+            &[
+                "recordSignal spot-0 queued:atMaxSize (newSignal)",
+                "hold spot-0 (atMaxSize)",
+            ],
+        ),
+        case(
+            "room for one of two signals",
+            spot(5)
+                .with_group("spot", |g| g.max_size = 4)
+                .signal("spot-0", t(0))
+                .signal("spot-1", t(1)),
+            &[
+                "recordSignal spot-0 applying:3->4 (newSignal)",
+                "recordSignal spot-1 queued:atMaxSize (newSignal)",
+                "hold spot-1 (atMaxSize)",
+            ],
+        ),
+        with(
+            case(
+                "boost cap reached by an outstanding boost",
+                spot(20)
+                    .entry("spot-1", t(0), applied(5))
+                    .signal("spot-0", t(10)),
+                &[
+                    "recordSignal spot-0 queued:boostCapReached (newSignal)",
+                    "hold spot-0 (boostCapReached)",
+                    "cordon spot-1 (signalledNodeSchedulable)",
+                    "hold spot-1 (waitingForReplacement)",
+                ],
+            ),
+            |c| c.boost_cap_per_group = 1,
+        ),
+        case(
+            "CA status missing: no boost",
+            spot(5).ca(CaObservation::Missing).signal("spot-0", t(0)),
+            &[
+                "recordSignal spot-0 queued:caStatusMissing (newSignal)",
+                "hold spot-0 (caStatusMissing)",
+            ],
+        ),
+        case(
+            "CA status unparseable: no boost",
+            spot(5)
+                .ca(CaObservation::Invalid {
+                    error: "bad".into(),
+                })
+                .signal("spot-0", t(0)),
+            &[
+                "recordSignal spot-0 queued:caStatusInvalid (newSignal)",
+                "hold spot-0 (caStatusInvalid)",
+            ],
+        ),
+        case(
+            "group unknown to CA: no boost",
+            spot(5)
+                .ca(CaObservation::Parsed {
+                    status: booster_core::CaStatus {
+                        format: booster_core::CaStatusFormat::Yaml,
+                        time: None,
+                        autoscaler_status: Some("Running".into()),
+                        node_groups: vec![],
+                    },
+                    updated_at: t(5),
+                })
+                .signal("spot-0", t(0)),
+            &[
+                "recordSignal spot-0 queued:groupNotInCaStatus (newSignal)",
+                "hold spot-0 (groupNotInCaStatus)",
+            ],
+        ),
+        with(
+            case(
+                "ignored group: only reported",
+                spot(5).signal("spot-0", t(0)),
+                &["hold spot-0 (groupIgnored)"],
+            ),
+            |c| {
+                c.ignored_groups.insert("spot".into());
+            },
+        ),
+        case(
+            "opted out by tag: only reported",
+            spot(5)
+                .with_group("spot", |g| {
+                    g.tags
+                        .insert("aws-spots-booster/enabled".into(), "False".into());
+                })
+                .signal("spot-0", t(0)),
+            &["hold spot-0 (groupOptedOut)"],
+        ),
+        case(
+            "signal for a node of no known group",
+            spot(5).node("other", "stray", |_| {}).signal("stray", t(0)),
+            &["hold stray (unknownGroup)"],
+        ),
+        case(
+            "boosted, replacement launched: protect it",
+            spot(60)
+                .entry("spot-0", t(0), applied(5))
+                .node("spot", "new-1", |n| {
+                    n.created_at = t(30);
+                    n.ready = false;
+                })
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &[
+                "hold spot-0 (waitingForReplacement)",
+                "protect new-1 for spot-0 (replacementLaunched)",
+            ],
+        ),
+        case(
+            "a node older than the boost is no replacement",
+            spot(60)
+                .entry("spot-0", t(10), applied(10))
+                .node("spot", "old", |n| n.created_at = t(3))
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &["hold spot-0 (waitingForReplacement)"],
+        ),
+        case(
+            "replacement Ready: drain",
+            spot(200)
+                .entry("spot-0", t(0), applied(5))
+                .node("spot", "new-1", |n| {
+                    n.created_at = t(30);
+                    n.protected_for = Some("spot-0".into());
+                    n.scale_down_disabled = true;
+                })
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &["startDrain spot-0 #1 (replacementReady)"],
+        ),
+        case(
+            "replacement wait over: drain anyway",
+            spot(5 + 360)
+                .entry("spot-0", t(0), applied(5))
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &["startDrain spot-0 #1 (replacementWaitOver)"],
+        ),
+        case(
+            "queued past the wait: drain without a boost",
+            spot(400)
+                .with_group("spot", |g| g.max_size = 3)
+                .entry("spot-0", t(0), |_| {})
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &[
+                "hold spot-0 (atMaxSize)",
+                "startDrain spot-0 #1 (noReplacementComing)",
+            ],
+        ),
+        with(
+            case(
+                "concurrency: two slots, three ready to drain",
+                SnapshotBuilder::new(t(1000))
+                    .group("spot", 1, 5, 10)
+                    .entry("spot-0", t(0), applied(5))
+                    .entry("spot-1", t(1), applied(5))
+                    .entry("spot-2", t(2), applied(5))
+                    .with_node("spot-0", |n| n.unschedulable = true)
+                    .with_node("spot-1", |n| n.unschedulable = true)
+                    .with_node("spot-2", |n| n.unschedulable = true),
+                &[
+                    "startDrain spot-0 #1 (replacementWaitOver)",
+                    "startDrain spot-1 #1 (replacementWaitOver)",
+                    "hold spot-2 (drainSlotsFull)",
+                ],
+            ),
+            |c| {
+                c.max_concurrent_drains = 2;
+                c.time_between_drains = Dur::ZERO;
+            },
+        ),
+        case(
+            "spacing: one drain per time-between-drains",
+            SnapshotBuilder::new(t(1000))
+                .group("spot", 1, 5, 10)
+                .entry("spot-0", t(0), applied(5))
+                .entry("spot-1", t(1), applied(5))
+                .with_node("spot-0", |n| n.unschedulable = true)
+                .with_node("spot-1", |n| n.unschedulable = true),
+            &[
+                "startDrain spot-0 #1 (replacementWaitOver)",
+                "hold spot-1 (drainSpacing)",
+            ],
+        ),
+        case(
+            "spacing counts from the ledger's last drain start",
+            spot(1000)
+                .last_drain(t(970))
+                .entry("spot-0", t(0), applied(5))
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &["hold spot-0 (drainSpacing)"],
+        ),
+        case(
+            "drain complete after a boost: retire with decrement",
+            spot(500)
+                .with_group("spot", |g| g.desired = 4)
+                .entry("spot-0", t(0), draining(400))
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &["retire spot-0 decrement (drainComplete)"],
+        ),
+        case(
+            "drain complete without a boost: retire, desired kept",
+            spot(500)
+                .entry("spot-0", t(0), |e| {
+                    e.boost = Boost::Abandoned {
+                        reason: booster_core::Reason::DrainStartedFirst,
+                    };
+                    e.drain = DrainState::Draining {
+                        since: t(400),
+                        attempt: 1,
+                    };
+                })
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &["retire spot-0 keep-desired (drainComplete)"],
+        ),
+        case(
+            "never decrement below min size",
+            spot(500)
+                .with_group("spot", |g| g.min_size = 3)
+                .entry("spot-0", t(0), draining(400))
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &["retire spot-0 keep-desired (drainComplete)"],
+        ),
+        case(
+            "drain under way",
+            spot(450)
+                .entry("spot-0", t(0), draining(400))
+                .with_node("spot-0", |n| {
+                    n.unschedulable = true;
+                    n.pods_to_evict = 3;
+                }),
+            &["hold spot-0 (draining)"],
+        ),
+        case(
+            "drain attempt timed out: retried",
+            spot(530)
+                .entry("spot-0", t(0), draining(400))
+                .with_node("spot-0", |n| {
+                    n.unschedulable = true;
+                    n.pods_to_evict = 1;
+                }),
+            &["startDrain spot-0 #2 (drainTimedOut)"],
+        ),
+        case(
+            "retired: waits for the node to go",
+            spot(520)
+                .entry("spot-0", t(0), draining(400))
+                .with_node("spot-0", |n| n.unschedulable = true)
+                .with_group("spot", |g| {
+                    g.instances[0].lifecycle = Lifecycle::Terminating
+                }),
+            &[],
+        ),
+        case(
+            "node and instance gone: forget, unprotect its replacement",
+            spot(600)
+                .entry("spot-0", t(0), draining(400))
+                .with_group("spot", |g| {
+                    g.instances.remove(0);
+                })
+                .with_node("spot-1", |n| n.protected_for = Some("spot-0".into()))
+                .with_node("spot-0", |n| n.name = "deleted".into()),
+            &[
+                "forget spot-0 (nodeGone)",
+                "unprotect spot-1 (signalHandled)",
+            ],
+        ),
+        case(
+            "protection pointing at no entry is removed",
+            spot(10).with_node("spot-1", |n| n.protected_for = Some("ghost".into())),
+            &["unprotect spot-1 (protectionOrphaned)"],
+        ),
+        case(
+            "retire waits while the group's boost settles",
+            spot(500)
+                .with_group("spot", |g| g.desired = 4)
+                .entry("spot-0", t(0), draining(400))
+                .entry("spot-1", t(450), |e| {
+                    e.boost = Boost::Applying {
+                        from: 4,
+                        to: 5,
+                        at: t(460),
+                    }
+                })
+                .with_node("spot-0", |n| n.unschedulable = true)
+                .with_node("spot-1", |n| n.unschedulable = true),
+            &[
+                "setDesired spot 4->5 (boostRecorded)",
+                "hold spot-0 (retireWaitsForBoost)",
+                "hold spot-1 (boostInFlight)",
+            ],
+        ),
+        case(
+            "expired before its drain: given back",
+            spot(1800)
+                .entry("spot-0", t(0), applied(5))
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &["release spot-0 (signalExpired)"],
+        ),
+        case(
+            "expired with its drain done: retired",
+            spot(1800)
+                .with_group("spot", |g| g.desired = 4)
+                .entry("spot-0", t(0), draining(1700))
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &["retire spot-0 decrement (signalExpired)"],
+        ),
+        case(
+            "a signal first seen after its expiry: recorded released, node given back",
+            spot(4000)
+                .signal("spot-0", t(0))
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &[
+                "recordSignal spot-0 abandoned:signalExpired released (staleSignal)",
+                "release spot-0 (signalExpired)",
+            ],
+        ),
+        case(
+            "released entry: an old signal is not handled again",
+            spot(4000)
+                .signal("spot-0", t(0))
+                .entry("spot-0", t(0), |e| e.released_at = Some(t(1800))),
+            &[],
+        ),
+        case(
+            "released entry: a newer signal starts over",
+            spot(4000)
+                .signal("spot-0", t(3990))
+                .entry("spot-0", t(0), |e| e.released_at = Some(t(1800))),
+            &["recordSignal spot-0 applying:3->4 (signalAfterRelease)"],
+        ),
+        with(
+            case(
+                "drain disabled: boost only",
+                spot(1000)
+                    .entry("spot-0", t(0), applied(5))
+                    .with_node("spot-0", |n| n.unschedulable = true),
+                &["hold spot-0 (drainDisabled)"],
+            ),
+            |c| c.disable_drain = true,
+        ),
+    ];
+
+    let mut failures = Vec::new();
+    for c in &cases {
+        let got = lines(&c.snapshot, &c.config);
+        let want: Vec<String> = c.expect.iter().map(|s| s.to_string()).collect();
+        if got != want {
+            failures.push(format!("{}:\n  want {want:#?}\n  got  {got:#?}", c.name));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn stale_ca_status_blocks_boosts_and_says_when_it_went_stale() {
+    let mut s = spot(5).signal("spot-0", t(0)).build();
+    if let CaObservation::Parsed { updated_at, .. } = &mut s.ca_status {
+        *updated_at = T0.plus(Dur::from_secs(5)).plus(Dur::ZERO);
+    }
+    s.now = t(5 + 181);
+    let got = lines(&s, &Config::default());
+    assert_eq!(
+        got,
+        [
+            "recordSignal spot-0 queued:caStatusStale (newSignal)",
+            "hold spot-0 (caStatusStale)"
+        ]
+    );
+}
+
+#[test]
+fn initializing_autoscaler_blocks_boosts() {
+    let mut s = spot(5).signal("spot-0", t(0)).build();
+    if let CaObservation::Parsed { status, .. } = &mut s.ca_status {
+        status.autoscaler_status = Some("Initializing".into());
+    }
+    assert_eq!(
+        lines(&s, &Config::default())[0],
+        "recordSignal spot-0 queued:caInitializing (newSignal)"
+    );
+}
+
+#[test]
+fn unhealthy_or_backing_off_group_is_not_boosted() {
+    for (field, word, reason) in [
+        ("health", "Unhealthy", "groupUnhealthy"),
+        ("scaleUp", "Backoff", "groupBackingOff"),
+    ] {
+        let mut s = spot(5).signal("spot-0", t(0)).build();
+        if let CaObservation::Parsed { status, .. } = &mut s.ca_status {
+            let g = &mut status.node_groups[0];
+            match field {
+                "health" => g.health = Some(word.into()),
+                _ => g.scale_up = Some(word.into()),
+            }
+        }
+        assert_eq!(
+            lines(&s, &Config::default())[0],
+            format!("recordSignal spot-0 queued:{reason} (newSignal)")
+        );
+    }
+}
+
+#[test]
+fn ca_max_size_tighter_than_the_cloud_one_wins() {
+    let mut s = spot(5).signal("spot-0", t(0)).build();
+    if let CaObservation::Parsed { status, .. } = &mut s.ca_status {
+        status.node_groups[0].max_size = 3;
+    }
+    assert_eq!(
+        lines(&s, &Config::default())[0],
+        "recordSignal spot-0 queued:atMaxSize (newSignal)"
+    );
+}
+
+#[test]
+fn extra_nodes_per_signal() {
+    let s = spot(5).signal("spot-0", t(0)).build();
+    let cfg = Config {
+        extra_nodes_per_signal: 2,
+        ..Config::default()
+    };
+    assert_eq!(
+        lines(&s, &cfg),
+        ["recordSignal spot-0 applying:3->6 (newSignal)"]
+    );
+}
+
+#[test]
+fn next_wakeup_is_the_nearest_deadline() {
+    let cfg = Config::default();
+    // Waiting for a replacement: wake at boost + replacement_wait (6m), before expiry (30m).
+    let s = spot(60)
+        .entry("spot-0", t(0), applied(5))
+        .with_node("spot-0", |n| n.unschedulable = true)
+        .build();
+    assert_eq!(decide(&s, &cfg).next_wakeup, Some(t(5 + 360)));
+    // Draining: wake at the attempt's timeout.
+    let s = spot(450)
+        .entry("spot-0", t(0), draining(400))
+        .with_node("spot-0", |n| {
+            n.unschedulable = true;
+            n.pods_to_evict = 2;
+        })
+        .build();
+    assert_eq!(decide(&s, &cfg).next_wakeup, Some(t(520)));
+    // Nothing pending on time.
+    assert_eq!(decide(&spot(0).build(), &cfg).next_wakeup, None);
+}
+
+#[test]
+fn dry_run_computes_the_same_plan_and_flags_it() {
+    let s = spot(5)
+        .signal("spot-0", t(0))
+        .signal("spot-1", t(2))
+        .build();
+    let wet = decide(&s, &Config::default());
+    let dry = decide(
+        &s,
+        &Config {
+            dry_run: true,
+            ..Config::default()
+        },
+    );
+    assert!(dry.dry_run && !wet.dry_run);
+    assert_eq!(dry.actions, wet.actions);
+    assert!(!dry.actions.is_empty());
+}
+
+#[test]
+fn snapshot_and_plan_round_trip_through_json() {
+    let s = spot(200)
+        .entry("spot-0", t(0), draining(100))
+        .entry("spot-1", t(3), |e| {
+            e.boost = Boost::Applying {
+                from: 3,
+                to: 4,
+                at: t(4),
+            }
+        })
+        .signal("spot-2", t(150))
+        .with_node("spot-0", |n| n.pods_to_evict = 2)
+        .build();
+    let json = serde_json::to_string_pretty(&s).expect("serialises");
+    let back: Snapshot = serde_json::from_str(&json).expect("deserialises");
+    assert_eq!(back, s);
+    let plan = decide(&s, &Config::default());
+    let pj = serde_json::to_string(&plan).expect("serialises");
+    let pback: booster_core::Plan = serde_json::from_str(&pj).expect("deserialises");
+    assert_eq!(pback, plan);
+    let cj = serde_json::to_string(&Config::default()).expect("serialises");
+    assert!(cj.contains("\"timeBetweenDrains\":\"1m\""), "{cj}");
+}
+
+#[test]
+fn example_snapshot_in_the_repository_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/snapshot.json");
+    let text = std::fs::read_to_string(path).expect("examples/snapshot.json exists");
+    let s: Snapshot = serde_json::from_str(&text).expect("examples/snapshot.json is a Snapshot");
+    let plan = decide(&s, &Config::default());
+    assert!(
+        plan.mutations().count() > 0,
+        "the example should show the engine doing something"
+    );
+}
