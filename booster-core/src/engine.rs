@@ -180,7 +180,9 @@ impl<'a> Decider<'a> {
             let reason = match self.s.ledger.entries.get(node_name) {
                 None => Reason::NewSignal,
                 Some(e) => match e.released_at {
-                    Some(rel) if latest > rel => Reason::SignalAfterRelease,
+                    // A released signal is always older than its release (expiry > 0), so a signal
+                    // at the release instant is a new one.
+                    Some(rel) if latest >= rel => Reason::SignalAfterRelease,
                     _ => continue,
                 },
             };
@@ -271,6 +273,21 @@ impl<'a> Decider<'a> {
                 }
             }
         }
+    }
+
+    /// The group exists and neither configuration nor tags keep us off it.
+    fn touchable_group(&self, name: &str) -> bool {
+        self.groups
+            .get(name)
+            .is_some_and(|g| untouchable(g, self.cfg).is_none())
+    }
+
+    /// The node's instance is in a group we may touch.
+    fn touchable_node(&self, n: &Node) -> bool {
+        n.instance_id
+            .as_deref()
+            .and_then(|id| self.instances.get(id))
+            .is_some_and(|(g, _)| untouchable(g, self.cfg).is_none())
     }
 
     fn live(&self, node: &str, e: &Entry) -> bool {
@@ -577,7 +594,8 @@ impl<'a> Decider<'a> {
             self.hold(name, Reason::RetireWaitsForBoost);
             return;
         }
-        let boosted = matches!(e.boost, Boost::Applied { .. });
+        // Only a boost we made is given back; an assumed one was somebody else's capacity.
+        let boosted = matches!(e.boost, Boost::Applied { assumed: false, .. });
         self.push(Action::Retire {
             node: name.to_string(),
             group: group.name.clone(),
@@ -631,6 +649,9 @@ impl<'a> Decider<'a> {
             let Some(for_node) = n.protected_for.as_deref() else {
                 continue;
             };
+            if !self.touchable_node(n) {
+                continue;
+            }
             let reason = match self.s.ledger.entries.get(for_node) {
                 None => Some(Reason::ProtectionOrphaned),
                 Some(e) if e.released_at.is_some() || self.gone(for_node, e) => {
@@ -661,6 +682,9 @@ impl<'a> Decider<'a> {
             let Some(at) = e.boost.boosted_at() else {
                 continue;
             };
+            if !self.touchable_group(&e.group) {
+                continue;
+            }
             if !self.live(name, e)
                 || self.expired(e.signal_at)
                 || self.protected.contains_key(name.as_str())

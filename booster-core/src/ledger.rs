@@ -76,6 +76,11 @@ pub enum Boost {
         to: u32,
         /// When the boost was recorded.
         at: Timestamp,
+        /// Desired capacity was seen at the target (or moved) without our call on record: the
+        /// boost is taken as done but may be somebody else's capacity, so its retire will not
+        /// decrement.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        assumed: bool,
     },
     /// This signal gets no boost (its drain started first, or it expired).
     Abandoned {
@@ -135,12 +140,21 @@ impl Ledger {
                     }
                 }
             }
-            Action::ConfirmBoost { nodes, applied, .. } => {
+            Action::ConfirmBoost {
+                nodes,
+                applied,
+                reason,
+                ..
+            } => {
                 for n in nodes {
                     if let Some(e) = self.entries.get_mut(n) {
                         if let Boost::Applying { to, at, .. } = e.boost {
                             e.boost = if *applied {
-                                Boost::Applied { to, at }
+                                Boost::Applied {
+                                    to,
+                                    at,
+                                    assumed: *reason != Reason::BoostRaised,
+                                }
                             } else {
                                 Boost::Abandoned {
                                     reason: Reason::MaxSizeBelowTarget,

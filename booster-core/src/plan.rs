@@ -67,8 +67,10 @@ pub enum Action {
         /// Why.
         reason: Reason,
     },
-    /// Cloud: `SetDesiredCapacity(group, to)`, skipped by the adapter when the group is
-    /// already at or above `to`. Never lowers: `to > from`, and `to <= max size`.
+    /// Cloud then ledger: `SetDesiredCapacity(group, to)`, skipped by the adapter when the
+    /// group is already at or above `to`. Never lowers: `to > from`, and `to <= max size`.
+    /// Its ledger part is [`Action::set_desired_confirmation`]: only a call that really
+    /// raised desired capacity records the boost as ours.
     SetDesired {
         /// The group.
         group: String,
@@ -171,6 +173,25 @@ pub enum Action {
 }
 
 impl Action {
+    /// The ledger part of an executed [`Action::SetDesired`]: `raised` says whether the call
+    /// raised desired capacity (the adapter reports `AlreadyAtOrAbove` otherwise). `None`
+    /// for any other action.
+    pub fn set_desired_confirmation(&self, raised: bool) -> Option<Action> {
+        match self {
+            Action::SetDesired { group, nodes, .. } => Some(Action::ConfirmBoost {
+                group: group.clone(),
+                nodes: nodes.clone(),
+                applied: true,
+                reason: if raised {
+                    Reason::BoostRaised
+                } else {
+                    Reason::DesiredReached
+                },
+            }),
+            _ => None,
+        }
+    }
+
     /// Whether executing it changes anything (all but [`Action::Hold`]).
     pub fn is_mutation(&self) -> bool {
         !matches!(self, Action::Hold { .. })
@@ -289,8 +310,11 @@ reasons! {
     BoostAllowed => "boost allowed",
     /// The ledger holds a boost not yet visible in desired capacity.
     BoostRecorded => "raising desired capacity for recorded boost",
-    /// Desired capacity reached the boost's target.
-    DesiredReached => "desired capacity reached the boost target",
+    /// Our own SetDesiredCapacity call raised desired capacity to the target.
+    BoostRaised => "desired capacity raised for the boost",
+    /// Desired capacity was seen at or above the target without our call on record: taken as
+    /// done, and not given back at retire since it may be somebody else's capacity.
+    DesiredReached => "desired capacity already at the boost target",
     /// Desired capacity moved away from the recorded base: the boost is taken as done, never repeated.
     DesiredChangedByOthers => "desired capacity changed by somebody else; boost taken as done",
     /// The group's max size fell below the boost target.

@@ -13,13 +13,21 @@ fn lines(s: &Snapshot, cfg: &Config) -> Vec<String> {
 
 fn applied(at: u64) -> impl FnOnce(&mut booster_core::Entry) {
     move |e| {
-        e.boost = Boost::Applied { to: 4, at: t(at) };
+        e.boost = Boost::Applied {
+            to: 4,
+            at: t(at),
+            assumed: false,
+        };
     }
 }
 
 fn draining(since: u64) -> impl FnOnce(&mut booster_core::Entry) {
     move |e| {
-        e.boost = Boost::Applied { to: 4, at: t(0) };
+        e.boost = Boost::Applied {
+            to: 4,
+            at: t(0),
+            assumed: false,
+        };
         e.drain = DrainState::Draining {
             since: t(since),
             attempt: 1,
@@ -345,6 +353,24 @@ fn table() {
                 .entry("spot-0", t(0), |e| {
                     e.boost = Boost::Abandoned {
                         reason: booster_core::Reason::DrainStartedFirst,
+                    };
+                    e.drain = DrainState::Draining {
+                        since: t(400),
+                        attempt: 1,
+                    };
+                })
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &["retire spot-0 keep-desired (drainComplete)"],
+        ),
+        case(
+            "an assumed boost is not given back",
+            spot(500)
+                .with_group("spot", |g| g.desired = 6)
+                .entry("spot-0", t(0), |e| {
+                    e.boost = Boost::Applied {
+                        to: 4,
+                        at: t(0),
+                        assumed: true,
                     };
                     e.drain = DrainState::Draining {
                         since: t(400),
