@@ -1,1 +1,121 @@
-fn main() {}
+//! `aws-spots-booster`: the controller binary.
+//!
+//! Today it offers the offline commands: `inspect ca-status` and `plan`. The controller
+//! loop, metrics and the simulator arrive with their own issues.
+#![forbid(unsafe_code)]
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use booster_core::ca_status::{self, CaNodeGroup, CaStatusFormat};
+use booster_core::{decide, Config, Snapshot};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+/// Boosts Auto Scaling groups ahead of spot rebalance recommendations, then drains and
+/// retires the signalled nodes.
+#[derive(Parser)]
+#[command(name = "aws-spots-booster", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read an input the controller consumes and print what it understands of it.
+    Inspect {
+        #[command(subcommand)]
+        what: Inspect,
+    },
+    /// Offline what-if: read a Snapshot (JSON) and print the Plan the engine makes for it.
+    Plan {
+        /// Snapshot JSON file (`-` for standard input); see examples/snapshot.json.
+        #[arg(long, value_name = "FILE")]
+        snapshot: PathBuf,
+        /// Engine settings as JSON (camelCase keys, durations like "90s"); defaults otherwise.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Inspect {
+    /// Parse the `status` value of the cluster-autoscaler-status ConfigMap (legacy text or YAML).
+    CaStatus {
+        /// File holding the status text, or `-` for standard input.
+        #[arg(value_name = "FILE|-")]
+        file: PathBuf,
+    },
+}
+
+/// The JSON printed by `inspect ca-status`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CaStatusView<'a> {
+    format: CaStatusFormat,
+    autoscaler_status: Option<&'a str>,
+    node_groups: &'a [CaNodeGroup],
+}
+
+fn read_input(path: &PathBuf) -> Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading standard input")?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Inspect {
+            what: Inspect::CaStatus { file },
+        } => {
+            let bytes = read_input(&file)?;
+            let status =
+                ca_status::parse_bytes(&bytes).with_context(|| format!("{}", file.display()))?;
+            print_json(&CaStatusView {
+                format: status.format,
+                autoscaler_status: status.autoscaler_status.as_deref(),
+                node_groups: &status.node_groups,
+            })
+        }
+        Command::Plan { snapshot, config } => {
+            let bytes = read_input(&snapshot)?;
+            let snap: Snapshot = serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not a Snapshot", snapshot.display()))?;
+            let cfg: Config = match config {
+                Some(path) => serde_json::from_slice(&read_input(&path)?)
+                    .with_context(|| format!("{} is not an engine Config", path.display()))?,
+                None => Config::default(),
+            };
+            print_json(&decide(&snap, &cfg))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the context chain, outermost first.
+            let msg: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("error: {}", msg.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -101,7 +101,8 @@ struct Decider<'a> {
 impl<'a> Decider<'a> {
     fn new(s: &'a Snapshot, cfg: &'a Config) -> Self {
         let mut groups = HashMap::with_capacity(s.groups.len());
-        let mut instances = HashMap::new();
+        let mut instances =
+            HashMap::with_capacity(s.groups.iter().map(|g| g.instances.len()).sum());
         for g in &s.groups {
             groups.insert(g.name.as_str(), g);
             for i in &g.instances {

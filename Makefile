@@ -1,0 +1,51 @@
+# aws-spots-booster — the two newcomer commands are `make run` and `make test`.
+# Everything they need is installed by the targets themselves and cached outside the
+# checkout, under $(CACHE).
+
+CACHE ?= $(HOME)/.cache/aws-spots-booster
+export CARGO_TARGET_DIR ?= $(CACHE)/target
+# 2 cores: keep builds and test threads sized for them.
+export CARGO_BUILD_JOBS ?= 2
+export RUST_TEST_THREADS ?= 2
+CARGO ?= cargo
+FUZZ_SECONDS ?= 60
+
+.PHONY: run test toolchain fmt-check clippy unit bench fuzz fmt clean-cache
+
+## run: the main job. With no cluster it shows the engine on the example snapshot.
+run: toolchain
+	$(CARGO) run --release --locked -q -p booster-bin -- plan --snapshot examples/snapshot.json
+
+## test: format check, clippy with -D warnings, and every test of the workspace.
+test: toolchain fmt-check clippy unit
+
+toolchain:
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+fmt:
+	$(CARGO) fmt --all
+
+clippy:
+	$(CARGO) clippy --locked --workspace --all-targets --all-features -- -D warnings
+
+unit:
+	$(CARGO) test --locked --workspace --all-features
+
+## bench: criterion benchmarks of the parser and the engine.
+bench:
+	$(CARGO) bench --locked -p booster-core --bench core
+
+## fuzz: cargo-fuzz on the CA-status parser for FUZZ_SECONDS (not run by CI).
+fuzz:
+	@test -x $(CACHE)/tools/bin/cargo-fuzz || $(CARGO) install cargo-fuzz --locked --root $(CACHE)/tools
+	mkdir -p $(CACHE)/fuzz-corpus
+	cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$(CACHE)/fuzz-target $(CACHE)/tools/bin/cargo-fuzz run ca_status \
+		$(CACHE)/fuzz-corpus seeds -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096
+
+clean-cache:
+	rm -rf $(CACHE)
