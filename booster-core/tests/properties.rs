@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use booster_core::ca_status::{CaNodeGroup, CaStatus, CaStatusFormat};
 use booster_core::ledger::{Boost, DrainState, Ledger};
+use booster_core::testkit::mk_instance;
 use booster_core::{
     decide, Action, CaObservation, Config, Dur, Group, Instance, Lifecycle, Node, Plan, Signal,
     SignalSource, Snapshot, Timestamp,
@@ -178,11 +179,8 @@ impl World {
                 let name = format!("{}-n{}", self.groups[gi].name, self.seq);
                 let id = format!("i-{}", self.seq);
                 self.groups[gi].instances.push(Instance {
-                    id: id.clone(),
-                    az: "eu-west-1a".into(),
                     lifecycle: Lifecycle::Pending,
-                    healthy: true,
-                    protected_from_scale_in: false,
+                    ..mk_instance(&id)
                 });
                 self.nodes.insert(
                     name.clone(),
@@ -844,13 +842,7 @@ fn snapshot() -> impl Strategy<Value = (Snapshot, Config)> {
                 for _ in 0..desired {
                     seq += 1;
                     let id = format!("i-{seq}");
-                    g.instances.push(Instance {
-                        id: id.clone(),
-                        az: "a".into(),
-                        lifecycle: Lifecycle::InService,
-                        healthy: true,
-                        protected_from_scale_in: false,
-                    });
+                    g.instances.push(mk_instance(&id));
                     s.nodes.push(Node {
                         name: format!("n{seq}"),
                         instance_id: Some(id),
