@@ -96,6 +96,8 @@ struct Decider<'a> {
     candidates: Vec<DrainCandidate<'a>>,
     /// entries whose Draining is live (node present, instance not leaving)
     draining: u32,
+    /// whether cluster-autoscaler's status allows boosts (same for every group)
+    ca: Result<&'a CaStatus, Reason>,
 }
 
 impl<'a> Decider<'a> {
@@ -141,6 +143,7 @@ impl<'a> Decider<'a> {
             boosting: Vec::new(),
             candidates: Vec::new(),
             draining: 0,
+            ca: ca_gate(&s.ca_status, s.now, cfg),
         }
     }
 
@@ -196,10 +199,10 @@ impl<'a> Decider<'a> {
             let Some(node) = self.nodes.get(node_name).copied() else {
                 continue;
             };
-            let Some((group, _)) = node
+            let Some((group, instance_id)) = node
                 .instance_id
                 .as_deref()
-                .and_then(|id| self.instances.get(id).copied())
+                .and_then(|id| self.instances.get(id).map(|(g, _)| (*g, id)))
             else {
                 self.hold(node_name, Reason::UnknownGroup);
                 continue;
@@ -208,9 +211,6 @@ impl<'a> Decider<'a> {
                 self.hold(node_name, why);
                 continue;
             }
-            let Some(instance_id) = node.instance_id.as_deref() else {
-                continue;
-            };
             if self.expired(signal_at) {
                 let entry = Entry {
                     instance_id: instance_id.to_string(),
@@ -312,7 +312,7 @@ impl<'a> Decider<'a> {
         entries: &[(&'a str, &'a Entry)],
         fresh: &[(&'a str, Timestamp, &'a str)],
     ) {
-        let ca = ca_gate(&self.s.ca_status, self.now, self.cfg);
+        let ca = self.ca;
         let ca_group = ca.ok().and_then(|st| st.group(&group.name));
         // The tighter of the cloud's and cluster-autoscaler's max size.
         let max = match ca_group {
