@@ -188,3 +188,25 @@ impl SnapshotBuilder {
         self.s
     }
 }
+
+/// What an action does to its Node, as the Kubernetes adapter does it: cordon, protect,
+/// unprotect, release (uncordon and untaint). Other actions leave the node alone.
+pub fn apply_to_node(node: &mut Node, action: &crate::plan::Action) {
+    use crate::plan::Action;
+    match action {
+        Action::Cordon { .. } => node.unschedulable = true,
+        Action::Protect { for_node, .. } => {
+            node.protected_for = Some(for_node.clone());
+            node.scale_down_disabled = true;
+        }
+        Action::Unprotect { .. } => {
+            node.protected_for = None;
+            node.scale_down_disabled = false;
+        }
+        Action::Release { .. } => {
+            node.unschedulable = false;
+            node.rebalance_taint = false;
+        }
+        _ => {}
+    }
+}

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use booster_core::ca_status::{CaNodeGroup, CaStatus, CaStatusFormat};
 use booster_core::ledger::{Boost, DrainState, Ledger};
-use booster_core::testkit::mk_instance;
+use booster_core::testkit::{apply_to_node, mk_instance};
 use booster_core::{
     decide, Action, CaObservation, Config, Dur, Group, Instance, Lifecycle, Node, Plan, Signal,
     SignalSource, Snapshot, Timestamp,
@@ -509,21 +509,12 @@ impl World {
                     self.reconcile_asgs();
                 }
             }
-            Action::Cordon { node, .. } => {
+            Action::Cordon { node, .. }
+            | Action::Protect { node, .. }
+            | Action::Unprotect { node, .. }
+            | Action::Release { node, .. } => {
                 if let Some(n) = self.nodes.get_mut(node) {
-                    n.unschedulable = true;
-                }
-            }
-            Action::Protect { node, for_node, .. } => {
-                if let Some(n) = self.nodes.get_mut(node) {
-                    n.protected_for = Some(for_node.clone());
-                    n.scale_down_disabled = true;
-                }
-            }
-            Action::Unprotect { node, .. } => {
-                if let Some(n) = self.nodes.get_mut(node) {
-                    n.protected_for = None;
-                    n.scale_down_disabled = false;
+                    apply_to_node(n, a);
                 }
             }
             Action::Retire {
@@ -552,12 +543,6 @@ impl World {
                     }
                 }
                 self.terminate(instance_id, *decrement);
-            }
-            Action::Release { node, .. } => {
-                if let Some(n) = self.nodes.get_mut(node) {
-                    n.unschedulable = false;
-                    n.rebalance_taint = false;
-                }
             }
             Action::StartDrain { attempt: 1, .. } => {
                 if let Some(last) = self.checks.last_drain_start {

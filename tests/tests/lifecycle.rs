@@ -1,7 +1,7 @@
 //! The life of one signal, plan by plan, as the controller would live it: each plan is
 //! executed (world part, then ledger part) and the next snapshot shows the result.
 
-use booster_core::testkit::{instance_of, mk_instance, mk_node, t, SnapshotBuilder};
+use booster_core::testkit::{apply_to_node, instance_of, mk_instance, mk_node, t, SnapshotBuilder};
 use booster_core::{decide, Action, Config, Lifecycle, Snapshot};
 
 /// Executes the plan's mutations on the snapshot as the adapters would.
@@ -20,17 +20,10 @@ fn execute(s: &mut Snapshot, actions: &[Action]) {
                     s.ledger.apply(&c);
                 }
             }
-            Action::Cordon { node, .. } => node_mut(s, node).unschedulable = true,
-            Action::Protect { node, for_node, .. } => {
-                let n = node_mut(s, node);
-                n.protected_for = Some(for_node.clone());
-                n.scale_down_disabled = true;
-            }
-            Action::Unprotect { node, .. } => {
-                let n = node_mut(s, node);
-                n.protected_for = None;
-                n.scale_down_disabled = false;
-            }
+            Action::Cordon { node, .. }
+            | Action::Protect { node, .. }
+            | Action::Unprotect { node, .. }
+            | Action::Release { node, .. } => apply_to_node(node_mut(s, node), a),
             Action::Retire {
                 instance_id,
                 decrement,
