@@ -21,6 +21,16 @@ fn applied(at: u64) -> impl FnOnce(&mut booster_core::Entry) {
     }
 }
 
+fn applying(from: u32, to: u32, at: u64) -> impl FnOnce(&mut booster_core::Entry) {
+    move |e| {
+        e.boost = Boost::Applying {
+            from,
+            to,
+            at: t(at),
+        };
+    }
+}
+
 fn draining(since: u64) -> impl FnOnce(&mut booster_core::Entry) {
     move |e| {
         e.boost = Boost::Applied {
@@ -80,13 +90,7 @@ fn table() {
         ),
         case(
             "recorded boost, desired still at from: set desired",
-            spot(6).entry("spot-0", t(0), |e| {
-                e.boost = Boost::Applying {
-                    from: 3,
-                    to: 4,
-                    at: t(5),
-                }
-            }),
+            spot(6).entry("spot-0", t(0), applying(3, 4, 5)),
             &[
                 "setDesired spot 3->4 (boostRecorded)",
                 "cordon spot-0 (signalledNodeSchedulable)",
@@ -97,13 +101,7 @@ fn table() {
             "desired reached: confirm",
             spot(7)
                 .with_group("spot", |g| g.desired = 4)
-                .entry("spot-0", t(0), |e| {
-                    e.boost = Boost::Applying {
-                        from: 3,
-                        to: 4,
-                        at: t(5),
-                    }
-                }),
+                .entry("spot-0", t(0), applying(3, 4, 5)),
             &[
                 "confirmBoost spot [spot-0] applied (desiredReached)",
                 "cordon spot-0 (signalledNodeSchedulable)",
@@ -114,13 +112,7 @@ fn table() {
             "desired moved by somebody else: taken as done, never set again",
             spot(7)
                 .with_group("spot", |g| g.desired = 2)
-                .entry("spot-0", t(0), |e| {
-                    e.boost = Boost::Applying {
-                        from: 3,
-                        to: 4,
-                        at: t(5),
-                    }
-                }),
+                .entry("spot-0", t(0), applying(3, 4, 5)),
             &[
                 "confirmBoost spot [spot-0] applied (desiredChangedByOthers)",
                 "cordon spot-0 (signalledNodeSchedulable)",
@@ -131,13 +123,7 @@ fn table() {
             "max size lowered under the target: abandoned",
             spot(7)
                 .with_group("spot", |g| g.max_size = 3)
-                .entry("spot-0", t(0), |e| {
-                    e.boost = Boost::Applying {
-                        from: 3,
-                        to: 4,
-                        at: t(5),
-                    }
-                }),
+                .entry("spot-0", t(0), applying(3, 4, 5)),
             &[
                 "confirmBoost spot [spot-0] abandoned (maxSizeBelowTarget)",
                 "cordon spot-0 (signalledNodeSchedulable)",
@@ -442,13 +428,7 @@ fn table() {
             spot(500)
                 .with_group("spot", |g| g.desired = 4)
                 .entry("spot-0", t(0), draining(400))
-                .entry("spot-1", t(450), |e| {
-                    e.boost = Boost::Applying {
-                        from: 4,
-                        to: 5,
-                        at: t(460),
-                    }
-                })
+                .entry("spot-1", t(450), applying(4, 5, 460))
                 .with_node("spot-0", |n| n.unschedulable = true)
                 .with_node("spot-1", |n| n.unschedulable = true),
             &[
@@ -645,13 +625,7 @@ fn dry_run_computes_the_same_plan_and_flags_it() {
 fn snapshot_and_plan_round_trip_through_json() {
     let s = spot(200)
         .entry("spot-0", t(0), draining(100))
-        .entry("spot-1", t(3), |e| {
-            e.boost = Boost::Applying {
-                from: 3,
-                to: 4,
-                at: t(4),
-            }
-        })
+        .entry("spot-1", t(3), applying(3, 4, 4))
         .signal("spot-2", t(150))
         .with_node("spot-0", |n| n.pods_to_evict = 2)
         .build();

@@ -113,6 +113,19 @@ struct World {
     checks: Checks,
 }
 
+/// Removes and returns the keys whose time has come.
+fn take_due(due: &mut BTreeMap<String, Timestamp>, now: Timestamp) -> Vec<String> {
+    let keys: Vec<String> = due
+        .iter()
+        .filter(|(_, t)| **t <= now)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in &keys {
+        due.remove(k);
+    }
+    keys
+}
+
 fn t0() -> Timestamp {
     Timestamp::from_unix_secs(1_718_020_800)
 }
@@ -208,14 +221,7 @@ impl World {
     fn advance(&mut self, secs: u64) {
         self.now = self.now.plus(Dur::from_secs(secs));
         // Boots finish.
-        let ready: Vec<String> = self
-            .ready_at
-            .iter()
-            .filter(|(_, t)| **t <= self.now)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for n in ready {
-            self.ready_at.remove(&n);
+        for n in take_due(&mut self.ready_at, self.now) {
             if let Some(node) = self.nodes.get_mut(&n) {
                 node.ready = true;
                 let id = node.instance_id.clone();
@@ -240,14 +246,7 @@ impl World {
             }
         }
         // Terminated instances disappear with their Node.
-        let gone: Vec<String> = self
-            .gone_at
-            .iter()
-            .filter(|(_, t)| **t <= self.now)
-            .map(|(i, _)| i.clone())
-            .collect();
-        for id in gone {
-            self.gone_at.remove(&id);
+        for id in take_due(&mut self.gone_at, self.now) {
             for g in &mut self.groups {
                 g.instances.retain(|i| i.id != id);
             }
