@@ -678,31 +678,28 @@ impl<'a> Decider<'a> {
 
         // Protect: pair each boosted signal still waiting for its drain with one node of its
         // group created after the boost, oldest first on both sides.
+        // Entries are already grouped (and sorted) in `by_group`; skip groups we may not touch.
         let mut waiting: BTreeMap<&str, Vec<(Timestamp, &str)>> = BTreeMap::new();
-        for (name, e) in &self.s.ledger.entries {
-            let Some(at) = e.boost.boosted_at() else {
-                continue;
-            };
-            if !self.touchable_group(&e.group) {
+        for (&group, entries) in &self.by_group {
+            if !self.touchable_group(group) {
                 continue;
             }
-            if !self.live(name, e)
-                || self.expired(e.signal_at)
-                || self.protected.contains_key(name.as_str())
-            {
-                continue;
+            for &(name, e) in entries {
+                let Some(at) = e.boost.boosted_at() else {
+                    continue;
+                };
+                if !self.live(name, e)
+                    || self.expired(e.signal_at)
+                    || self.protected.contains_key(name)
+                {
+                    continue;
+                }
+                let pods_left = self.nodes.get(name).is_some_and(|n| n.pods_to_evict > 0);
+                if matches!(e.drain, DrainState::Draining { .. }) && !pods_left {
+                    continue;
+                }
+                waiting.entry(group).or_default().push((at, name));
             }
-            let pods_left = self
-                .nodes
-                .get(name.as_str())
-                .is_some_and(|n| n.pods_to_evict > 0);
-            if matches!(e.drain, DrainState::Draining { .. }) && !pods_left {
-                continue;
-            }
-            waiting
-                .entry(e.group.as_str())
-                .or_default()
-                .push((at, name.as_str()));
         }
         if waiting.is_empty() {
             return;

@@ -279,16 +279,17 @@ macro_rules! reasons {
         }
 
         impl Reason {
+            /// Every reason, in declaration order (for metrics that pre-register labels).
+            pub const ALL: &'static [Reason] = &[ $( Reason::$variant, )* ];
+
             /// CamelCase name, used as the Kubernetes Event reason and a metric label.
             pub fn as_str(self) -> &'static str {
                 match self { $( Reason::$variant => stringify!($variant), )* }
             }
 
-            /// The camelCase code used in JSON.
+            /// The camelCase code used in JSON (see its `Display`).
             pub fn code(self) -> String {
-                let s = self.as_str();
-                let mut c = s.chars();
-                c.next().map(|f| f.to_ascii_lowercase().to_string() + c.as_str()).unwrap_or_default()
+                self.to_string()
             }
 
             /// One sentence for logs and Event messages.
@@ -456,8 +457,13 @@ impl std::fmt::Display for Action {
 }
 
 impl std::fmt::Display for Reason {
-    /// The camelCase code, as in JSON.
+    /// The camelCase code, as in JSON: the CamelCase name with its first letter lowered.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.code())
+        let name = self.as_str();
+        let mut chars = name.chars();
+        if let Some(first) = chars.next() {
+            write!(f, "{}", first.to_ascii_lowercase())?;
+        }
+        f.write_str(chars.as_str())
     }
 }

@@ -651,3 +651,16 @@ fn example_snapshot_in_the_repository_is_valid() {
         "the example should show the engine doing something"
     );
 }
+
+#[test]
+fn reason_codes_match_their_json_form() {
+    for r in booster_core::Reason::ALL {
+        let json = serde_json::to_string(r).expect("serialises");
+        assert_eq!(json, format!("\"{r}\""), "{r:?}");
+        assert_eq!(
+            r.as_str().to_ascii_lowercase(),
+            r.code().to_ascii_lowercase()
+        );
+    }
+    assert!(booster_core::Reason::ALL.len() > 30);
+}
