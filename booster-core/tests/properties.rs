@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use booster_core::ca_status::{CaNodeGroup, CaStatus, CaStatusFormat};
 use booster_core::ledger::{Boost, DrainState, Ledger};
-use booster_core::testkit::{apply_to_node, mk_instance};
+use booster_core::testkit::{apply_to_node, mk_ca_group, mk_instance};
 use booster_core::{
     decide, Action, CaObservation, Config, Dur, Group, Instance, Lifecycle, Node, Plan, Signal,
     SignalSource, Snapshot, Timestamp,
@@ -111,6 +111,25 @@ struct World {
     seq: u32,
     crash: Option<u8>,
     checks: Checks,
+}
+
+/// The CA status as the Kubernetes adapter would report it in each generated mode:
+/// missing (0), unparseable (1), stale (2), fresh (3).
+fn ca_observation(mode: u8, status: CaStatus, now: Timestamp) -> CaObservation {
+    match mode {
+        0 => CaObservation::Missing,
+        1 => CaObservation::Invalid {
+            error: "garbage".into(),
+        },
+        2 => CaObservation::Parsed {
+            status,
+            updated_at: Timestamp::EPOCH,
+        },
+        _ => CaObservation::Parsed {
+            status,
+            updated_at: now,
+        },
+    }
 }
 
 /// Removes and returns the keys whose time has come.
@@ -362,34 +381,9 @@ impl World {
             format: CaStatusFormat::Yaml,
             time: Some(self.now),
             autoscaler_status: Some("Running".into()),
-            node_groups: self
-                .groups
-                .iter()
-                .map(|g| CaNodeGroup {
-                    name: g.name.clone(),
-                    health: Some("Healthy".into()),
-                    cloud_provider_target: g.desired,
-                    min_size: g.min_size,
-                    max_size: g.max_size,
-                    scale_up: Some("NoActivity".into()),
-                    ..CaNodeGroup::default()
-                })
-                .collect(),
+            node_groups: self.groups.iter().map(mk_ca_group).collect(),
         };
-        let ca_status = match self.ca {
-            0 => CaObservation::Missing,
-            1 => CaObservation::Invalid {
-                error: "garbage".into(),
-            },
-            2 => CaObservation::Parsed {
-                status,
-                updated_at: Timestamp::EPOCH,
-            },
-            _ => CaObservation::Parsed {
-                status,
-                updated_at: self.now,
-            },
-        };
+        let ca_status = ca_observation(self.ca, status, self.now);
         Snapshot {
             now: self.now,
             ca_status,
@@ -917,18 +911,7 @@ fn snapshot() -> impl Strategy<Value = (Snapshot, Config)> {
                     })
                     .collect(),
             };
-            s.ca_status = match ca {
-                0 => CaObservation::Missing,
-                1 => CaObservation::Invalid { error: "x".into() },
-                2 => CaObservation::Parsed {
-                    status,
-                    updated_at: Timestamp::EPOCH,
-                },
-                _ => CaObservation::Parsed {
-                    status,
-                    updated_at: now_t,
-                },
-            };
+            s.ca_status = ca_observation(ca, status, now_t);
             s.ledger.last_drain_started_at =
                 last_drain.map(|d| t0().plus(Dur::from_secs(d.min(now))));
             let mut cfg = cfg;
