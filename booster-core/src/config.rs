@@ -24,8 +24,10 @@ pub struct Config {
     /// How long one drain attempt may take before it is reported and retried
     /// (upstream `--drain-timeout`).
     pub drain_timeout: Dur,
-    /// How long a signalled node waits for its replacement to be Ready before it is drained
-    /// anyway: past it, keeping a doomed node is worse than running one node short.
+    /// How long a node whose boost was applied waits for its replacement to be Ready before
+    /// it is drained anyway. A signal that got no boost is never drained ahead (that would
+    /// only make its pods Pending sooner): it waits for a boost, its interruption (NTH drains
+    /// it then) or its expiry.
     pub replacement_wait: Dur,
     /// After this long a signal that has not turned into an interruption expires: a finished
     /// drain is retired, anything else is given back (uncordoned).

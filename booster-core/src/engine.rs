@@ -14,7 +14,9 @@
 //! `from` the observed desired capacity. Capacity goes back down only through a `Retire`
 //! with `decrement`, which is set exactly when that signal's boost was applied.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::ca_status::CaStatus;
 use crate::config::Config;
@@ -102,17 +104,19 @@ struct Decider<'a> {
 
 impl<'a> Decider<'a> {
     fn new(s: &'a Snapshot, cfg: &'a Config) -> Self {
-        let mut groups = HashMap::with_capacity(s.groups.len());
-        let mut instances =
-            HashMap::with_capacity(s.groups.iter().map(|g| g.instances.len()).sum());
+        let mut groups = HashMap::with_capacity_and_hasher(s.groups.len(), Default::default());
+        let mut instances = HashMap::with_capacity_and_hasher(
+            s.groups.iter().map(|g| g.instances.len()).sum(),
+            Default::default(),
+        );
         for g in &s.groups {
             groups.insert(g.name.as_str(), g);
             for i in &g.instances {
                 instances.insert(i.id.as_str(), (g, i));
             }
         }
-        let mut nodes = HashMap::with_capacity(s.nodes.len());
-        let mut protected: HashMap<&str, Vec<&Node>> = HashMap::new();
+        let mut nodes = HashMap::with_capacity_and_hasher(s.nodes.len(), Default::default());
+        let mut protected: HashMap<&str, Vec<&Node>> = HashMap::default();
         for n in &s.nodes {
             nodes.insert(n.name.as_str(), n);
             if let Some(f) = &n.protected_for {
@@ -561,18 +565,16 @@ impl<'a> Decider<'a> {
             Boost::Applying { .. } => (Reason::BoostInFlight, None),
             Boost::Applied { .. } if ready_replacement => (Reason::ReplacementReady, None),
             Boost::Applied { at, .. } => (Reason::ReplacementWaitOver, Some(at.plus(wait))),
-            Boost::Queued { reason } => {
-                let d = e.signal_at.plus(wait);
-                if self.now >= d {
-                    (Reason::NoReplacementComing, None)
-                } else {
-                    (*reason, Some(d))
-                }
-            }
+            // No new capacity: a drain would only make pods Pending sooner. The node waits
+            // for a boost slot, its interruption (NTH drains it then) or its expiry.
+            Boost::Queued { reason } => (*reason, None),
             Boost::Abandoned { .. } => (Reason::NoReplacementComing, None),
         };
         match (reason, deadline) {
             (Reason::BoostInFlight, _) => self.hold(name, Reason::BoostInFlight),
+            // `boosts` already said why a queued signal waits.
+            (_, None) if matches!(e.boost, Boost::Queued { .. }) => {}
+            (_, None) if !matches!(e.boost, Boost::Applied { .. }) => self.hold(name, reason),
             (_, Some(d)) if self.now < d => {
                 let why = if matches!(e.boost, Boost::Applied { .. }) {
                     Reason::WaitingForReplacement
@@ -710,8 +712,7 @@ impl<'a> Decider<'a> {
             let eligible = n.protected_for.is_none()
                 && !n.scale_down_disabled
                 && !n.unschedulable
-                && self.now.since(n.created_at) <= window
-                && !self.s.ledger.entries.contains_key(&n.name);
+                && self.now.since(n.created_at) <= window;
             if !eligible {
                 continue;
             }
@@ -722,7 +723,9 @@ impl<'a> Decider<'a> {
             else {
                 continue;
             };
-            if waiting.contains_key(g.name.as_str()) {
+            // Cheapest test first: most groups have no signal waiting.
+            if waiting.contains_key(g.name.as_str()) && !self.s.ledger.entries.contains_key(&n.name)
+            {
                 fresh_nodes
                     .entry(g.name.as_str())
                     .or_default()

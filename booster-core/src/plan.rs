@@ -332,8 +332,9 @@ reasons! {
     ReplacementReady => "replacement is Ready",
     /// The replacement wait is over; keeping a doomed node is worse than running short.
     ReplacementWaitOver => "replacement did not become Ready in time",
-    /// The signal got no boost and its wait is over.
-    NoReplacementComing => "no boost for this signal; waited long enough",
+    /// The signal got no boost and none will come: the node waits for its interruption or
+    /// its expiry rather than be drained into no capacity.
+    NoReplacementComing => "no boost for this signal; waiting for the interruption or the expiry",
     /// A drain attempt ran past the drain timeout.
     DrainTimedOut => "drain attempt timed out; retrying",
     /// The node has no pods left to evict.

@@ -1,7 +1,9 @@
 //! Table-driven tests of `decide`: one small snapshot per case, the expected plan as lines.
 
 use booster_core::testkit::{t, SnapshotBuilder, T0};
-use booster_core::{decide, Boost, CaObservation, Config, DrainState, Dur, Lifecycle, Snapshot};
+use booster_core::{
+    decide, Boost, CaObservation, Config, DrainState, Dur, Lifecycle, Reason, Snapshot,
+};
 
 fn lines(s: &Snapshot, cfg: &Config) -> Vec<String> {
     decide(s, cfg)
@@ -272,15 +274,23 @@ fn table() {
             &["startDrain spot-0 #1 (replacementWaitOver)"],
         ),
         case(
-            "queued past the wait: drain without a boost",
+            "queued past the wait: never drained into no capacity",
             spot(400)
                 .with_group("spot", |g| g.max_size = 3)
                 .entry("spot-0", t(0), |_| {})
                 .with_node("spot-0", |n| n.unschedulable = true),
-            &[
-                "hold spot-0 (atMaxSize)",
-                "startDrain spot-0 #1 (noReplacementComing)",
-            ],
+            &["hold spot-0 (atMaxSize)"],
+        ),
+        case(
+            "abandoned boost: waits for the interruption or the expiry",
+            spot(400)
+                .entry("spot-0", t(0), |e| {
+                    e.boost = Boost::Abandoned {
+                        reason: Reason::MaxSizeBelowTarget,
+                    }
+                })
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &["hold spot-0 (noReplacementComing)"],
         ),
         with(
             case(
