@@ -15,6 +15,8 @@
 //! * [`engine::decide`] turns a snapshot into a [`plan::Plan`].
 //! * [`ports`] declares what the binary needs from Kubernetes and AWS.
 //! * [`ledger`] is the durable state that lives in the cluster and survives restarts.
+//! * [`exec::execute`] runs a plan through the ports, in a crash-safe order.
+//! * [`sim`] replays scenarios under `nth-drain`, `upstream` and `booster`, in virtual time.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, missing_docs)]
 #![warn(clippy::disallowed_methods)]
@@ -22,9 +24,11 @@
 pub mod ca_status;
 pub mod config;
 pub mod engine;
+pub mod exec;
 pub mod ledger;
 pub mod plan;
 pub mod ports;
+pub mod sim;
 pub mod snapshot;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

@@ -138,6 +138,18 @@ impl ClusterView {
     }
 }
 
+impl ClusterView {
+    /// The groups to describe on the cloud side: those cluster-autoscaler reports and those
+    /// the ledger still has entries in, sorted and without repeats.
+    pub fn groups_to_describe(&self) -> Vec<String> {
+        let mut names = self.ca_group_names();
+        names.extend(self.ledger.entries.values().map(|e| e.group.clone()));
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
 fn names_of(status: &CaStatus) -> Vec<String> {
     status.node_groups.iter().map(|g| g.name.clone()).collect()
 }
@@ -153,8 +165,10 @@ pub trait Cluster: Send + Sync {
     async fn set_unschedulable(&self, node: &str, unschedulable: bool) -> Result<(), PortError>;
     /// Removes NTH's rebalance-recommendation taint, if present.
     async fn remove_rebalance_taint(&self, node: &str) -> Result<(), PortError>;
-    /// Sets (`Some(signalled node)`) or clears the booster's scale-down protection.
-    async fn set_protection(&self, node: &str, for_node: Option<&str>) -> Result<(), PortError>;
+    /// Protects a replacement from scale-down while `for_node` (the signalled node) waits.
+    async fn protect(&self, node: &str, for_node: &str) -> Result<(), PortError>;
+    /// Removes the booster's scale-down protection.
+    async fn unprotect(&self, node: &str) -> Result<(), PortError>;
     /// Runs one drain attempt to its end (evictions through the Eviction API).
     async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError>;
     /// Records a Kubernetes Event on the node.

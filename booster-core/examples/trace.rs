@@ -1,0 +1,33 @@
+//! Prints every booster action (Holds left out) of one built-in scenario:
+//! `cargo run -p booster-core --example trace -- SCENARIO [SEED]`.
+use booster_core::sim::{self, scenario, Policy, START};
+use booster_core::Action;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let name = args.next().unwrap_or_else(|| "single-signal".into());
+    let seed = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let sc = match scenario::builtin(&name) {
+        Ok(s) => s,
+        Err(e) => return eprintln!("{e}"),
+    };
+    let r = sim::run_traced(&sc, Policy::Booster, seed, &mut |s, plan| {
+        for a in plan
+            .actions
+            .iter()
+            .filter(|a| !matches!(a, Action::Hold { .. }))
+        {
+            println!("{:>6}s  {a}", s.now.since(START).as_millis() / 1000);
+        }
+    });
+    for p in r
+        .series
+        .iter()
+        .filter(|p| p.pending_pods > 0 || p.usable_nodes < p.needed_nodes)
+    {
+        println!(
+            "t={}s ready={} usable={:.2} needed={:.2} pending={}",
+            p.t, p.ready_nodes, p.usable_nodes, p.needed_nodes, p.pending_pods
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! Runs a [`Plan`] through the ports. The binary and the simulator share this executor, so
+//! the simulator exercises the same order of writes as production.
+//!
+//! Order of writes, for crash safety:
+//! * ledger-only actions (`RecordSignal`, `BeginBoost`, `ConfirmBoost`, `Forget`, the ledger
+//!   part of `StartDrain`) are applied to a working copy and stored once, at the end;
+//! * a `SetDesired` is followed at once by its confirmation and a store, so that the window
+//!   in which a crash leaves a boost unconfirmed is one API call wide;
+//! * `Release` uncordons first and records the release after, so that a crash in between
+//!   leaves an expired, unreleased entry that the next plan releases again;
+//! * drains are returned to the caller, to be started only after the ledger that says they
+//!   started is stored.
+//!
+//! A failed ledger store stops the plan: later actions may depend on it. A failed port call
+//! is reported and the plan goes on; the next snapshot decides again.
+
+use crate::ledger::Ledger;
+use crate::plan::{Action, Plan};
+use crate::ports::{Cloud, Cluster, DrainSpec, PortError, RetireOutcome, SetDesiredOutcome};
+use crate::time::Dur;
+
+/// What happened to one action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Only the ledger changed.
+    Recorded,
+    /// The port call changed the world.
+    Done,
+    /// The world was already as asked (desired at or above, instance gone): nothing changed.
+    AlreadyDone,
+    /// The drain is returned in [`Executed::drains`] for the caller to start.
+    DrainQueued,
+    /// Dry run: computed and reported, not executed.
+    DryRun,
+    /// A `Hold`: nothing to do.
+    Held,
+}
+
+/// The result of one action, by its index in the plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Index into `plan.actions`.
+    pub index: usize,
+    /// What the port did, or why it failed.
+    pub result: Result<Effect, PortError>,
+}
+
+/// What [`execute`] did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Executed {
+    /// One per action reached, in plan order.
+    pub outcomes: Vec<Outcome>,
+    /// Drains to start now, in plan order (their `Draining` state is stored).
+    pub drains: Vec<DrainSpec>,
+    /// The ledger as stored at the end (unchanged on dry run or when a store failed).
+    pub ledger: Ledger,
+    /// Number of ledger stores made.
+    pub stores: u32,
+    /// Set when a ledger store failed: the plan stopped there.
+    pub aborted: Option<PortError>,
+}
+
+impl Executed {
+    /// The failed outcomes.
+    pub fn failures(&self) -> impl Iterator<Item = (&Outcome, &PortError)> {
+        self.outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().err().map(|e| (o, e)))
+    }
+}
+
+struct Run<'a> {
+    cluster: &'a dyn Cluster,
+    stored: Ledger,
+    working: Ledger,
+    out: Executed,
+}
+
+impl Run<'_> {
+    async fn flush(&mut self) -> Result<(), PortError> {
+        if self.working == self.stored {
+            return Ok(());
+        }
+        self.cluster.store_ledger(&self.working).await?;
+        self.stored = self.working.clone();
+        self.out.stores += 1;
+        Ok(())
+    }
+
+    fn record(&mut self, index: usize, result: Result<Effect, PortError>) {
+        self.out.outcomes.push(Outcome { index, result });
+    }
+}
+
+/// Executes `plan` against `ledger` (the one observed with the snapshot). `drain_timeout`
+/// bounds each drain started.
+pub async fn execute(
+    plan: &Plan,
+    ledger: &Ledger,
+    cloud: &dyn Cloud,
+    cluster: &dyn Cluster,
+    drain_timeout: Dur,
+) -> Executed {
+    let mut run = Run {
+        cluster,
+        stored: ledger.clone(),
+        working: ledger.clone(),
+        out: Executed::default(),
+    };
+    for (index, a) in plan.actions.iter().enumerate() {
+        if let Action::Hold { .. } = a {
+            run.record(index, Ok(Effect::Held));
+            continue;
+        }
+        if plan.dry_run {
+            run.record(index, Ok(Effect::DryRun));
+            continue;
+        }
+        let result = match a {
+            Action::RecordSignal { .. }
+            | Action::BeginBoost { .. }
+            | Action::ConfirmBoost { .. }
+            | Action::Forget { .. } => {
+                run.working.apply(a);
+                Ok(Effect::Recorded)
+            }
+            Action::SetDesired { group, to, .. } => match cloud.set_desired(group, *to).await {
+                Ok(o) => {
+                    let raised = o == SetDesiredOutcome::Raised;
+                    if let Some(confirm) = a.set_desired_confirmation(raised) {
+                        run.working.apply(&confirm);
+                    }
+                    run.record(
+                        index,
+                        Ok(if raised {
+                            Effect::Done
+                        } else {
+                            Effect::AlreadyDone
+                        }),
+                    );
+                    if let Err(e) = run.flush().await {
+                        run.out.aborted = Some(e);
+                        break;
+                    }
+                    continue;
+                }
+                Err(e) => Err(e),
+            },
+            Action::Cordon { node, .. } => cluster
+                .set_unschedulable(node, true)
+                .await
+                .map(|()| Effect::Done),
+            Action::Protect { node, for_node, .. } => {
+                cluster.protect(node, for_node).await.map(|()| Effect::Done)
+            }
+            Action::Unprotect { node, .. } => cluster.unprotect(node).await.map(|()| Effect::Done),
+            Action::Release { node, .. } => {
+                let r = match cluster.set_unschedulable(node, false).await {
+                    Ok(()) => cluster.remove_rebalance_taint(node).await,
+                    Err(e) => Err(e),
+                };
+                r.map(|()| {
+                    run.working.apply(a);
+                    Effect::Done
+                })
+            }
+            Action::StartDrain { node, .. } => {
+                run.working.apply(a);
+                run.out.drains.push(DrainSpec {
+                    node: node.clone(),
+                    timeout: drain_timeout,
+                    dry_run: false,
+                });
+                Ok(Effect::DrainQueued)
+            }
+            Action::Retire {
+                instance_id,
+                decrement,
+                ..
+            } => cloud
+                .retire(instance_id, *decrement)
+                .await
+                .map(|o| match o {
+                    RetireOutcome::Terminated => Effect::Done,
+                    RetireOutcome::AlreadyGone => Effect::AlreadyDone,
+                }),
+            Action::Hold { .. } => Ok(Effect::Held),
+        };
+        run.record(index, result);
+    }
+    if run.out.aborted.is_none() {
+        if let Err(e) = run.flush().await {
+            run.out.aborted = Some(e);
+        }
+    }
+    if run.out.aborted.is_some() {
+        // Nothing after the failed store is durable: do not start drains it did not record.
+        run.out.drains.clear();
+    }
+    run.out.ledger = run.stored;
+    run.out
+}
+
+/// Drains the ledger says are under way but that no task of this process runs (after a
+/// restart, or when a task died): each resumes with what is left of its attempt's timeout.
+/// `running` names the nodes this process drains now. Past the timeout, the engine starts
+/// the next attempt itself.
+pub fn drains_to_resume(
+    ledger: &Ledger,
+    nodes: &[crate::snapshot::Node],
+    running: &std::collections::BTreeSet<String>,
+    now: crate::time::Timestamp,
+    drain_timeout: Dur,
+) -> Vec<DrainSpec> {
+    ledger
+        .entries
+        .iter()
+        .filter(|(node, e)| e.released_at.is_none() && !running.contains(*node))
+        .filter_map(|(node, e)| match e.drain {
+            crate::ledger::DrainState::Draining { since, .. } => {
+                let deadline = since.plus(drain_timeout);
+                let left = nodes
+                    .iter()
+                    .find(|n| &n.name == node)
+                    .is_some_and(|n| n.pods_to_evict > 0);
+                (left && now < deadline).then(|| DrainSpec {
+                    node: node.clone(),
+                    timeout: deadline.since(now),
+                    dry_run: false,
+                })
+            }
+            crate::ledger::DrainState::NotStarted => None,
+        })
+        .collect()
+}

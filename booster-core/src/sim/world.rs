@@ -1,0 +1,1301 @@
+//! The simulated world: Auto Scaling groups and their instances, Nodes, the workload's pods,
+//! AWS Node Termination Handler, Cluster Autoscaler, and the figures of the run.
+//!
+//! One step is one second of virtual time. Within a step: scenario events (signals,
+//! interruption notices, interruptions, workload changes), instance life (launch, register,
+//! Ready, shutdown), the Auto Scaling group's reconciliation, drains, pods, the scheduler,
+//! Cluster Autoscaler's scan when due, then the accounting.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::ca_status::{CaNodeGroup, CaStatus, CaStatusFormat};
+use crate::ledger::Ledger;
+use crate::ports::{ClusterView, PortError};
+use crate::snapshot::{CaObservation, Group, Instance, Lifecycle, Node, Signal, SignalSource};
+use crate::time::{Dur, Timestamp};
+
+use super::report::{Metrics, Sample};
+use super::rng;
+use super::scenario::{Lead, Scenario};
+
+/// 2024-06-10T12:00:00Z: the start of every run.
+pub const START: Timestamp = Timestamp::from_unix_secs(1_718_020_800);
+
+/// The Events' time to live in the apiserver (`--event-ttl`).
+const EVENT_TTL: Dur = Dur::from_mins(60);
+/// How often the chart samples.
+const SAMPLE_EVERY: u64 = 10;
+
+// Draw keys.
+const K_BOOT: u64 = 1;
+const K_PICK: u64 = 2;
+const K_SPREAD: u64 = 3;
+const K_LEAD: u64 = 4;
+const K_TERM: u64 = 5;
+const K_AWS_PICK: u64 = 6;
+
+/// Who runs a drain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Actor {
+    /// AWS Node Termination Handler.
+    Nth,
+    /// The controller under test (booster or upstream).
+    Controller,
+}
+
+/// Where a drain stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum DrainState {
+    Running,
+    Drained,
+    TimedOut(String),
+    /// Its process died (controller restart).
+    Aborted,
+    NodeGone,
+}
+
+struct DrainProc {
+    node: String,
+    actor: Actor,
+    deadline: Timestamp,
+    retry_at: BTreeMap<u64, Timestamp>,
+    blocker: Option<String>,
+    state: DrainState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum InstState {
+    Pending,
+    InService,
+    Terminating,
+    Gone,
+}
+
+struct SimInstance {
+    id: String,
+    az: String,
+    state: InstState,
+    register_at: Timestamp,
+    ready_at: Timestamp,
+    node_gone_at: Option<Timestamp>,
+    gone_at: Option<Timestamp>,
+}
+
+struct SimGroup {
+    name: String,
+    min: u32,
+    max: u32,
+    desired: u32,
+    azs: Vec<String>,
+    tags: BTreeMap<String, String>,
+    instances: Vec<SimInstance>,
+    launches: u64,
+}
+
+pub(crate) struct SimNode {
+    pub name: String,
+    pub instance_id: String,
+    pub group: usize,
+    pub created_at: Timestamp,
+    pub ready_since: Option<Timestamp>,
+    pub unschedulable: bool,
+    pub taint: bool,
+    pub protected_for: Option<String>,
+    pub scale_down_disabled: bool,
+    /// Upstream's `asbooster.docplanner.com/ignore-recent-ready` annotation.
+    pub upstream_ignore: bool,
+}
+
+struct Pod {
+    app: usize,
+    node: Option<String>,
+    running_at: Option<Timestamp>,
+    terminating_until: Option<Timestamp>,
+}
+
+impl Pod {
+    fn terminating(&self) -> bool {
+        self.terminating_until.is_some()
+    }
+    fn running(&self, now: Timestamp) -> bool {
+        !self.terminating() && self.running_at.is_some_and(|t| t <= now)
+    }
+}
+
+struct App {
+    name: String,
+    replicas: u32,
+    pdb_max_unavailable: Option<u32>,
+    termination: super::scenario::Range,
+}
+
+struct RebalanceEvent {
+    node: String,
+    at: Timestamp,
+}
+
+enum Timed {
+    Signal {
+        group: usize,
+        initial: u32,
+        lead: Option<Dur>,
+    },
+    Notice {
+        instance: String,
+    },
+    Kill {
+        instance: String,
+    },
+    Change {
+        app: usize,
+        replicas: u32,
+    },
+}
+
+#[derive(Default)]
+struct CaState {
+    next_scan: Timestamp,
+    status: CaObservation,
+    /// The status without its time, to tell a real change from a rewrite.
+    last_groups: Vec<CaNodeGroup>,
+    unneeded_since: BTreeMap<String, Timestamp>,
+    last_scale_up: Option<Timestamp>,
+}
+
+/// The world.
+pub(crate) struct World {
+    pub sc: Scenario,
+    pub seed: u64,
+    pub now: Timestamp,
+    nth_drains_on_rebalance: bool,
+    groups: Vec<SimGroup>,
+    pub nodes: BTreeMap<String, SimNode>,
+    pods: BTreeMap<u64, Pod>,
+    next_pod: u64,
+    apps: Vec<App>,
+    events: Vec<RebalanceEvent>,
+    drains: BTreeMap<u64, DrainProc>,
+    next_drain: u64,
+    timeline: Vec<(Timestamp, Timed)>,
+    ca: CaState,
+    pub ledger: Ledger,
+    /// Bumped on every change the controller can observe (a watch event).
+    pub version: u64,
+    pub metrics: Metrics,
+}
+
+fn ceil_div(a: u64, b: u64) -> u64 {
+    a.div_ceil(b.max(1))
+}
+
+impl World {
+    pub fn new(sc: &Scenario, seed: u64, nth_drains_on_rebalance: bool) -> Self {
+        let mut w = World {
+            sc: sc.clone(),
+            seed,
+            now: START,
+            nth_drains_on_rebalance,
+            groups: Vec::new(),
+            nodes: BTreeMap::new(),
+            pods: BTreeMap::new(),
+            next_pod: 0,
+            apps: Vec::new(),
+            events: Vec::new(),
+            drains: BTreeMap::new(),
+            next_drain: 0,
+            timeline: Vec::new(),
+            ca: CaState::default(),
+            ledger: Ledger::default(),
+            version: 0,
+            metrics: Metrics::default(),
+        };
+        let long_ago = Timestamp::from_unix_millis(START.unix_millis() - 3_600_000);
+        for (gi, g) in sc.groups.iter().enumerate() {
+            w.groups.push(SimGroup {
+                name: g.name.clone(),
+                min: g.min,
+                max: g.max,
+                desired: g.desired,
+                azs: g.azs.clone(),
+                tags: g.tags.clone(),
+                instances: Vec::new(),
+                launches: 0,
+            });
+            for _ in 0..g.desired {
+                let id = w.launch(gi);
+                // Initial instances are long in service, their nodes long Ready.
+                if let Some(i) = w.groups[gi].instances.iter_mut().find(|i| i.id == id) {
+                    i.state = InstState::InService;
+                    i.register_at = long_ago;
+                    i.ready_at = long_ago;
+                }
+                w.register(gi, &id, long_ago);
+                if let Some(n) = w.nodes.get_mut(&node_name(&id)) {
+                    n.ready_since = Some(long_ago);
+                }
+            }
+        }
+        for a in &sc.workload {
+            w.apps.push(App {
+                name: a.name.clone(),
+                replicas: a.replicas,
+                pdb_max_unavailable: a.pdb_max_unavailable,
+                termination: a.termination,
+            });
+        }
+        // Pods start bound and running, packed onto the initial nodes.
+        let ppn = u64::from(sc.pods_per_node);
+        let names: Vec<String> = w.nodes.keys().cloned().collect();
+        let mut slot = 0u64;
+        for (ai, a) in sc.workload.iter().enumerate() {
+            for _ in 0..a.replicas {
+                // Spread round-robin, as the scheduler's least-allocated scoring would.
+                let node = (slot < names.len() as u64 * ppn)
+                    .then(|| {
+                        names
+                            .get((slot % names.len().max(1) as u64) as usize)
+                            .cloned()
+                    })
+                    .flatten();
+                let running_at = node.as_ref().map(|_| long_ago);
+                w.add_pod(ai, node, running_at);
+                slot += 1;
+            }
+        }
+        w.plan_timeline();
+        w.write_ca_status();
+        w.ca.next_scan = START.plus(sc.cluster_autoscaler.scan_interval);
+        w
+    }
+
+    fn plan_timeline(&mut self) {
+        let sc = &self.sc;
+        let mut tl = Vec::new();
+        for (si, s) in sc.signals.iter().enumerate() {
+            let Some(gi) = sc.groups.iter().position(|g| g.name == s.group) else {
+                continue;
+            };
+            let initial = sc.groups[gi].desired;
+            let count = match (s.count, s.fraction) {
+                (Some(c), _) => c.min(initial),
+                (None, Some(f)) => ((f * f64::from(initial)).ceil() as u32).min(initial),
+                (None, None) => 1.min(initial),
+            };
+            // Pick `count` initial nodes by the seed: sort by a keyed hash.
+            let mut order: Vec<u32> = (0..initial).collect();
+            order.sort_by_key(|k| rng::hash(self.seed, &[K_PICK, si as u64, u64::from(*k)]));
+            for (j, k) in order.into_iter().take(count as usize).enumerate() {
+                let spread = if count > 1 {
+                    Dur::from_millis(
+                        (s.within.as_millis() as f64
+                            * rng::unit(self.seed, &[K_SPREAD, si as u64, j as u64]))
+                            as u64,
+                    )
+                } else {
+                    Dur::ZERO
+                };
+                let at = START.plus(s.at).plus(spread);
+                let lead = match s.lead {
+                    Lead::Never(_) => None,
+                    Lead::After(r) => {
+                        Some(r.at(rng::unit(self.seed, &[K_LEAD, si as u64, j as u64])))
+                    }
+                };
+                tl.push((
+                    at,
+                    Timed::Signal {
+                        group: gi,
+                        initial: k,
+                        lead,
+                    },
+                ));
+            }
+        }
+        for c in &sc.changes {
+            if let Some(ai) = sc.workload.iter().position(|a| a.name == c.app) {
+                tl.push((
+                    START.plus(c.at),
+                    Timed::Change {
+                        app: ai,
+                        replicas: c.replicas,
+                    },
+                ));
+            }
+        }
+        self.timeline = tl;
+        self.sort_timeline();
+    }
+
+    fn sort_timeline(&mut self) {
+        // Latest last, so that due items pop from the end.
+        self.timeline.sort_by_key(|b| std::cmp::Reverse(b.0));
+    }
+
+    fn bump(&mut self) {
+        self.version += 1;
+    }
+
+    fn launch(&mut self, gi: usize) -> String {
+        let now = self.now;
+        let seed = self.seed;
+        let g = &mut self.groups[gi];
+        let k = g.launches;
+        g.launches += 1;
+        // Balance zones: the zone with the fewest live instances.
+        let az = g
+            .azs
+            .iter()
+            .min_by_key(|az| {
+                g.instances
+                    .iter()
+                    .filter(|i| &i.az == *az && i.state != InstState::Gone)
+                    .count()
+            })
+            .cloned()
+            .unwrap_or_default();
+        let boot = self.sc.groups[gi]
+            .boot
+            .at(rng::unit(seed, &[K_BOOT, rng::key(&g.name), k]));
+        let ready_at = now.plus(boot);
+        let before = self.sc.timing.node_registers_before_ready;
+        let register_at = if boot > before {
+            Timestamp::from_unix_millis(ready_at.unix_millis() - before.as_millis() as i64)
+        } else {
+            now
+        };
+        let id = format!("i-{}-{:04}", g.name, k);
+        g.instances.push(SimInstance {
+            id: id.clone(),
+            az,
+            state: InstState::Pending,
+            register_at,
+            ready_at,
+            node_gone_at: None,
+            gone_at: None,
+        });
+        id
+    }
+
+    fn register(&mut self, gi: usize, id: &str, at: Timestamp) {
+        let name = node_name(id);
+        self.nodes.insert(
+            name.clone(),
+            SimNode {
+                name,
+                instance_id: id.to_string(),
+                group: gi,
+                created_at: at,
+                ready_since: None,
+                unschedulable: false,
+                taint: false,
+                protected_for: None,
+                scale_down_disabled: false,
+                upstream_ignore: false,
+            },
+        );
+        self.bump();
+    }
+
+    fn add_pod(&mut self, app: usize, node: Option<String>, running_at: Option<Timestamp>) {
+        self.pods.insert(
+            self.next_pod,
+            Pod {
+                app,
+                node,
+                running_at,
+                terminating_until: None,
+            },
+        );
+        self.next_pod += 1;
+    }
+
+    /// One second.
+    pub fn step(&mut self) {
+        self.now = self.now.plus(Dur::from_secs(1));
+        self.timeline_due();
+        self.instances();
+        self.reconcile_groups();
+        self.progress_drains();
+        self.pods_progress();
+        self.schedule();
+        if self.now >= self.ca.next_scan {
+            self.ca_scan();
+            self.ca.next_scan = self.now.plus(self.sc.cluster_autoscaler.scan_interval);
+        }
+        self.account();
+    }
+
+    fn timeline_due(&mut self) {
+        while self.timeline.last().is_some_and(|(t, _)| *t <= self.now) {
+            let Some((_, item)) = self.timeline.pop() else {
+                break;
+            };
+            match item {
+                Timed::Signal {
+                    group,
+                    initial,
+                    lead,
+                } => self.rebalance(group, initial, lead),
+                Timed::Notice { instance } => self.interruption_notice(&instance),
+                Timed::Kill { instance } => self.interrupt(&instance),
+                Timed::Change { app, replicas } => {
+                    if let Some(a) = self.apps.get_mut(app) {
+                        a.replicas = replicas;
+                    }
+                    self.reconcile_replicas();
+                }
+            }
+        }
+    }
+
+    fn live_instance(&self, id: &str) -> Option<(usize, usize)> {
+        self.groups.iter().enumerate().find_map(|(gi, g)| {
+            g.instances
+                .iter()
+                .position(|i| {
+                    i.id == id && matches!(i.state, InstState::Pending | InstState::InService)
+                })
+                .map(|ii| (gi, ii))
+        })
+    }
+
+    /// NTH turns a rebalance recommendation into an Event and a cordon (and a drain under
+    /// `nth-drain`).
+    fn rebalance(&mut self, group: usize, initial: u32, lead: Option<Dur>) {
+        let id = format!("i-{}-{:04}", self.groups[group].name, initial);
+        let name = node_name(&id);
+        if self.live_instance(&id).is_none() || !self.nodes.contains_key(&name) {
+            return;
+        }
+        self.metrics.signals += 1;
+        self.events.push(RebalanceEvent {
+            node: name.clone(),
+            at: self.now,
+        });
+        if let Some(n) = self.nodes.get_mut(&name) {
+            n.unschedulable = true;
+        }
+        if self.nth_drains_on_rebalance {
+            let timeout = self.sc.timing.nth_drain_timeout;
+            self.start_drain(&name, Actor::Nth, timeout);
+        }
+        if let Some(lead) = lead {
+            let kill = self.now.plus(lead);
+            let notice_ms = kill
+                .unix_millis()
+                .saturating_sub(self.sc.timing.interruption_notice.as_millis() as i64)
+                .max(self.now.unix_millis());
+            self.timeline.push((
+                Timestamp::from_unix_millis(notice_ms),
+                Timed::Notice {
+                    instance: id.clone(),
+                },
+            ));
+            self.timeline.push((kill, Timed::Kill { instance: id }));
+            self.sort_timeline();
+        }
+        self.bump();
+    }
+
+    /// NTH on a spot interruption notice: cordon and drain until the end.
+    fn interruption_notice(&mut self, id: &str) {
+        if self.live_instance(id).is_none() {
+            return;
+        }
+        let name = node_name(id);
+        if let Some(n) = self.nodes.get_mut(&name) {
+            n.unschedulable = true;
+            let notice = self.sc.timing.interruption_notice;
+            self.start_drain(&name, Actor::Nth, notice);
+            self.bump();
+        }
+    }
+
+    /// EC2 takes the instance back; the group replaces it (desired unchanged).
+    fn interrupt(&mut self, id: &str) {
+        let Some((gi, ii)) = self.live_instance(id) else {
+            return;
+        };
+        self.metrics.interruptions += 1;
+        let now = self.now;
+        let inst = &mut self.groups[gi].instances[ii];
+        inst.state = InstState::Terminating;
+        inst.node_gone_at = Some(now);
+        inst.gone_at = Some(now.plus(Dur::from_secs(10)));
+        self.delete_node(&node_name(id));
+    }
+
+    fn delete_node(&mut self, name: &str) {
+        if self.nodes.remove(name).is_none() {
+            return;
+        }
+        let mut killed = 0;
+        self.pods.retain(|_, p| {
+            if p.node.as_deref() != Some(name) {
+                return true;
+            }
+            if !p.terminating() {
+                killed += 1;
+            }
+            false
+        });
+        self.metrics.pods_killed += killed;
+        self.ca.unneeded_since.remove(name);
+        self.reconcile_replicas();
+        self.bump();
+    }
+
+    fn instances(&mut self) {
+        let now = self.now;
+        let mut register = Vec::new();
+        let mut ready = Vec::new();
+        let mut delete = Vec::new();
+        for (gi, g) in self.groups.iter_mut().enumerate() {
+            for i in &mut g.instances {
+                match i.state {
+                    InstState::Pending => {
+                        if i.register_at <= now && !self.nodes.contains_key(&node_name(&i.id)) {
+                            register.push((gi, i.id.clone(), i.register_at));
+                        }
+                        if i.ready_at <= now {
+                            i.state = InstState::InService;
+                            ready.push(node_name(&i.id));
+                        }
+                    }
+                    InstState::Terminating => {
+                        if i.node_gone_at.is_some_and(|t| t <= now) {
+                            delete.push(node_name(&i.id));
+                        }
+                        if i.gone_at.is_some_and(|t| t <= now) {
+                            i.state = InstState::Gone;
+                        }
+                    }
+                    InstState::InService | InstState::Gone => {}
+                }
+            }
+        }
+        for (gi, id, at) in register {
+            self.register(gi, &id, at);
+        }
+        for name in ready {
+            if let Some(n) = self.nodes.get_mut(&name) {
+                n.ready_since = Some(now);
+                self.version += 1;
+            }
+        }
+        for name in delete {
+            self.delete_node(&name);
+        }
+    }
+
+    fn reconcile_groups(&mut self) {
+        for gi in 0..self.groups.len() {
+            let active = |g: &SimGroup| {
+                g.instances
+                    .iter()
+                    .filter(|i| matches!(i.state, InstState::Pending | InstState::InService))
+                    .count() as u32
+            };
+            let (n, desired) = (active(&self.groups[gi]), self.groups[gi].desired);
+            if n < desired {
+                for _ in n..desired {
+                    self.launch(gi);
+                }
+                self.bump();
+            } else if n > desired {
+                for _ in desired..n {
+                    // The default termination policy: balance zones, then (same template)
+                    // effectively arbitrary: a keyed pick.
+                    let seed = self.seed;
+                    let g = &self.groups[gi];
+                    let mut per_az: BTreeMap<&str, u32> = BTreeMap::new();
+                    for i in g
+                        .instances
+                        .iter()
+                        .filter(|i| matches!(i.state, InstState::Pending | InstState::InService))
+                    {
+                        *per_az.entry(i.az.as_str()).or_default() += 1;
+                    }
+                    let Some(az) = per_az
+                        .iter()
+                        .max_by_key(|(az, c)| (**c, std::cmp::Reverse(*az)))
+                        .map(|(az, _)| az.to_string())
+                    else {
+                        break;
+                    };
+                    let pick = g
+                        .instances
+                        .iter()
+                        .filter(|i| {
+                            i.az == az
+                                && matches!(i.state, InstState::Pending | InstState::InService)
+                        })
+                        .min_by_key(|i| rng::hash(seed, &[K_AWS_PICK, rng::key(&i.id)]))
+                        .map(|i| i.id.clone());
+                    if let Some(id) = pick {
+                        self.terminate_instance(&id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn terminate_instance(&mut self, id: &str) {
+        let now = self.now;
+        let shutdown = self.sc.timing.shutdown;
+        if let Some((gi, ii)) = self.live_instance(id) {
+            let i = &mut self.groups[gi].instances[ii];
+            i.state = InstState::Terminating;
+            i.node_gone_at = Some(now.plus(shutdown));
+            i.gone_at = Some(now.plus(shutdown).plus(Dur::from_secs(30)));
+            self.bump();
+        }
+    }
+
+    // ---- pods and drains -------------------------------------------------------------
+
+    fn pods_on<'a>(&'a self, node: &'a str) -> impl Iterator<Item = (&'a u64, &'a Pod)> + 'a {
+        self.pods
+            .iter()
+            .filter(move |(_, p)| p.node.as_deref() == Some(node))
+    }
+
+    /// Non-DaemonSet pods bound to the node, terminating ones included (kubectl drain waits
+    /// for them).
+    pub fn pods_to_evict(&self, node: &str) -> u32 {
+        self.pods_on(node).count() as u32
+    }
+
+    fn app_running(&self, app: usize) -> u32 {
+        let now = self.now;
+        self.pods
+            .values()
+            .filter(|p| p.app == app && p.running(now))
+            .count() as u32
+    }
+
+    /// The Eviction API: refused (429) when the app's PodDisruptionBudget has no room.
+    fn evict(&mut self, pod: u64) -> Result<(), String> {
+        let Some(p) = self.pods.get(&pod) else {
+            return Ok(());
+        };
+        if p.terminating() {
+            return Ok(());
+        }
+        let app = p.app;
+        let a = &self.apps[app];
+        if let Some(max_unavailable) = a.pdb_max_unavailable {
+            let min_available = a.replicas.saturating_sub(max_unavailable);
+            if p.running(self.now) && self.app_running(app) <= min_available {
+                return Err(format!(
+                    "pod {}/{} (PodDisruptionBudget {})",
+                    a.name, pod, a.name
+                ));
+            }
+        }
+        let grace = a.termination.at(rng::unit(self.seed, &[K_TERM, pod]));
+        if let Some(p) = self.pods.get_mut(&pod) {
+            p.terminating_until = Some(self.now.plus(grace));
+        }
+        self.metrics.evictions += 1;
+        self.reconcile_replicas();
+        self.bump();
+        Ok(())
+    }
+
+    /// Starts a drain and returns its id.
+    pub fn start_drain(&mut self, node: &str, actor: Actor, timeout: Dur) -> u64 {
+        let id = self.next_drain;
+        self.next_drain += 1;
+        self.drains.insert(
+            id,
+            DrainProc {
+                node: node.to_string(),
+                actor,
+                deadline: self.now.plus(timeout),
+                retry_at: BTreeMap::new(),
+                blocker: None,
+                state: DrainState::Running,
+            },
+        );
+        self.progress_drain(id);
+        id
+    }
+
+    pub fn drain_state(&self, id: u64) -> DrainState {
+        self.drains
+            .get(&id)
+            .map_or(DrainState::Aborted, |d| d.state.clone())
+    }
+
+    /// The controller died: its drains die with it.
+    pub fn abort_drains(&mut self, actor: Actor) {
+        for d in self.drains.values_mut() {
+            if d.actor == actor && d.state == DrainState::Running {
+                d.state = DrainState::Aborted;
+            }
+        }
+    }
+
+    fn progress_drains(&mut self) {
+        let ids: Vec<u64> = self
+            .drains
+            .iter()
+            .filter(|(_, d)| d.state == DrainState::Running)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.progress_drain(id);
+        }
+    }
+
+    fn progress_drain(&mut self, id: u64) {
+        let Some(d) = self.drains.get(&id) else {
+            return;
+        };
+        let node = d.node.clone();
+        if !self.nodes.contains_key(&node) {
+            if let Some(d) = self.drains.get_mut(&id) {
+                d.state = DrainState::NodeGone;
+            }
+            return;
+        }
+        let now = self.now;
+        let todo: Vec<u64> = self
+            .pods_on(&node)
+            .filter(|(_, p)| !p.terminating())
+            .map(|(k, _)| *k)
+            .filter(|k| d.retry_at.get(k).is_none_or(|t| *t <= now))
+            .collect();
+        let retry = self.sc.timing.eviction_retry;
+        for pod in todo {
+            if let Err(blocker) = self.evict(pod) {
+                if let Some(d) = self.drains.get_mut(&id) {
+                    d.retry_at.insert(pod, now.plus(retry));
+                    d.blocker = Some(blocker);
+                }
+            }
+        }
+        let left = self.pods_to_evict(&node);
+        if let Some(d) = self.drains.get_mut(&id) {
+            if left == 0 {
+                d.state = DrainState::Drained;
+            } else if now >= d.deadline {
+                d.state = DrainState::TimedOut(
+                    d.blocker
+                        .clone()
+                        .unwrap_or_else(|| "pods still terminating".into()),
+                );
+            }
+        }
+    }
+
+    fn reconcile_replicas(&mut self) {
+        for ai in 0..self.apps.len() {
+            let want = self.apps[ai].replicas;
+            let live: Vec<u64> = self
+                .pods
+                .iter()
+                .filter(|(_, p)| p.app == ai && !p.terminating())
+                .map(|(k, _)| *k)
+                .collect();
+            let have = live.len() as u32;
+            if have < want {
+                for _ in have..want {
+                    self.add_pod(ai, None, None);
+                }
+            } else if have > want {
+                // Scale-in removes pending pods first, then the newest.
+                let mut order = live;
+                order.sort_by_key(|k| {
+                    (
+                        self.pods.get(k).is_some_and(|p| p.node.is_some()),
+                        std::cmp::Reverse(*k),
+                    )
+                });
+                for k in order.into_iter().take((have - want) as usize) {
+                    self.pods.remove(&k);
+                }
+            }
+        }
+    }
+
+    fn pods_progress(&mut self) {
+        let now = self.now;
+        let before = self.pods.len();
+        self.pods
+            .retain(|_, p| p.terminating_until.is_none_or(|t| t > now));
+        if self.pods.len() != before {
+            self.bump();
+        }
+    }
+
+    /// Free room on each node a pod may land on.
+    fn free_room(&self) -> BTreeMap<&str, u32> {
+        let ppn = self.sc.pods_per_node;
+        let mut room: BTreeMap<&str, u32> = BTreeMap::new();
+        for n in self.nodes.values() {
+            if n.ready_since.is_some() && !n.unschedulable && !self.instance_leaving(&n.instance_id)
+            {
+                room.insert(n.name.as_str(), ppn);
+            }
+        }
+        for p in self.pods.values() {
+            if let Some(r) = p.node.as_deref().and_then(|n| room.get_mut(n)) {
+                *r = r.saturating_sub(1);
+            }
+        }
+        room
+    }
+
+    fn instance_leaving(&self, id: &str) -> bool {
+        self.live_instance(id).is_none()
+    }
+
+    /// kube-scheduler: each pending pod to the node with the most room.
+    fn schedule(&mut self) {
+        let pending: Vec<u64> = self
+            .pods
+            .iter()
+            .filter(|(_, p)| p.node.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        let mut room: Vec<(String, u32)> = self
+            .free_room()
+            .into_iter()
+            .filter(|(_, r)| *r > 0)
+            .map(|(n, r)| (n.to_string(), r))
+            .collect();
+        let start = self.now.plus(self.sc.timing.pod_start);
+        let mut bound = false;
+        for k in pending {
+            let Some(best) = room
+                .iter_mut()
+                .filter(|(_, r)| *r > 0)
+                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+            else {
+                break;
+            };
+            best.1 -= 1;
+            let name = best.0.clone();
+            if let Some(p) = self.pods.get_mut(&k) {
+                p.node = Some(name);
+                p.running_at = Some(start);
+                bound = true;
+            }
+        }
+        if bound {
+            self.bump();
+        }
+    }
+
+    // ---- Cluster Autoscaler ----------------------------------------------------------
+
+    /// Nodes of the group with the Ready condition, as CA counts them: a node whose instance
+    /// is shutting down stays Ready until its kubelet stops.
+    fn ready_nodes(&self, gi: usize) -> u32 {
+        self.nodes
+            .values()
+            .filter(|n| n.group == gi && n.ready_since.is_some())
+            .count() as u32
+    }
+
+    fn write_ca_status(&mut self) {
+        let mut groups = Vec::with_capacity(self.groups.len());
+        for (gi, g) in self.groups.iter().enumerate() {
+            let registered = self.nodes.values().filter(|n| n.group == gi).count() as u32;
+            let ready = self.ready_nodes(gi);
+            groups.push(CaNodeGroup {
+                name: g.name.clone(),
+                health: Some("Healthy".into()),
+                ready,
+                not_started: registered - ready,
+                registered,
+                cloud_provider_target: g.desired,
+                min_size: g.min,
+                max_size: g.max,
+                scale_up: Some(if g.desired > registered {
+                    "InProgress".into()
+                } else {
+                    "NoActivity".into()
+                }),
+                ..CaNodeGroup::default()
+            });
+        }
+        if groups != self.ca.last_groups {
+            self.ca.last_groups = groups.clone();
+            self.bump();
+        }
+        self.ca.status = CaObservation::Parsed {
+            status: CaStatus {
+                format: CaStatusFormat::Yaml,
+                time: Some(self.now),
+                autoscaler_status: Some("Running".into()),
+                node_groups: groups,
+            },
+            updated_at: self.now,
+        };
+    }
+
+    fn ca_scan(&mut self) {
+        self.ca_scale_up();
+        self.ca_scale_down();
+        self.write_ca_status();
+    }
+
+    fn ca_scale_up(&mut self) {
+        let ppn = u64::from(self.sc.pods_per_node);
+        let pending = self.pods.values().filter(|p| p.node.is_none()).count() as u64;
+        if pending == 0 {
+            return;
+        }
+        let free: u64 = self.free_room().values().map(|r| u64::from(*r)).sum();
+        let upcoming: u64 = (0..self.groups.len())
+            .map(|gi| {
+                let registered_ready = self.ready_nodes(gi);
+                u64::from(self.groups[gi].desired.saturating_sub(registered_ready))
+            })
+            .sum();
+        let unfit = pending.saturating_sub(free + upcoming * ppn);
+        if unfit == 0 {
+            return;
+        }
+        let mut need = ceil_div(unfit, ppn) as u32;
+        for gi in 0..self.groups.len() {
+            let g = &mut self.groups[gi];
+            let add = need.min(g.max.saturating_sub(g.desired));
+            if add > 0 {
+                g.desired += add;
+                need -= add;
+                *self
+                    .metrics
+                    .ca_calls
+                    .entry("SetDesiredCapacity")
+                    .or_default() += 1;
+                self.ca.last_scale_up = Some(self.now);
+            }
+            if need == 0 {
+                break;
+            }
+        }
+    }
+
+    fn ca_scale_down(&mut self) {
+        let spec = self.sc.cluster_autoscaler.clone();
+        if self
+            .ca
+            .last_scale_up
+            .is_some_and(|t| self.now.since(t) < spec.scale_down_delay_after_add)
+        {
+            self.ca.unneeded_since.clear();
+            return;
+        }
+        let ppn = self.sc.pods_per_node;
+        let room = self.free_room();
+        let total_room: u32 = room.values().sum();
+        let mut candidates = Vec::new();
+        for n in self.nodes.values() {
+            if n.ready_since.is_none()
+                || n.scale_down_disabled
+                || self.instance_leaving(&n.instance_id)
+                || self.groups[n.group].desired <= self.groups[n.group].min
+            {
+                continue;
+            }
+            let pods = self
+                .pods_on(&n.name)
+                .filter(|(_, p)| !p.terminating())
+                .count() as u32;
+            let util = f64::from(pods) / f64::from(ppn);
+            let own_room = room.get(n.name.as_str()).copied().unwrap_or(0);
+            if util < spec.scale_down_utilization_threshold && total_room - own_room >= pods {
+                candidates.push(n.name.clone());
+            }
+        }
+        let now = self.now;
+        self.ca
+            .unneeded_since
+            .retain(|name, _| candidates.contains(name));
+        for c in &candidates {
+            self.ca.unneeded_since.entry(c.clone()).or_insert(now);
+        }
+        let mut due: Vec<(Timestamp, String)> = self
+            .ca
+            .unneeded_since
+            .iter()
+            .filter(|(_, t)| now.since(**t) >= spec.scale_down_unneeded_time)
+            .map(|(n, t)| (*t, n.clone()))
+            .collect();
+        due.sort();
+        for (_, name) in due {
+            if self.ca_remove(&name) {
+                break;
+            }
+        }
+    }
+
+    /// Removes one node the way CA does: evict everything (or give up if a budget refuses),
+    /// then terminate with decrement.
+    fn ca_remove(&mut self, name: &str) -> bool {
+        let pods: Vec<u64> = self
+            .pods_on(name)
+            .filter(|(_, p)| !p.terminating())
+            .map(|(k, _)| *k)
+            .collect();
+        // All or nothing: check every budget first.
+        let mut per_app: BTreeMap<usize, u32> = BTreeMap::new();
+        for k in &pods {
+            if let Some(p) = self.pods.get(k) {
+                *per_app.entry(p.app).or_default() += 1;
+            }
+        }
+        for (app, n) in &per_app {
+            if let Some(mu) = self.apps[*app].pdb_max_unavailable {
+                let min_available = self.apps[*app].replicas.saturating_sub(mu);
+                if self.app_running(*app).saturating_sub(*n) < min_available {
+                    return false;
+                }
+            }
+        }
+        let Some(node) = self.nodes.get_mut(name) else {
+            return false;
+        };
+        node.unschedulable = true;
+        let id = node.instance_id.clone();
+        for k in pods {
+            let _ = self.evict(k);
+        }
+        *self
+            .metrics
+            .ca_calls
+            .entry("TerminateInstanceInAutoScalingGroup")
+            .or_default() += 1;
+        self.retire(&id, true).is_ok()
+    }
+
+    // ---- what the ports see and do ---------------------------------------------------
+
+    /// The Kubernetes view the booster's adapter would build.
+    pub fn cluster_view(&self) -> ClusterView {
+        let nodes = self
+            .nodes
+            .values()
+            .map(|n| Node {
+                name: n.name.clone(),
+                instance_id: Some(n.instance_id.clone()),
+                created_at: n.created_at,
+                ready: n.ready_since.is_some(),
+                unschedulable: n.unschedulable,
+                rebalance_taint: n.taint,
+                scale_down_disabled: n.scale_down_disabled,
+                protected_for: n.protected_for.clone(),
+                pods_to_evict: self.pods_to_evict(&n.name),
+            })
+            .collect();
+        let signals = self
+            .events
+            .iter()
+            .filter(|e| self.now.since(e.at) < EVENT_TTL)
+            .map(|e| Signal {
+                node: e.node.clone(),
+                at: e.at,
+                source: SignalSource::Event,
+            })
+            .collect();
+        ClusterView {
+            nodes,
+            signals,
+            ca_status: self.ca.status.clone(),
+            ledger: self.ledger.clone(),
+        }
+    }
+
+    /// Auto Scaling groups as DescribeAutoScalingGroups shows them.
+    pub fn describe(&self, names: &[String]) -> Vec<Group> {
+        self.groups
+            .iter()
+            .filter(|g| names.iter().any(|n| n == &g.name))
+            .map(|g| Group {
+                name: g.name.clone(),
+                min_size: g.min,
+                max_size: g.max,
+                desired: g.desired,
+                instances: g
+                    .instances
+                    .iter()
+                    .filter(|i| i.state != InstState::Gone)
+                    .map(|i| Instance {
+                        id: i.id.clone(),
+                        az: i.az.clone(),
+                        lifecycle: match i.state {
+                            InstState::Pending => Lifecycle::Pending,
+                            InstState::InService => Lifecycle::InService,
+                            InstState::Terminating | InstState::Gone => Lifecycle::Terminating,
+                        },
+                        healthy: true,
+                        protected_from_scale_in: false,
+                    })
+                    .collect(),
+                tags: g.tags.clone(),
+            })
+            .collect()
+    }
+
+    pub fn group_desired(&self, name: &str) -> Option<(u32, u32, u32)> {
+        self.groups
+            .iter()
+            .find(|g| g.name == name)
+            .map(|g| (g.min, g.desired, g.max))
+    }
+
+    /// SetDesiredCapacity as AWS does it: any value within min..=max.
+    pub fn set_desired(&mut self, group: &str, desired: u32) -> Result<(), PortError> {
+        let Some(g) = self.groups.iter_mut().find(|g| g.name == group) else {
+            return Err(PortError::NotFound(format!("Auto Scaling group {group}")));
+        };
+        if desired > g.max || desired < g.min {
+            return Err(PortError::Rejected(format!(
+                "ValidationError: desired {desired} outside {}..={} of {group}",
+                g.min, g.max
+            )));
+        }
+        if desired < g.desired {
+            self.metrics.desired_lowered += 1;
+        }
+        g.desired = desired;
+        self.bump();
+        Ok(())
+    }
+
+    /// TerminateInstanceInAutoScalingGroup. `Ok(false)`: already terminating or gone.
+    pub fn retire(&mut self, instance: &str, decrement: bool) -> Result<bool, PortError> {
+        let Some((gi, _)) = self.live_instance(instance) else {
+            return Ok(false);
+        };
+        let g = &mut self.groups[gi];
+        if decrement {
+            if g.desired <= g.min {
+                return Err(PortError::Rejected(format!(
+                    "ValidationError: {} is at its min size {}",
+                    g.name, g.min
+                )));
+            }
+            g.desired -= 1;
+        }
+        self.terminate_instance(instance);
+        Ok(true)
+    }
+
+    pub fn node_mut(&mut self, name: &str) -> Result<&mut SimNode, PortError> {
+        self.version += 1;
+        self.nodes
+            .get_mut(name)
+            .ok_or_else(|| PortError::NotFound(format!("node {name}")))
+    }
+
+    /// Upstream deletes the Event once it has handled the node.
+    pub fn delete_events(&mut self, node: &str) {
+        self.events.retain(|e| e.node != node);
+    }
+
+    /// Upstream's view of the Event pool: Events in the TTL, of nodes that exist.
+    pub fn event_nodes(&self) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        self.events
+            .iter()
+            .filter(|e| self.now.since(e.at) < EVENT_TTL && self.nodes.contains_key(&e.node))
+            .filter(|e| seen.insert(e.node.clone()))
+            .map(|e| e.node.clone())
+            .collect()
+    }
+
+    pub fn group_name(&self, gi: usize) -> &str {
+        &self.groups[gi].name
+    }
+
+    pub fn ca_ready(&self, group: &str) -> Option<(u32, u32)> {
+        match &self.ca.status {
+            CaObservation::Parsed { status, .. } => {
+                status.group(group).map(|g| (g.ready, g.max_size))
+            }
+            _ => None,
+        }
+    }
+
+    // ---- accounting ------------------------------------------------------------------
+
+    fn account(&mut self) {
+        let now = self.now;
+        let ppn = self.sc.pods_per_node;
+        let needed: u64 = self.apps.iter().map(|a| u64::from(a.replicas)).sum();
+        let mut usable: u64 = 0;
+        let mut ready_nodes = 0u32;
+        let mut per_node: BTreeMap<&str, (u32, u32)> = BTreeMap::new(); // (terminating, running)
+        for p in self.pods.values() {
+            if let Some(n) = p.node.as_deref() {
+                let e = per_node.entry(n).or_default();
+                if p.terminating() {
+                    e.0 += 1;
+                } else if p.running(now) {
+                    e.1 += 1;
+                }
+            }
+        }
+        for n in self.nodes.values() {
+            if n.ready_since.is_none() || self.instance_leaving(&n.instance_id) {
+                continue;
+            }
+            ready_nodes += 1;
+            let (term, running) = per_node.get(n.name.as_str()).copied().unwrap_or((0, 0));
+            usable += u64::from(if n.unschedulable {
+                running
+            } else {
+                ppn.saturating_sub(term)
+            });
+        }
+        let billed: u64 = self
+            .groups
+            .iter()
+            .flat_map(|g| g.instances.iter())
+            .filter(|i| i.state != InstState::Gone)
+            .count() as u64;
+        let pending = self.pods.values().filter(|p| p.node.is_none()).count() as u64;
+        let m = &mut self.metrics;
+        m.deficit_pod_seconds += needed.saturating_sub(usable);
+        m.pending_pod_seconds += pending;
+        m.over_pod_seconds += (billed * u64::from(ppn)).saturating_sub(needed);
+        let draining: BTreeSet<&str> = self
+            .drains
+            .values()
+            .filter(|d| d.state == DrainState::Running)
+            .map(|d| d.node.as_str())
+            .collect();
+        m.peak_concurrent_drains = m.peak_concurrent_drains.max(draining.len() as u32);
+        let secs = now.since(START).as_millis() / 1000;
+        if secs % SAMPLE_EVERY == 0 {
+            m.series.push(Sample {
+                t: secs as u32,
+                needed_nodes: needed as f64 / f64::from(ppn),
+                ready_nodes,
+                usable_nodes: usable as f64 / f64::from(ppn),
+                pending_pods: pending as u32,
+            });
+        }
+    }
+
+    /// Nodes still cordoned (and not on their way out) at the end.
+    pub fn cordoned(&self) -> u32 {
+        self.nodes
+            .values()
+            .filter(|n| n.unschedulable && !self.instance_leaving(&n.instance_id))
+            .count() as u32
+    }
+}
+
+/// The Node name of an instance.
+pub(crate) fn node_name(instance_id: &str) -> String {
+    format!("node-{}", instance_id.trim_start_matches("i-"))
+}

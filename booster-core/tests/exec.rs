@@ -1,0 +1,404 @@
+//! The executor's order of writes, against mockall ports: what is stored before what is
+//! done, and that a dry run calls no port.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use async_trait::async_trait;
+use booster_core::exec::{drains_to_resume, execute, Effect, Executed};
+use booster_core::ports::{
+    Cloud, Cluster, ClusterView, DrainOutcome, DrainSpec, PortError, RetireOutcome,
+    SetDesiredOutcome,
+};
+use booster_core::testkit::{mk_node, t};
+use booster_core::{Action, Boost, DrainState, Dur, Entry, Group, Ledger, Plan, Reason};
+use mockall::{mock, predicate::eq, Sequence};
+
+mock! {
+    pub Aws {}
+    #[async_trait]
+    impl Cloud for Aws {
+        async fn describe_groups(&self, names: &[String]) -> Result<Vec<Group>, PortError>;
+        async fn set_desired(&self, group: &str, desired: u32) -> Result<SetDesiredOutcome, PortError>;
+        async fn retire(&self, instance_id: &str, decrement: bool) -> Result<RetireOutcome, PortError>;
+    }
+}
+
+mock! {
+    pub Kube {}
+    #[async_trait]
+    impl Cluster for Kube {
+        async fn observe(&self) -> Result<ClusterView, PortError>;
+        async fn store_ledger(&self, ledger: &Ledger) -> Result<(), PortError>;
+        async fn set_unschedulable(&self, node: &str, unschedulable: bool) -> Result<(), PortError>;
+        async fn remove_rebalance_taint(&self, node: &str) -> Result<(), PortError>;
+        async fn protect(&self, node: &str, for_node: &str) -> Result<(), PortError>;
+        async fn unprotect(&self, node: &str) -> Result<(), PortError>;
+        async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError>;
+        async fn record_event(&self, node: &str, reason: Reason, message: &str, warning: bool) -> Result<(), PortError>;
+    }
+}
+
+/// The mocks answer at once: one poll completes the executor.
+fn ready<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("mock ports never wait"),
+    }
+}
+
+fn run(plan: &Plan, ledger: &Ledger, aws: &MockAws, kube: &MockKube) -> Executed {
+    ready(execute(plan, ledger, aws, kube, Dur::from_secs(120)))
+}
+
+fn entry(boost: Boost) -> Entry {
+    Entry {
+        instance_id: "i-a".into(),
+        group: "spot".into(),
+        signal_at: t(0),
+        boost,
+        drain: DrainState::NotStarted,
+        released_at: None,
+    }
+}
+
+fn ledger_with(node: &str, e: Entry) -> Ledger {
+    let mut l = Ledger::default();
+    l.entries.insert(node.into(), e);
+    l
+}
+
+fn plan(actions: Vec<Action>) -> Plan {
+    Plan {
+        actions,
+        ..Plan::default()
+    }
+}
+
+#[test]
+fn a_drain_is_handed_out_only_with_its_ledger_stored() {
+    let ledger = ledger_with(
+        "a",
+        entry(Boost::Queued {
+            reason: Reason::NewSignal,
+        }),
+    );
+    let mut kube = MockKube::new();
+    kube.expect_store_ledger()
+        .withf(|l| {
+            matches!(
+                l.entries["a"].drain,
+                DrainState::Draining { attempt: 1, .. }
+            )
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    let p = plan(vec![Action::StartDrain {
+        node: "a".into(),
+        attempt: 1,
+        at: t(10),
+        reason: Reason::ReplacementReady,
+    }]);
+    let ex = run(&p, &ledger, &MockAws::new(), &kube);
+    assert_eq!(ex.stores, 1);
+    assert_eq!(ex.drains.len(), 1);
+    assert_eq!(ex.drains[0].node, "a");
+    assert_eq!(ex.drains[0].timeout, Dur::from_secs(120));
+    assert_eq!(ex.outcomes[0].result, Ok(Effect::DrainQueued));
+}
+
+#[test]
+fn a_raise_is_confirmed_and_stored_before_anything_else_runs() {
+    let ledger = ledger_with(
+        "a",
+        entry(Boost::Applying {
+            from: 3,
+            to: 4,
+            at: t(0),
+        }),
+    );
+    let mut seq = Sequence::new();
+    let mut aws = MockAws::new();
+    let mut kube = MockKube::new();
+    aws.expect_set_desired()
+        .with(eq("spot"), eq(4))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(SetDesiredOutcome::Raised));
+    kube.expect_store_ledger()
+        .withf(|l| matches!(l.entries["a"].boost, Boost::Applied { assumed: false, .. }))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    kube.expect_set_unschedulable()
+        .with(eq("a"), eq(true))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    let p = plan(vec![
+        Action::SetDesired {
+            group: "spot".into(),
+            from: 3,
+            to: 4,
+            nodes: vec!["a".into()],
+            reason: Reason::BoostRecorded,
+        },
+        Action::Cordon {
+            node: "a".into(),
+            reason: Reason::SignalledNodeSchedulable,
+        },
+    ]);
+    let ex = run(&p, &ledger, &aws, &kube);
+    assert_eq!(ex.stores, 1, "nothing left to store at the end");
+    assert!(ex.aborted.is_none());
+    assert_eq!(ex.outcomes[0].result, Ok(Effect::Done));
+}
+
+#[test]
+fn a_group_already_at_the_target_confirms_the_boost_as_assumed() {
+    let ledger = ledger_with(
+        "a",
+        entry(Boost::Applying {
+            from: 3,
+            to: 4,
+            at: t(0),
+        }),
+    );
+    let mut aws = MockAws::new();
+    let mut kube = MockKube::new();
+    aws.expect_set_desired()
+        .returning(|_, _| Ok(SetDesiredOutcome::AlreadyAtOrAbove));
+    kube.expect_store_ledger()
+        .withf(|l| matches!(l.entries["a"].boost, Boost::Applied { assumed: true, .. }))
+        .times(1)
+        .returning(|_| Ok(()));
+    let p = plan(vec![Action::SetDesired {
+        group: "spot".into(),
+        from: 3,
+        to: 4,
+        nodes: vec!["a".into()],
+        reason: Reason::BoostRecorded,
+    }]);
+    let ex = run(&p, &ledger, &aws, &kube);
+    assert_eq!(ex.outcomes[0].result, Ok(Effect::AlreadyDone));
+}
+
+#[test]
+fn a_release_uncordons_before_it_is_recorded() {
+    let ledger = ledger_with(
+        "a",
+        entry(Boost::Queued {
+            reason: Reason::AtMaxSize,
+        }),
+    );
+    let mut seq = Sequence::new();
+    let mut kube = MockKube::new();
+    kube.expect_set_unschedulable()
+        .with(eq("a"), eq(false))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    kube.expect_remove_rebalance_taint()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    kube.expect_store_ledger()
+        .withf(|l| l.entries["a"].released_at == Some(t(1800)))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    let p = plan(vec![Action::Release {
+        node: "a".into(),
+        at: t(1800),
+        reason: Reason::SignalExpired,
+    }]);
+    run(&p, &ledger, &MockAws::new(), &kube);
+}
+
+#[test]
+fn a_release_that_cannot_uncordon_is_not_recorded() {
+    let ledger = ledger_with(
+        "a",
+        entry(Boost::Queued {
+            reason: Reason::AtMaxSize,
+        }),
+    );
+    let mut kube = MockKube::new();
+    kube.expect_set_unschedulable()
+        .returning(|_, _| Err(PortError::Throttled("429".into())));
+    kube.expect_store_ledger().times(0);
+    let p = plan(vec![Action::Release {
+        node: "a".into(),
+        at: t(1800),
+        reason: Reason::SignalExpired,
+    }]);
+    let ex = run(&p, &ledger, &MockAws::new(), &kube);
+    assert_eq!(ex.ledger, ledger, "the next plan releases again");
+    assert_eq!(ex.failures().count(), 1);
+}
+
+#[test]
+fn a_dry_run_calls_no_port_at_all() {
+    // Mocks without expectations fail the test on any call.
+    let ledger = ledger_with(
+        "a",
+        entry(Boost::Applying {
+            from: 3,
+            to: 4,
+            at: t(0),
+        }),
+    );
+    let mut p = plan(vec![
+        Action::SetDesired {
+            group: "spot".into(),
+            from: 3,
+            to: 4,
+            nodes: vec!["a".into()],
+            reason: Reason::BoostRecorded,
+        },
+        Action::StartDrain {
+            node: "a".into(),
+            attempt: 1,
+            at: t(5),
+            reason: Reason::ReplacementReady,
+        },
+        Action::Retire {
+            node: "a".into(),
+            group: "spot".into(),
+            instance_id: "i-a".into(),
+            decrement: true,
+            reason: Reason::DrainComplete,
+        },
+        Action::Forget {
+            node: "a".into(),
+            reason: Reason::NodeGone,
+        },
+    ]);
+    p.dry_run = true;
+    let ex = run(&p, &ledger, &MockAws::new(), &MockKube::new());
+    assert!(ex.outcomes.iter().all(|o| o.result == Ok(Effect::DryRun)));
+    assert!(ex.drains.is_empty());
+    assert_eq!(ex.stores, 0);
+    assert_eq!(ex.ledger, ledger);
+}
+
+#[test]
+fn a_failed_store_stops_the_plan_and_starts_no_drain() {
+    let ledger = ledger_with(
+        "a",
+        entry(Boost::Queued {
+            reason: Reason::NewSignal,
+        }),
+    );
+    let mut aws = MockAws::new();
+    let mut kube = MockKube::new();
+    kube.expect_store_ledger()
+        .returning(|_| Err(PortError::Conflict("resourceVersion changed".into())));
+    aws.expect_retire()
+        .with(eq("i-b"), eq(false))
+        .times(1)
+        .returning(|_, _| Ok(RetireOutcome::AlreadyGone));
+    let p = plan(vec![
+        Action::StartDrain {
+            node: "a".into(),
+            attempt: 1,
+            at: t(5),
+            reason: Reason::ReplacementReady,
+        },
+        Action::Retire {
+            node: "b".into(),
+            group: "spot".into(),
+            instance_id: "i-b".into(),
+            decrement: false,
+            reason: Reason::SignalExpired,
+        },
+    ]);
+    let ex = run(&p, &ledger, &aws, &kube);
+    assert!(matches!(ex.aborted, Some(PortError::Conflict(_))));
+    assert!(ex.drains.is_empty(), "its Draining state is not stored");
+    assert_eq!(ex.ledger, ledger);
+    assert_eq!(ex.outcomes[1].result, Ok(Effect::AlreadyDone));
+}
+
+#[test]
+fn a_failed_call_is_reported_and_the_rest_of_the_plan_runs() {
+    let mut kube = MockKube::new();
+    kube.expect_set_unschedulable()
+        .returning(|_, _| Err(PortError::Throttled("429".into())));
+    kube.expect_protect()
+        .with(eq("r"), eq("a"))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let p = plan(vec![
+        Action::Cordon {
+            node: "a".into(),
+            reason: Reason::SignalledNodeSchedulable,
+        },
+        Action::Protect {
+            node: "r".into(),
+            for_node: "a".into(),
+            reason: Reason::ReplacementLaunched,
+        },
+        Action::Hold {
+            node: "a".into(),
+            reason: Reason::WaitingForReplacement,
+        },
+    ]);
+    let ex = run(&p, &Ledger::default(), &MockAws::new(), &kube);
+    let results: Vec<_> = ex.outcomes.iter().map(|o| o.result.clone()).collect();
+    assert_eq!(
+        results,
+        vec![
+            Err(PortError::Throttled("429".into())),
+            Ok(Effect::Done),
+            Ok(Effect::Held)
+        ]
+    );
+}
+
+#[test]
+fn drains_resume_after_a_restart_with_what_is_left_of_their_timeout() {
+    let mut e = entry(Boost::Applied {
+        to: 4,
+        at: t(0),
+        assumed: false,
+    });
+    e.drain = DrainState::Draining {
+        since: t(100),
+        attempt: 1,
+    };
+    let mut ledger = ledger_with("a", e.clone());
+    ledger.entries.insert("b".into(), e.clone()); // running here already
+    ledger.entries.insert("c".into(), e.clone()); // drained
+    let mut old = e.clone();
+    old.drain = DrainState::Draining {
+        since: t(0),
+        attempt: 1,
+    };
+    ledger.entries.insert("d".into(), old); // past its timeout: the engine retries
+    let mut released = e;
+    released.released_at = Some(t(150));
+    ledger.entries.insert("e".into(), released);
+    let mut nodes: Vec<_> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|n| {
+            let mut node = mk_node(n, t(0));
+            node.pods_to_evict = 3;
+            node
+        })
+        .collect();
+    nodes[2].pods_to_evict = 0;
+    let running: BTreeSet<String> = ["b".to_string()].into();
+    let specs = drains_to_resume(&ledger, &nodes, &running, t(160), Dur::from_secs(120));
+    assert_eq!(
+        specs,
+        vec![DrainSpec {
+            node: "a".into(),
+            timeout: Dur::from_secs(60),
+            dry_run: false,
+        }]
+    );
+}

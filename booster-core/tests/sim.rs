@@ -1,0 +1,312 @@
+//! The simulator: built-in scenarios, determinism, the storm result the project promises,
+//! and DESIGN.md's properties over random scenarios.
+
+use booster_core::sim::scenario::{
+    self, AppSpec, GroupSpec, Lead, Never, Range, RestartSpec, SignalSpec,
+};
+use booster_core::sim::{run, Policy, Report, Scenario};
+use booster_core::{Config, Dur};
+use proptest::prelude::*;
+
+fn by_policy(s: &Scenario, seed: u64) -> [Report; 3] {
+    Policy::ALL.map(|p| run(s, p, seed))
+}
+
+fn calls(r: &Report, op: &str) -> u64 {
+    r.aws_calls.get(op).copied().unwrap_or(0)
+}
+
+#[test]
+fn built_in_scenarios_parse_and_run_without_broken_properties() {
+    let all = scenario::builtins().expect("built-ins parse");
+    assert_eq!(all.len(), 11);
+    for (s, (file, _)) in all.iter().zip(scenario::BUILTIN) {
+        assert_eq!(&s.name, file, "scenario name matches its file");
+        assert!(!s.description.is_empty(), "{} has a description", s.name);
+        for seed in [1, 2, 3] {
+            let r = run(s, Policy::Booster, seed);
+            assert!(
+                r.violations.is_empty(),
+                "{} seed {seed}: {:?}",
+                s.name,
+                r.violations
+            );
+            assert!(r.decisions > 0, "{}: the booster ran", s.name);
+        }
+    }
+}
+
+#[test]
+fn a_run_is_a_function_of_scenario_and_seed() {
+    let s = scenario::builtin("storm").expect("storm");
+    for p in Policy::ALL {
+        assert_eq!(run(&s, p, 7), run(&s, p, 7), "{p} twice with one seed");
+    }
+    let differ = (1..6).any(|seed| run(&s, Policy::NthDrain, seed) != run(&s, Policy::NthDrain, 6));
+    assert!(differ, "the seed changes the draws");
+}
+
+#[test]
+fn storm_booster_has_less_deficit_than_both_and_fewer_calls_than_upstream() {
+    let s = scenario::builtin("storm").expect("storm");
+    for seed in 1..=5 {
+        let [nth, up, b] = by_policy(&s, seed);
+        assert!(
+            b.signals >= 6,
+            "seed {seed}: the storm happened ({} signals)",
+            b.signals
+        );
+        let deficits = (
+            b.capacity_deficit_node_seconds,
+            nth.capacity_deficit_node_seconds,
+            up.capacity_deficit_node_seconds,
+        );
+        assert_eq!(
+            deficits.0, 0.0,
+            "seed {seed}: deficits (booster, nth-drain, upstream) {deficits:?}"
+        );
+        assert!(deficits.1 > 0.0, "seed {seed}: {deficits:?}");
+        // Upstream over-provisions enough to hide some storms, but not the default one, and
+        // it kills pods: it terminates nodes whose drain failed and lowers desired capacity.
+        if seed == 1 {
+            assert!(deficits.2 > 0.0, "{deficits:?}");
+        }
+        assert!(up.pods_killed > 0 && up.desired_lowered > 0, "seed {seed}");
+        assert!(b.over_provisioned_node_seconds < up.over_provisioned_node_seconds);
+        assert!(b.aws_calls_total < up.aws_calls_total, "seed {seed}: calls");
+        assert_eq!(
+            calls(&b, "SetDesiredCapacity"),
+            u64::from(b.signals),
+            "one raise per signal"
+        );
+        assert!(b.peak_concurrent_drains <= s.booster.max_concurrent_drains);
+        assert_eq!(
+            b.pods_killed, 0,
+            "seed {seed}: every pod evicted, none killed"
+        );
+        assert_eq!(b.desired_lowered, 0);
+    }
+}
+
+#[test]
+fn steady_state_costs_one_describe_a_minute() {
+    let s = scenario::builtin("steady").expect("steady");
+    let [_, up, b] = by_policy(&s, 1);
+    let minutes = s.duration.as_millis() / 60_000;
+    assert_eq!(b.aws_calls_total, calls(&b, "DescribeAutoScalingGroups"));
+    assert!(
+        b.aws_calls_total <= minutes + 1,
+        "{} calls in {minutes} min",
+        b.aws_calls_total
+    );
+    assert_eq!(
+        calls(&up, "DescribeTags"),
+        minutes * 12,
+        "upstream polls tags every 5 s"
+    );
+}
+
+#[test]
+fn never_interrupted_leaves_nothing_cordoned_under_the_booster() {
+    let s = scenario::builtin("never-interrupted").expect("scenario");
+    let [nth, _, b] = by_policy(&s, 1);
+    assert_eq!(b.cordoned_at_end, 0);
+    assert_eq!(
+        calls(&b, "TerminateInstanceInAutoScalingGroup"),
+        2,
+        "both retired after their drain"
+    );
+    // NTH alone drains and leaves them cordoned: the contrast this scenario documents.
+    assert!(nth.cordoned_at_end > 0);
+}
+
+#[test]
+fn a_restart_mid_drain_does_not_boost_twice_and_the_drain_completes() {
+    let s = scenario::builtin("restart-mid-drain").expect("scenario");
+    assert!(!s.restarts.is_empty());
+    let b = run(&s, Policy::Booster, 1);
+    assert!(b.violations.is_empty(), "{:?}", b.violations);
+    assert_eq!(calls(&b, "SetDesiredCapacity"), 1);
+    assert_eq!(
+        calls(&b, "TerminateInstanceInAutoScalingGroup"),
+        1,
+        "retired after its drain"
+    );
+    assert_eq!(b.interruptions, 0, "retired before its interruption");
+    assert_eq!(b.cordoned_at_end, 0);
+}
+
+#[test]
+fn at_max_size_the_booster_never_drains_into_no_capacity() {
+    let s = scenario::builtin("at-max-size").expect("scenario");
+    let [nth, up, b] = by_policy(&s, 1);
+    assert_eq!(calls(&b, "SetDesiredCapacity"), 0, "no room to boost");
+    assert!(b.capacity_deficit_node_seconds <= up.capacity_deficit_node_seconds);
+    assert!(b.capacity_deficit_node_seconds < nth.capacity_deficit_node_seconds);
+}
+
+#[test]
+fn a_blocking_budget_is_never_forced_by_the_booster() {
+    let s = scenario::builtin("pdb-blocking").expect("scenario");
+    let b = run(&s, Policy::Booster, 1);
+    // The budget allows no eviction of the `ledger` pod: the booster must neither retire the
+    // node under it nor force it; only the interruption takes it.
+    assert_eq!(calls(&b, "TerminateInstanceInAutoScalingGroup"), 0);
+    assert_eq!(b.interruptions, 1);
+    assert_eq!(
+        b.pods_killed, 1,
+        "only the pod the budget protected dies, with its node"
+    );
+}
+
+#[test]
+fn scenario_files_refuse_nonsense_with_a_clear_error() {
+    let bad = [
+        ("name: x\ngroups: []\nworkload: []\n", "no groups"),
+        (
+            "name: x\ngroups: [{name: a, min: 5, max: 3, desired: 4}]\nworkload: []\n",
+            "min <= desired <= max",
+        ),
+        (
+            "name: x\ngroups: [{name: a, max: 3, desired: 2}]\nworkload: []\nsignals: [{group: b, at: 1m, lead: never}]\n",
+            "unknown group b",
+        ),
+        ("name: x\ngroups: [{name: a, max: 3, desired: 2}]\nworkload: []\npodsPerNode: 0\n", "podsPerNode"),
+        ("name: [\n", "not valid"),
+        ("name: x\ngroups: [{name: a, max: 3, desired: 2, size: 4}]\nworkload: []\n", "not valid"),
+    ];
+    for (text, want) in bad {
+        let err = Scenario::from_yaml(text).expect_err(text).to_string();
+        assert!(err.contains(want), "{text:?}: {err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+    assert!(scenario::builtin("nope")
+        .expect_err("unknown")
+        .to_string()
+        .contains("storm"));
+}
+
+// ---- random scenarios ------------------------------------------------------------------
+
+const BOOT_MAX_S: u64 = 150;
+
+/// Settings the random scenarios vary: (initial nodes, room above them, signals, spread,
+/// lead in seconds (None: never), start of the signals, restarts, budget per node).
+fn random_scenario() -> impl Strategy<Value = Scenario> {
+    (
+        4u32..14,
+        0u32..8,
+        1u32..5,
+        0u64..120,
+        prop_oneof![3 => (60u64..1500).prop_map(Some), 1 => Just(None)],
+        60u64..400,
+        proptest::collection::vec((100u64..1500, 10u64..60), 0..3),
+        prop_oneof![Just(None), Just(Some(1u32)), Just(Some(2u32))],
+        70u32..100,
+    )
+        .prop_map(
+            |(desired, room, signals, within, lead, at, restarts, pdb, fill)| {
+                let ppn = 8u32;
+                let pods = desired * ppn * fill / 100;
+                let critical = desired.min(pods);
+                Scenario {
+                    name: "random".into(),
+                    description: String::new(),
+                    duration: Dur::from_mins(50),
+                    pods_per_node: ppn,
+                    groups: vec![GroupSpec {
+                        name: "spot".into(),
+                        min: 1,
+                        max: desired + room,
+                        desired,
+                        azs: vec!["a".into(), "b".into()],
+                        boot: Range {
+                            min: Dur::from_secs(60),
+                            max: Dur::from_secs(BOOT_MAX_S),
+                        },
+                        tags: Default::default(),
+                    }],
+                    workload: vec![
+                        AppSpec {
+                            name: "web".into(),
+                            replicas: pods - critical,
+                            pdb_max_unavailable: pdb.map(|p| p + 1),
+                            termination: Range {
+                                min: Dur::from_secs(5),
+                                max: Dur::from_secs(20),
+                            },
+                        },
+                        AppSpec {
+                            name: "critical".into(),
+                            replicas: critical,
+                            pdb_max_unavailable: pdb,
+                            termination: Range::fixed(Dur::from_secs(10)),
+                        },
+                    ],
+                    signals: vec![SignalSpec {
+                        group: "spot".into(),
+                        at: Dur::from_secs(at),
+                        count: Some(signals),
+                        fraction: None,
+                        within: Dur::from_secs(within),
+                        lead: match lead {
+                            Some(s) => Lead::After(Range::fixed(Dur::from_secs(s))),
+                            None => Lead::Never(Never::Never),
+                        },
+                    }],
+                    changes: Vec::new(),
+                    restarts: restarts
+                        .into_iter()
+                        .map(|(at, down)| RestartSpec {
+                            at: Dur::from_secs(at),
+                            down: Dur::from_secs(down),
+                        })
+                        .collect(),
+                    cluster_autoscaler: Default::default(),
+                    timing: Default::default(),
+                    booster: Config::default(),
+                }
+            },
+        )
+}
+
+/// The lead time past which the booster has time for everything: the spread of the
+/// signals, a boot, the drains one after the other (spacing plus a generous drain each),
+/// and a minute of reaction and slack.
+fn enough_lead(s: &Scenario) -> Dur {
+    let sig = &s.signals[0];
+    let n = u64::from(sig.count.unwrap_or(1));
+    let spacing = s.booster.time_between_drains.as_millis() / 1000;
+    Dur::from_secs(sig.within.as_millis() / 1000 + BOOT_MAX_S + n * (spacing + 90) + 60)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn booster_keeps_the_properties_and_never_loses_to_nth_drain(s in random_scenario(), seed in 0u64..1000) {
+        let nth = run(&s, Policy::NthDrain, seed);
+        let b = run(&s, Policy::Booster, seed);
+        prop_assert!(b.violations.is_empty(), "{:?}", b.violations);
+        prop_assert_eq!(b.desired_lowered, 0, "property 2");
+        prop_assert!(b.peak_concurrent_drains <= s.booster.max_concurrent_drains + 1);
+        prop_assert!(
+            b.capacity_deficit_node_seconds <= nth.capacity_deficit_node_seconds,
+            "deficit booster {} > nth-drain {}",
+            b.capacity_deficit_node_seconds,
+            nth.capacity_deficit_node_seconds
+        );
+        // Property 6: with time for the expiry to pass, nothing stays cordoned.
+        let last = s.signals[0].at.as_millis() + s.signals[0].within.as_millis();
+        if s.duration.as_millis() > last + s.booster.signal_expiry.as_millis() + 300_000 {
+            prop_assert_eq!(b.cordoned_at_end, 0);
+        }
+        // With time for a boot and the drains, and room to boost, no capacity is missing.
+        let room = s.groups[0].max - s.groups[0].desired;
+        if let Lead::After(r) = s.signals[0].lead {
+            if r.min >= enough_lead(&s) && room >= s.signals[0].count.unwrap_or(1) && s.restarts.is_empty() {
+                prop_assert_eq!(b.capacity_deficit_node_seconds, 0.0);
+            }
+        }
+    }
+}
