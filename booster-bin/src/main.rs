@@ -1,8 +1,11 @@
 //! `aws-spots-booster`: the controller binary.
 //!
-//! Today it offers the offline commands: `inspect ca-status` and `plan`. The controller
-//! loop, metrics and the simulator arrive with their own issues.
+//! Today it offers the offline commands: `simulate`, `inspect ca-status` and `plan`. The
+//! controller loop and its metrics arrive with their own issue.
 #![forbid(unsafe_code)]
+
+mod html;
+mod simulate;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -25,6 +28,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Replay scenarios under nth-drain, upstream and booster in virtual time and compare
+    /// them. With no arguments: every built-in scenario, every policy, a table.
+    Simulate {
+        /// A built-in scenario name or a scenario file (YAML); repeat for several.
+        /// Built-in: steady, single-signal, storm, long-lead, short-lead, never-interrupted,
+        /// ca-scale-up, at-max-size, single-az, pdb-blocking, restart-mid-drain.
+        #[arg(long = "scenario", value_name = "NAME|FILE")]
+        scenarios: Vec<String>,
+        /// `all`, or a comma-separated list of nth-drain, upstream, booster.
+        #[arg(long, default_value = "all", value_name = "all|NAME")]
+        policy: String,
+        /// Seed of every random draw (boot times, which nodes are signalled, lead times).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print the figures as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also write a self-contained HTML page with a capacity chart per scenario.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
     /// Read an input the controller consumes and print what it understands of it.
     Inspect {
         #[command(subcommand)]
@@ -81,6 +105,19 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Simulate {
+            scenarios,
+            policy,
+            seed,
+            json,
+            html,
+        } => simulate::run(simulate::Args {
+            scenarios,
+            policy,
+            seed,
+            json,
+            html,
+        }),
         Command::Inspect {
             what: Inspect::CaStatus { file },
         } => {

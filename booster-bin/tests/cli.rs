@@ -185,3 +185,118 @@ fn plan_prints_the_plan_for_the_example_snapshot() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a Snapshot"));
 }
+
+fn stdout_json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+fn deficit(doc: &serde_json::Value, policy: &str) -> f64 {
+    doc["reports"]
+        .as_array()
+        .expect("reports")
+        .iter()
+        .find(|r| r["policy"] == policy)
+        .and_then(|r| r["capacityDeficitNodeSeconds"].as_f64())
+        .expect("the policy ran")
+}
+
+#[test]
+fn simulate_storm_json_shows_the_booster_ahead_of_both_alternatives() {
+    let out = run_with_stdin(&["simulate", "--scenario", "storm", "--json"], b"");
+    let doc = stdout_json(&out);
+    let b = deficit(&doc, "booster");
+    assert!(b < deficit(&doc, "upstream") && b < deficit(&doc, "nth-drain"));
+    let calls = |p: &str| {
+        doc["reports"]
+            .as_array()
+            .and_then(|rs| rs.iter().find(|r| r["policy"] == p))
+            .and_then(|r| r["awsCallsTotal"].as_u64())
+            .expect("calls")
+    };
+    assert!(calls("booster") < calls("upstream"));
+    assert!(
+        doc["reports"][0].get("series").is_none(),
+        "the JSON leaves the chart series to the HTML page"
+    );
+}
+
+#[test]
+fn simulate_without_arguments_prints_one_row_per_scenario_and_policy() {
+    let out = run_with_stdin(&["simulate"], b"");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows = text
+        .lines()
+        .filter(|l| {
+            ["nth-drain", "upstream", "booster"]
+                .iter()
+                .any(|p| l.contains(p))
+        })
+        .count();
+    assert_eq!(rows, 11 * 3, "{text}");
+}
+
+#[test]
+fn simulate_writes_a_self_contained_page_with_a_chart_per_scenario() {
+    let dir = std::env::temp_dir().join(format!("asb-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let page = dir.join("sim.html");
+    let scenario = dir.join("mine.yaml");
+    std::fs::write(
+        &scenario,
+        "name: mine\ndescription: a copy\ngroups: [{name: g, max: 9, desired: 4}]\n\
+         workload: [{name: w, replicas: 30}]\n\
+         signals: [{group: g, at: 1m, lead: {min: 10m, max: 10m}}]\nduration: 20m\n",
+    )
+    .expect("scenario file");
+    let args = [
+        "simulate",
+        "--scenario",
+        "single-signal",
+        "--scenario",
+        scenario.to_str().expect("utf-8 path"),
+        "--policy",
+        "nth-drain,booster",
+        "--html",
+        page.to_str().expect("utf-8 path"),
+    ];
+    let out = run_with_stdin(&args, b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&page).expect("page written");
+    assert_eq!(html.matches("<svg").count(), 4, "two charts per scenario");
+    assert!(html.contains("<h2>mine</h2>") && html.contains("<h2>single-signal</h2>"));
+    assert!(!html.contains("upstream"), "only the policies asked for");
+    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn simulate_refuses_bad_arguments_in_one_line() {
+    for (args, want) in [
+        (vec!["simulate", "--policy", "karpenter"], "--policy"),
+        (
+            vec!["simulate", "--scenario", "nope"],
+            "no built-in scenario",
+        ),
+        (
+            vec!["simulate", "--scenario", "/nonexistent/x.yaml"],
+            "reading",
+        ),
+    ] {
+        let out = run_with_stdin(&args, b"");
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+}

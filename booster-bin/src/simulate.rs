@@ -1,0 +1,176 @@
+//! `aws-spots-booster simulate`: scenarios × policies, a table, JSON, an HTML page.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use booster_core::sim::{self, scenario, Policy, Report, Scenario};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::html;
+
+/// What `simulate` was asked.
+pub struct Args {
+    pub scenarios: Vec<String>,
+    pub policy: String,
+    pub seed: u64,
+    pub json: bool,
+    pub html: Option<PathBuf>,
+}
+
+/// A built-in name, or a file when the argument names one (or looks like a path).
+fn load(arg: &str) -> Result<Scenario> {
+    let path = Path::new(arg);
+    let looks_like_file = path.exists()
+        || arg.contains('/')
+        || arg.ends_with(".yaml")
+        || arg.ends_with(".yml")
+        || arg.ends_with(".json");
+    if looks_like_file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Scenario::from_yaml(&text).with_context(|| format!("{}", path.display()))
+    } else {
+        Ok(scenario::builtin(arg)?)
+    }
+}
+
+fn policies(arg: &str) -> Result<Vec<Policy>> {
+    if arg == "all" {
+        return Ok(Policy::ALL.to_vec());
+    }
+    arg.split(',')
+        .map(|p| {
+            Policy::parse(p.trim()).with_context(|| {
+                format!("--policy: unknown policy {p:?} (all, nth-drain, upstream, booster)")
+            })
+        })
+        .collect()
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let scenarios: Vec<Scenario> = if args.scenarios.is_empty() {
+        scenario::builtins()?
+    } else {
+        args.scenarios
+            .iter()
+            .map(|s| load(s))
+            .collect::<Result<_>>()?
+    };
+    let policies = policies(&args.policy)?;
+    if policies.is_empty() {
+        bail!("--policy: no policy given");
+    }
+    let bar = ProgressBar::new((scenarios.len() * policies.len()) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} simulating [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let reports = sim::run_all(&scenarios, &policies, args.seed, &mut |r| {
+        bar.set_message(format!("{} / {}", r.scenario, r.policy));
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+
+    if let Some(path) = &args.html {
+        let page = html::page(&scenarios, &reports, args.seed);
+        std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let mut v = serde_json::json!({ "seed": args.seed, "reports": reports });
+        // The series belong to the HTML page; keep the JSON readable.
+        if let Some(rs) = v.get_mut("reports").and_then(|r| r.as_array_mut()) {
+            for r in rs {
+                if let Some(o) = r.as_object_mut() {
+                    o.remove("series");
+                }
+            }
+        }
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{}", table(&reports))?;
+        writeln!(
+            out,
+            "seed {}; deficit and over-provisioning in node-seconds, pending in pod-seconds; \
+             AWS calls exclude Cluster Autoscaler's.",
+            args.seed
+        )?;
+        if let Some(path) = &args.html {
+            writeln!(out, "charts: {}", path.display())?;
+        }
+    }
+    let broken: Vec<String> = reports
+        .iter()
+        .filter(|r| r.policy == Policy::Booster)
+        .flat_map(|r| {
+            r.violations
+                .iter()
+                .map(move |v| format!("{}: {v}", r.scenario))
+        })
+        .collect();
+    if !broken.is_empty() {
+        bail!(
+            "booster broke a property: {}",
+            broken.into_iter().take(5).collect::<Vec<_>>().join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// Short names of the AWS operations, for the table.
+fn short(op: &str) -> &str {
+    match op {
+        "DescribeAutoScalingGroups" => "Describe",
+        "SetDesiredCapacity" => "SetDesired",
+        "TerminateInstanceInAutoScalingGroup" => "Terminate",
+        "DescribeTags" => "Tags",
+        other => other,
+    }
+}
+
+fn calls(c: &BTreeMap<String, u64>) -> String {
+    if c.is_empty() {
+        return "-".into();
+    }
+    c.iter()
+        .map(|(op, n)| format!("{} {n}", short(op)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn table(reports: &[Report]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "scenario",
+        "policy",
+        "deficit",
+        "pending",
+        "over-prov",
+        "AWS calls",
+        "by operation",
+        "peak drains",
+        "cordoned at end",
+        "pods killed",
+    ]);
+    for r in reports {
+        let num = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
+        t.add_row(vec![
+            Cell::new(&r.scenario),
+            Cell::new(r.policy),
+            num(format!("{:.0}", r.capacity_deficit_node_seconds)),
+            num(r.pending_pod_seconds.to_string()),
+            num(format!("{:.0}", r.over_provisioned_node_seconds)),
+            num(r.aws_calls_total.to_string()),
+            Cell::new(calls(&r.aws_calls)),
+            num(r.peak_concurrent_drains.to_string()),
+            num(r.cordoned_at_end.to_string()),
+            num(r.pods_killed.to_string()),
+        ]);
+    }
+    t
+}
