@@ -119,7 +119,9 @@ impl<'a> Decider<'a> {
         let mut protected: HashMap<&str, Vec<&Node>> = HashMap::default();
         for n in &s.nodes {
             nodes.insert(n.name.as_str(), n);
-            if let Some(f) = &n.protected_for {
+            // Only protections still on: a spent replacement (marker without the
+            // scale-down annotation) stands in for nobody.
+            if let Some(f) = n.protected_for.as_ref().filter(|_| n.scale_down_disabled) {
                 protected.entry(f.as_str()).or_default().push(n);
             }
         }
@@ -652,6 +654,9 @@ impl<'a> Decider<'a> {
             let Some(for_node) = n.protected_for.as_deref() else {
                 continue;
             };
+            if !n.scale_down_disabled {
+                continue; // already unprotected: the marker stays
+            }
             if !self.touchable_node(n) {
                 continue;
             }

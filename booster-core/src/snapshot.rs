@@ -163,8 +163,11 @@ pub struct Node {
     /// Carries `cluster-autoscaler.kubernetes.io/scale-down-disabled=true`, whoever set it.
     #[serde(default)]
     pub scale_down_disabled: bool,
-    /// The signalled node this node was protected for by the booster (its own annotation);
-    /// a protection without it belongs to somebody else and is never removed.
+    /// The signalled node this node stands, or stood, in for (the booster's own annotation).
+    /// While `scale_down_disabled` is also set the protection is on; after `Unprotect` the
+    /// annotation stays as a marker, so that one replacement never stands in for two
+    /// signals. A scale-down protection without it belongs to somebody else and is never
+    /// removed.
     #[serde(default)]
     pub protected_for: Option<String>,
     /// Pods a drain still has to evict (DaemonSet, mirror and terminal pods not counted).

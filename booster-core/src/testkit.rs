@@ -199,10 +199,8 @@ pub fn apply_to_node(node: &mut Node, action: &crate::plan::Action) {
             node.protected_for = Some(for_node.clone());
             node.scale_down_disabled = true;
         }
-        Action::Unprotect { .. } => {
-            node.protected_for = None;
-            node.scale_down_disabled = false;
-        }
+        // The `protected_for` marker stays: a replacement stands in for one signal only.
+        Action::Unprotect { .. } => node.scale_down_disabled = false,
         Action::Release { .. } => {
             node.unschedulable = false;
             node.rebalance_taint = false;

@@ -421,7 +421,10 @@ fn table() {
                 .with_group("spot", |g| {
                     g.instances.remove(0);
                 })
-                .with_node("spot-1", |n| n.protected_for = Some("spot-0".into()))
+                .with_node("spot-1", |n| {
+                    n.protected_for = Some("spot-0".into());
+                    n.scale_down_disabled = true;
+                })
                 .with_node("spot-0", |n| n.name = "deleted".into()),
             &[
                 "forget spot-0 (nodeGone)",
@@ -430,8 +433,23 @@ fn table() {
         ),
         case(
             "protection pointing at no entry is removed",
-            spot(10).with_node("spot-1", |n| n.protected_for = Some("ghost".into())),
+            spot(10).with_node("spot-1", |n| {
+                n.protected_for = Some("ghost".into());
+                n.scale_down_disabled = true;
+            }),
             &["unprotect spot-1 (protectionOrphaned)"],
+        ),
+        case(
+            "a spent replacement stands in for no second signal",
+            spot(200)
+                .entry("spot-1", t(100), applied(5))
+                .with_node("spot-1", |n| n.unschedulable = true)
+                .node("spot", "fresh", |n| {
+                    n.created_at = t(150);
+                    n.protected_for = Some("spot-0".into());
+                })
+                .with_group("spot", |g| g.desired = 5),
+            &["hold spot-1 (waitingForReplacement)"],
         ),
         case(
             "retire waits while the group's boost settles",

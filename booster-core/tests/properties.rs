@@ -776,7 +776,7 @@ proptest! {
                 continue;
             }
             prop_assert!(!n.unschedulable, "property 6: {} still cordoned; ledger {:?}", n.name, w.ledger.entries.get(&n.name));
-            prop_assert!(n.protected_for.is_none(), "property 10: {} still protected", n.name);
+            prop_assert!(!(n.protected_for.is_some() && n.scale_down_disabled), "property 10: {} still protected", n.name);
         }
     }
 }

@@ -134,6 +134,6 @@ fn one_signal_from_recommendation_to_retirement() {
     assert!(s
         .nodes
         .iter()
-        .all(|n| !n.unschedulable && n.protected_for.is_none()));
+        .all(|n| !n.unschedulable && !n.scale_down_disabled));
     assert_eq!(step(&mut s, &cfg), Vec::<String>::new());
 }

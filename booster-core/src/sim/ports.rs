@@ -211,10 +211,10 @@ impl Cluster for SimCluster {
     }
 
     async fn unprotect(&self, node: &str) -> Result<(), PortError> {
-        lock(&self.w).node_mut(node).map(|n| {
-            n.protected_for = None;
-            n.scale_down_disabled = false;
-        })
+        // The marker stays: a replacement stands in for one signal only.
+        lock(&self.w)
+            .node_mut(node)
+            .map(|n| n.scale_down_disabled = false)
     }
 
     async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError> {
