@@ -1,5 +1,5 @@
 //! Prints every booster action (Holds left out) of one built-in scenario:
-//! `cargo run -p booster-core --example trace -- SCENARIO [SEED]`.
+//! `cargo run -p booster-core --example trace -- SCENARIO|FILE.yaml [SEED] [POLICY]`.
 use booster_core::sim::{self, scenario, Policy, START};
 use booster_core::Action;
 
@@ -7,11 +7,23 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let name = args.next().unwrap_or_else(|| "single-signal".into());
     let seed = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
-    let sc = match scenario::builtin(&name) {
-        Ok(s) => s,
-        Err(e) => return eprintln!("{e}"),
+    let sc = if name.ends_with(".yaml") {
+        match std::fs::read_to_string(&name).map(|t| booster_core::sim::Scenario::from_yaml(&t)) {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return eprintln!("{e}"),
+            Err(e) => return eprintln!("{e}"),
+        }
+    } else {
+        match scenario::builtin(&name) {
+            Ok(s) => s,
+            Err(e) => return eprintln!("{e}"),
+        }
     };
-    let r = sim::run_traced(&sc, Policy::Booster, seed, &mut |s, plan| {
+    let policy = args
+        .next()
+        .and_then(|p| Policy::parse(&p))
+        .unwrap_or(Policy::Booster);
+    let r = sim::run_traced(&sc, policy, seed, &mut |s, plan| {
         for a in plan
             .actions
             .iter()

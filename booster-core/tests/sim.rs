@@ -2,7 +2,7 @@
 //! and DESIGN.md's properties over random scenarios.
 
 use booster_core::sim::scenario::{
-    self, AppSpec, GroupSpec, Lead, Never, Range, RestartSpec, SignalSpec,
+    self, AppSpec, ChangeSpec, GroupSpec, Lead, Never, Range, RestartSpec, SignalSpec,
 };
 use booster_core::sim::{run, Policy, Report, Scenario};
 use booster_core::{Config, Dur};
@@ -186,12 +186,80 @@ fn scenario_files_refuse_nonsense_with_a_clear_error() {
         .contains("storm"));
 }
 
+/// The counterexample proptest found to "never more deficit than nth-drain", kept as a
+/// scenario. A signal with a 139 s lead, then the workload grows by 10 pods at 201 s. The
+/// booster boosts, drains onto the replacement and retires the node with decrement at 123 s:
+/// the group is back to 4 and nothing is in flight when the growth comes, so CA's new node
+/// arrives at 270 s. Under nth-drain the interrupted node (199 s) is replaced by the group
+/// (desired unchanged), and that replacement, launched two seconds before the growth, absorbs
+/// it at 259 s. The booster loses 1 node-second to a coincidence, not on the signal: its
+/// handling of the signal itself had less deficit (3 samples pending against 7).
+#[test]
+fn growth_right_after_a_retire_can_favour_nth_drain() {
+    let s = Scenario::from_yaml(
+        "name: growth-after-retire
+duration: 50m
+groups: [{name: spot, min: 1, max: 5, desired: 4, azs: [a, b], boot: {min: 60s, max: 60s}}]
+workload:
+  - {name: web, replicas: 21, pdbMaxUnavailable: 3, termination: {min: 5s, max: 20s}}
+  - {name: critical, replicas: 4, pdbMaxUnavailable: 2, termination: {min: 10s, max: 10s}}
+signals: [{group: spot, at: 60s, count: 1, lead: {min: 139s, max: 139s}}]
+changes: [{at: 201s, app: web, replicas: 31}]
+",
+    )
+    .expect("scenario");
+    let nth = run(&s, Policy::NthDrain, 0);
+    let b = run(&s, Policy::Booster, 0);
+    assert!(b.violations.is_empty());
+    let pending_before_growth = |r: &Report| {
+        r.series
+            .iter()
+            .filter(|p| p.t < 200 && p.pending_pods > 0)
+            .count()
+    };
+    assert!(pending_before_growth(&b) < pending_before_growth(&nth));
+    assert!(
+        b.capacity_deficit_node_seconds > nth.capacity_deficit_node_seconds,
+        "still the counterexample: {} vs {}",
+        b.capacity_deficit_node_seconds,
+        nth.capacity_deficit_node_seconds
+    );
+}
+
+/// The second counterexample proptest found (after 2,133 passing cases): the booster is
+/// down from 101 s to 160 s, the signal comes at 155 s with a 121 s lead, so NTH's
+/// interruption drain starts at once under every policy. Cluster Autoscaler's scan at 160 s
+/// adds a node for the Pending pods inside that second; the booster, back at 160 s, acts one
+/// loop pass later. The difference is one second of one node's pods, hence the one
+/// node-second of slack in the property.
+#[test]
+fn a_booster_down_at_the_signal_reacts_one_pass_late() {
+    let s = Scenario::from_yaml(
+        "name: down-at-signal
+duration: 50m
+groups: [{name: spot, min: 1, max: 5, desired: 4, azs: [a, b], boot: {min: 115s, max: 115s}}]
+workload:
+  - {name: web, replicas: 23, pdbMaxUnavailable: 2, termination: {min: 5s, max: 20s}}
+  - {name: critical, replicas: 4, pdbMaxUnavailable: 1, termination: {min: 10s, max: 10s}}
+signals: [{group: spot, at: 155s, count: 1, lead: {min: 121s, max: 121s}}]
+restarts: [{at: 101s, down: 59s}]
+",
+    )
+    .expect("scenario");
+    let nth = run(&s, Policy::NthDrain, 0);
+    let b = run(&s, Policy::Booster, 0);
+    assert!(b.violations.is_empty());
+    let extra = b.capacity_deficit_node_seconds - nth.capacity_deficit_node_seconds;
+    assert!((0.0..=1.0).contains(&extra), "{extra}");
+}
+
 // ---- random scenarios ------------------------------------------------------------------
 
 const BOOT_MAX_S: u64 = 150;
 
-/// Settings the random scenarios vary: (initial nodes, room above them, signals, spread,
-/// lead in seconds (None: never), start of the signals, restarts, budget per node).
+/// Settings the random scenarios vary: initial nodes, room above them, signals, their
+/// spread, lead in seconds (None: never), start of the signals, restarts, budgets, how full
+/// the nodes are, and a growth of the workload (Cluster Autoscaler scaling up).
 fn random_scenario() -> impl Strategy<Value = Scenario> {
     (
         4u32..14,
@@ -202,10 +270,14 @@ fn random_scenario() -> impl Strategy<Value = Scenario> {
         60u64..400,
         proptest::collection::vec((100u64..1500, 10u64..60), 0..3),
         prop_oneof![Just(None), Just(Some(1u32)), Just(Some(2u32))],
-        70u32..100,
+        (
+            70u32..100,
+            proptest::option::of((60u64..900, 1u32..30)),
+            60u64..=BOOT_MAX_S,
+        ),
     )
         .prop_map(
-            |(desired, room, signals, within, lead, at, restarts, pdb, fill)| {
+            |(desired, room, signals, within, lead, at, restarts, pdb, (fill, growth, boot))| {
                 let ppn = 8u32;
                 let pods = desired * ppn * fill / 100;
                 let critical = desired.min(pods);
@@ -220,10 +292,11 @@ fn random_scenario() -> impl Strategy<Value = Scenario> {
                         max: desired + room,
                         desired,
                         azs: vec!["a".into(), "b".into()],
-                        boot: Range {
-                            min: Dur::from_secs(60),
-                            max: Dur::from_secs(BOOT_MAX_S),
-                        },
+                        // One boot time per case: with a drawn boot per instance, a
+                        // policy that launches earlier can still draw a longer boot and
+                        // lose on luck alone (the `luck` test below shows one); the
+                        // comparison is about the algorithm.
+                        boot: Range::fixed(Dur::from_secs(boot)),
                         tags: Default::default(),
                     }],
                     workload: vec![
@@ -254,7 +327,15 @@ fn random_scenario() -> impl Strategy<Value = Scenario> {
                             None => Lead::Never(Never::Never),
                         },
                     }],
-                    changes: Vec::new(),
+                    // Cluster Autoscaler's own scale-up, racing the boosts.
+                    changes: growth
+                        .map(|(at, more)| ChangeSpec {
+                            at: Dur::from_secs(at),
+                            app: "web".into(),
+                            replicas: pods - critical + more,
+                        })
+                        .into_iter()
+                        .collect(),
                     restarts: restarts
                         .into_iter()
                         .map(|(at, down)| RestartSpec {
@@ -290,12 +371,19 @@ proptest! {
         prop_assert!(b.violations.is_empty(), "{:?}", b.violations);
         prop_assert_eq!(b.desired_lowered, 0, "property 2");
         prop_assert!(b.peak_concurrent_drains <= s.booster.max_concurrent_drains + 1);
-        prop_assert!(
-            b.capacity_deficit_node_seconds <= nth.capacity_deficit_node_seconds,
-            "deficit booster {} > nth-drain {}",
-            b.capacity_deficit_node_seconds,
-            nth.capacity_deficit_node_seconds
-        );
+        // With the workload growing as well, nth-drain can be lucky: see
+        // `growth_right_after_a_retire_can_favour_nth_drain`.
+        // One node-second of slack: when the booster is down as the signal comes, it reacts
+        // one loop pass after Cluster Autoscaler would (see
+        // `a_booster_down_at_the_signal_reacts_one_pass_late`).
+        if s.changes.is_empty() {
+            prop_assert!(
+                b.capacity_deficit_node_seconds <= nth.capacity_deficit_node_seconds + 1.0,
+                "deficit booster {} > nth-drain {}",
+                b.capacity_deficit_node_seconds,
+                nth.capacity_deficit_node_seconds
+            );
+        }
         // Property 6: with time for the expiry to pass, nothing stays cordoned.
         let last = s.signals[0].at.as_millis() + s.signals[0].within.as_millis();
         if s.duration.as_millis() > last + s.booster.signal_expiry.as_millis() + 300_000 {
@@ -304,7 +392,11 @@ proptest! {
         // With time for a boot and the drains, and room to boost, no capacity is missing.
         let room = s.groups[0].max - s.groups[0].desired;
         if let Lead::After(r) = s.signals[0].lead {
-            if r.min >= enough_lead(&s) && room >= s.signals[0].count.unwrap_or(1) && s.restarts.is_empty() {
+            if r.min >= enough_lead(&s)
+                && room >= s.signals[0].count.unwrap_or(1)
+                && s.restarts.is_empty()
+                && s.changes.is_empty()
+            {
                 prop_assert_eq!(b.capacity_deficit_node_seconds, 0.0);
             }
         }
