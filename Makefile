@@ -12,9 +12,11 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: run test toolchain fmt-check clippy unit bench fuzz fmt clean-cache
 
-## run: the main job. With no cluster it shows the engine on the example snapshot.
+## run: the main job. With no cluster it runs the embedded simulator: every built-in
+## scenario under nth-drain, upstream and booster, a table, and an HTML page of charts.
 run: toolchain
-	$(CARGO) run --release --locked -q -p booster-bin -- plan --snapshot examples/snapshot.json
+	@mkdir -p $(CACHE)
+	$(CARGO) run --release --locked -q -p booster-bin -- simulate --html $(CACHE)/simulation.html
 
 ## test: format check, clippy with -D warnings, and every test of the workspace.
 test: toolchain fmt-check clippy unit
@@ -36,7 +38,7 @@ clippy:
 unit:
 	$(CARGO) test --locked --workspace --all-features
 
-## bench: criterion benchmarks of the parser and the engine.
+## bench: criterion benchmarks of the parser, the engine and a simulated storm.
 bench:
 	$(CARGO) bench --locked -p booster-core --bench core
 

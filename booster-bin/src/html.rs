@@ -134,7 +134,7 @@ fn chart(title: &str, runs: &[&Report], value: fn(&Sample) -> f64) -> String {
             svg,
             r#"<path d="{d}" fill="none" stroke="{c}" stroke-width="{w:.1}" stroke-linejoin="round"/>"#,
             c = color(r.policy),
-            w = 1.6 + 2.2 * (n - 1 - i) as f64,
+            w = 1.5 + 1.5 * (n - 1 - i) as f64,
         );
     }
     let _ = write!(
