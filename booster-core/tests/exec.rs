@@ -71,6 +71,29 @@ fn ledger_with(node: &str, e: Entry) -> Ledger {
     l
 }
 
+/// Node `a`'s boost recorded as `Applying` 3 -> 4.
+fn applying_3_to_4() -> Ledger {
+    ledger_with(
+        "a",
+        entry(Boost::Applying {
+            from: 3,
+            to: 4,
+            at: t(0),
+        }),
+    )
+}
+
+/// The SetDesired that applies it.
+fn raise_3_to_4() -> Action {
+    Action::SetDesired {
+        group: "spot".into(),
+        from: 3,
+        to: 4,
+        nodes: vec!["a".into()],
+        reason: Reason::BoostRecorded,
+    }
+}
+
 fn plan(actions: Vec<Action>) -> Plan {
     Plan {
         actions,
@@ -112,14 +135,7 @@ fn a_drain_is_handed_out_only_with_its_ledger_stored() {
 
 #[test]
 fn a_raise_is_confirmed_and_stored_before_anything_else_runs() {
-    let ledger = ledger_with(
-        "a",
-        entry(Boost::Applying {
-            from: 3,
-            to: 4,
-            at: t(0),
-        }),
-    );
+    let ledger = applying_3_to_4();
     let mut seq = Sequence::new();
     let mut aws = MockAws::new();
     let mut kube = MockKube::new();
@@ -139,13 +155,7 @@ fn a_raise_is_confirmed_and_stored_before_anything_else_runs() {
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(()));
     let p = plan(vec![
-        Action::SetDesired {
-            group: "spot".into(),
-            from: 3,
-            to: 4,
-            nodes: vec!["a".into()],
-            reason: Reason::BoostRecorded,
-        },
+        raise_3_to_4(),
         Action::Cordon {
             node: "a".into(),
             reason: Reason::SignalledNodeSchedulable,
@@ -159,14 +169,7 @@ fn a_raise_is_confirmed_and_stored_before_anything_else_runs() {
 
 #[test]
 fn a_group_already_at_the_target_confirms_the_boost_as_assumed() {
-    let ledger = ledger_with(
-        "a",
-        entry(Boost::Applying {
-            from: 3,
-            to: 4,
-            at: t(0),
-        }),
-    );
+    let ledger = applying_3_to_4();
     let mut aws = MockAws::new();
     let mut kube = MockKube::new();
     aws.expect_set_desired()
@@ -175,13 +178,7 @@ fn a_group_already_at_the_target_confirms_the_boost_as_assumed() {
         .withf(|l| matches!(l.entries["a"].boost, Boost::Applied { assumed: true, .. }))
         .times(1)
         .returning(|_| Ok(()));
-    let p = plan(vec![Action::SetDesired {
-        group: "spot".into(),
-        from: 3,
-        to: 4,
-        nodes: vec!["a".into()],
-        reason: Reason::BoostRecorded,
-    }]);
+    let p = plan(vec![raise_3_to_4()]);
     let ex = run(&p, &ledger, &aws, &kube);
     assert_eq!(ex.outcomes[0].result, Ok(Effect::AlreadyDone));
 }
@@ -243,22 +240,9 @@ fn a_release_that_cannot_uncordon_is_not_recorded() {
 #[test]
 fn a_dry_run_calls_no_port_at_all() {
     // Mocks without expectations fail the test on any call.
-    let ledger = ledger_with(
-        "a",
-        entry(Boost::Applying {
-            from: 3,
-            to: 4,
-            at: t(0),
-        }),
-    );
+    let ledger = applying_3_to_4();
     let mut p = plan(vec![
-        Action::SetDesired {
-            group: "spot".into(),
-            from: 3,
-            to: 4,
-            nodes: vec!["a".into()],
-            reason: Reason::BoostRecorded,
-        },
+        raise_3_to_4(),
         Action::StartDrain {
             node: "a".into(),
             attempt: 1,

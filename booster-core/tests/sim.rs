@@ -186,6 +186,14 @@ fn scenario_files_refuse_nonsense_with_a_clear_error() {
         .contains("storm"));
 }
 
+/// nth-drain and booster on a scenario given as YAML, seed 0; the booster broke nothing.
+fn nth_and_booster(yaml: &str) -> (Report, Report) {
+    let s = Scenario::from_yaml(yaml).expect("scenario");
+    let b = run(&s, Policy::Booster, 0);
+    assert!(b.violations.is_empty(), "{:?}", b.violations);
+    (run(&s, Policy::NthDrain, 0), b)
+}
+
 /// The counterexample proptest found to "never more deficit than nth-drain", kept as a
 /// scenario. A signal with a 139 s lead, then the workload grows by 10 pods at 201 s. The
 /// booster boosts, drains onto the replacement and retires the node with decrement at 123 s:
@@ -196,7 +204,7 @@ fn scenario_files_refuse_nonsense_with_a_clear_error() {
 /// handling of the signal itself had less deficit (3 samples pending against 7).
 #[test]
 fn growth_right_after_a_retire_can_favour_nth_drain() {
-    let s = Scenario::from_yaml(
+    let (nth, b) = nth_and_booster(
         "name: growth-after-retire
 duration: 50m
 groups: [{name: spot, min: 1, max: 5, desired: 4, azs: [a, b], boot: {min: 60s, max: 60s}}]
@@ -206,11 +214,7 @@ workload:
 signals: [{group: spot, at: 60s, count: 1, lead: {min: 139s, max: 139s}}]
 changes: [{at: 201s, app: web, replicas: 31}]
 ",
-    )
-    .expect("scenario");
-    let nth = run(&s, Policy::NthDrain, 0);
-    let b = run(&s, Policy::Booster, 0);
-    assert!(b.violations.is_empty());
+    );
     let pending_before_growth = |r: &Report| {
         r.series
             .iter()
@@ -234,7 +238,7 @@ changes: [{at: 201s, app: web, replicas: 31}]
 /// node-second of slack in the property.
 #[test]
 fn a_booster_down_at_the_signal_reacts_one_pass_late() {
-    let s = Scenario::from_yaml(
+    let (nth, b) = nth_and_booster(
         "name: down-at-signal
 duration: 50m
 groups: [{name: spot, min: 1, max: 5, desired: 4, azs: [a, b], boot: {min: 115s, max: 115s}}]
@@ -244,11 +248,7 @@ workload:
 signals: [{group: spot, at: 155s, count: 1, lead: {min: 121s, max: 121s}}]
 restarts: [{at: 101s, down: 59s}]
 ",
-    )
-    .expect("scenario");
-    let nth = run(&s, Policy::NthDrain, 0);
-    let b = run(&s, Policy::Booster, 0);
-    assert!(b.violations.is_empty());
+    );
     let extra = b.capacity_deficit_node_seconds - nth.capacity_deficit_node_seconds;
     assert!((0.0..=1.0).contains(&extra), "{extra}");
 }
