@@ -9,8 +9,14 @@ export CARGO_BUILD_JOBS ?= 2
 export RUST_TEST_THREADS ?= 2
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
+PYTHON ?= python3
+# moto (AWS emulator) for the booster-aws tests, in a venv under the cache.
+MOTO_VERSION ?= 5.2.5
+VENV := $(CACHE)/venv
+MOTO_STAMP := $(VENV)/.moto-$(MOTO_VERSION)
+export MOTO_SERVER := $(VENV)/bin/moto_server
 
-.PHONY: run test toolchain fmt-check clippy unit bench fuzz fmt clean-cache
+.PHONY: run test toolchain moto fmt-check clippy unit bench fuzz fmt clean-cache
 
 ## run: the main job. With no cluster it runs the embedded simulator: every built-in
 ## scenario under nth-drain, upstream and booster, a table, and an HTML page of charts.
@@ -18,13 +24,23 @@ run: toolchain
 	@mkdir -p $(CACHE)
 	$(CARGO) run --release --locked -q -p booster-bin -- simulate --html $(CACHE)/simulation.html
 
-## test: format check, clippy with -D warnings, and every test of the workspace.
-test: toolchain fmt-check clippy unit
+## test: format check, clippy with -D warnings, and every test of the workspace (the
+## booster-aws suite against a moto server it installs).
+test: toolchain moto fmt-check clippy unit
 
 toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
 	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
+
+## moto: moto[server] in a venv under the cache, once per version.
+moto: $(MOTO_STAMP)
+
+$(MOTO_STAMP):
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.9+" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)'
+	@touch $@
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -35,8 +51,9 @@ fmt:
 clippy:
 	$(CARGO) clippy --locked --workspace --all-targets --all-features -- -D warnings
 
-unit:
-	$(CARGO) test --locked --workspace --all-features
+# BOOSTER_REQUIRE_MOTO: a missing moto fails the suite instead of skipping it.
+unit: moto
+	BOOSTER_REQUIRE_MOTO=1 $(CARGO) test --locked --workspace --all-features
 
 ## bench: criterion benchmarks of the parser, the engine and a simulated storm.
 bench:

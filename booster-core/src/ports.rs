@@ -109,6 +109,10 @@ pub struct DrainSpec {
 pub trait Cloud: Send + Sync {
     /// Groups by name, with instances and tags. Unknown names are left out.
     async fn describe_groups(&self, names: &[String]) -> Result<Vec<Group>, PortError>;
+    /// The group of each instance that is in one, as `(instance id, group name)`; instances
+    /// in no Auto Scaling group are left out. For nodes whose group cluster-autoscaler does
+    /// not report (self-managed and kops groups found by instance, not by label).
+    async fn groups_of(&self, instance_ids: &[String]) -> Result<Vec<(String, String)>, PortError>;
     /// Raises desired capacity to `desired` (an absolute value, never lower than now).
     async fn set_desired(&self, group: &str, desired: u32) -> Result<SetDesiredOutcome, PortError>;
     /// Terminates an instance, decrementing desired capacity when `decrement` is set.

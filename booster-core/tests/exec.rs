@@ -21,6 +21,7 @@ mock! {
     #[async_trait]
     impl Cloud for Aws {
         async fn describe_groups(&self, names: &[String]) -> Result<Vec<Group>, PortError>;
+        async fn groups_of(&self, instance_ids: &[String]) -> Result<Vec<(String, String)>, PortError>;
         async fn set_desired(&self, group: &str, desired: u32) -> Result<SetDesiredOutcome, PortError>;
         async fn retire(&self, instance_id: &str, decrement: bool) -> Result<RetireOutcome, PortError>;
     }

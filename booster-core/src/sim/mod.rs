@@ -259,7 +259,7 @@ impl Controller for BoosterCtl {
             Ok(v) => v,
             Err(e) => return p.world().metrics.violations.push(format!("observe: {e}")),
         };
-        let names = view.groups_to_describe();
+        let mut names = view.groups_to_describe();
         let mut groups = complete(p.cloud.describe_groups(&names))
             .and_then(|r| r)
             .unwrap_or_default();
@@ -275,11 +275,21 @@ impl Controller for BoosterCtl {
             .map(str::to_string)
             .collect();
         if !fresh_unknown.is_empty() {
-            self.unknown.extend(fresh_unknown);
-            p.cloud.invalidate();
-            groups = complete(p.cloud.describe_groups(&names))
+            // A node whose instance no described group lists: a launch newer than the cached
+            // describe, or a group cluster-autoscaler does not report. Ask which group, once.
+            let found = complete(p.cloud.groups_of(&fresh_unknown))
                 .and_then(|r| r)
                 .unwrap_or_default();
+            self.unknown.extend(fresh_unknown);
+            if !found.is_empty() {
+                names.extend(found.into_iter().map(|(_, g)| g));
+                names.sort_unstable();
+                names.dedup();
+                p.cloud.invalidate();
+                groups = complete(p.cloud.describe_groups(&names))
+                    .and_then(|r| r)
+                    .unwrap_or_default();
+            }
         }
         let snapshot = Snapshot {
             now,

@@ -121,6 +121,15 @@ impl Cloud for SimCloud {
         Ok(groups)
     }
 
+    async fn groups_of(&self, instance_ids: &[String]) -> Result<Vec<(String, String)>, PortError> {
+        let mut w = lock(&self.w);
+        // The API takes up to 50 instance ids per call.
+        for _ in 0..instance_ids.len().div_ceil(50) {
+            Self::count(&mut w, "DescribeAutoScalingInstances");
+        }
+        Ok(w.groups_of(instance_ids))
+    }
+
     async fn set_desired(&self, group: &str, desired: u32) -> Result<SetDesiredOutcome, PortError> {
         let r = {
             let mut w = lock(&self.w);

@@ -1144,6 +1144,16 @@ impl World {
             .collect()
     }
 
+    /// DescribeAutoScalingInstances: the group of each live instance.
+    pub fn groups_of(&self, ids: &[String]) -> Vec<(String, String)> {
+        ids.iter()
+            .filter_map(|id| {
+                self.live_instance(id)
+                    .map(|(gi, _)| (id.clone(), self.groups[gi].name.clone()))
+            })
+            .collect()
+    }
+
     pub fn group_desired(&self, name: &str) -> Option<(u32, u32, u32)> {
         self.groups
             .iter()
