@@ -14,7 +14,7 @@
 
 mod errors;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_autoscaling::types::AutoScalingGroup;
 use aws_sdk_autoscaling::Client;
 use booster_core::config::DEFAULT_OPT_OUT_TAG;
-use booster_core::ports::{Cloud, PortError, RetireOutcome, SetDesiredOutcome};
+use booster_core::ports::{Cloud, DescribeCache, PortError, RetireOutcome, SetDesiredOutcome};
 use booster_core::{Group, Instance, Lifecycle};
 
 use errors::port_error;
@@ -113,18 +113,12 @@ impl Calls {
     }
 }
 
-struct Cached {
-    at: Instant,
-    asked: BTreeSet<String>,
-    groups: Vec<Group>,
-}
-
 /// The Auto Scaling adapter.
 pub struct AutoScaling {
     client: Client,
     settings: Settings,
     calls: Arc<Calls>,
-    cache: Mutex<Option<Cached>>,
+    cache: Mutex<DescribeCache<Instant>>,
 }
 
 fn to_u32(v: Option<i32>) -> u32 {
@@ -173,7 +167,7 @@ impl AutoScaling {
             client,
             settings,
             calls: Arc::new(Calls::default()),
-            cache: Mutex::new(None),
+            cache: Mutex::new(DescribeCache::default()),
         }
     }
 
@@ -184,7 +178,10 @@ impl AutoScaling {
 
     /// Forgets cached describes (done after every write of ours).
     pub fn invalidate(&self) {
-        *self.cache.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     fn opted_out(&self, g: &Group) -> bool {
@@ -240,27 +237,20 @@ impl Cloud for AutoScaling {
         if names.is_empty() {
             return Ok(Vec::new());
         }
+        let ttl = self.settings.describe_ttl;
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(names, |at: Instant| at.elapsed() < ttl)
         {
-            let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(c) = cache.as_ref() {
-                if c.at.elapsed() < self.settings.describe_ttl
-                    && names.iter().all(|n| c.asked.contains(n))
-                {
-                    return Ok(c
-                        .groups
-                        .iter()
-                        .filter(|g| names.contains(&g.name))
-                        .cloned()
-                        .collect());
-                }
-            }
+            return Ok(hit);
         }
         let groups = self.fetch(names).await?;
-        *self.cache.lock().unwrap_or_else(PoisonError::into_inner) = Some(Cached {
-            at: Instant::now(),
-            asked: names.iter().cloned().collect(),
-            groups: groups.clone(),
-        });
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .put(Instant::now(), names, &groups);
         Ok(groups)
     }
 

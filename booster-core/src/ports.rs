@@ -191,3 +191,41 @@ pub trait Leadership: Send + Sync {
     /// Whether this replica holds the lease now.
     async fn is_leader(&self) -> bool;
 }
+
+/// The describe cache the cloud adapters share: the last answer, reused while it is fresh
+/// and covers every name asked. `T` is the adapter's notion of time (a monotonic instant
+/// in production, simulated time in the simulator); the caller says what is fresh.
+#[derive(Clone, Debug)]
+pub struct DescribeCache<T> {
+    last: Option<(T, std::collections::BTreeSet<String>, Vec<Group>)>,
+}
+
+impl<T> Default for DescribeCache<T> {
+    fn default() -> Self {
+        DescribeCache { last: None }
+    }
+}
+
+impl<T: Copy> DescribeCache<T> {
+    /// The cached groups among `names`, if the answer is `fresh` and was asked for all of them.
+    pub fn get(&self, names: &[String], fresh: impl Fn(T) -> bool) -> Option<Vec<Group>> {
+        let (at, asked, groups) = self.last.as_ref()?;
+        (fresh(*at) && names.iter().all(|n| asked.contains(n))).then(|| {
+            groups
+                .iter()
+                .filter(|g| names.contains(&g.name))
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Remembers the answer to `names` got at `at`.
+    pub fn put(&mut self, at: T, names: &[String], groups: &[Group]) {
+        self.last = Some((at, names.iter().cloned().collect(), groups.to_vec()));
+    }
+
+    /// Forgets it (after a write of ours).
+    pub fn clear(&mut self) {
+        self.last = None;
+    }
+}

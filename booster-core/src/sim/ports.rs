@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::ledger::Ledger;
 use crate::plan::Reason;
 use crate::ports::{
-    Cloud, Cluster, ClusterView, DrainOutcome, DrainSpec, PortError, RetireOutcome,
+    Cloud, Cluster, ClusterView, DescribeCache, DrainOutcome, DrainSpec, PortError, RetireOutcome,
     SetDesiredOutcome,
 };
 use crate::snapshot::Group;
@@ -46,23 +46,17 @@ pub(crate) fn now<F: Future>(f: F) -> Result<F::Output, PortError> {
 /// How long DescribeAutoScalingGroups answers are reused; our own writes invalidate them.
 pub(crate) const DESCRIBE_TTL: Dur = Dur::from_secs(15);
 
-struct Cached {
-    at: Timestamp,
-    names: Vec<String>,
-    groups: Vec<Group>,
-}
-
 /// The Auto Scaling side, counting calls by operation.
 pub(crate) struct SimCloud {
     w: Shared,
-    cache: Mutex<Option<Cached>>,
+    cache: Mutex<DescribeCache<Timestamp>>,
 }
 
 impl SimCloud {
     pub fn new(w: Shared) -> Self {
         SimCloud {
             w,
-            cache: Mutex::new(None),
+            cache: Mutex::new(DescribeCache::default()),
         }
     }
 
@@ -72,7 +66,10 @@ impl SimCloud {
 
     /// Drops cached describes (after our own writes, or when a node's instance is unknown).
     pub fn invalidate(&self) {
-        *self.cache.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// A raw SetDesiredCapacity, any value (upstream's call; it may lower capacity).
@@ -98,26 +95,15 @@ impl Cloud for SimCloud {
         let mut w = lock(&self.w);
         let now = w.now;
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(c) = cache.as_ref() {
-            if now.since(c.at) < DESCRIBE_TTL && names.iter().all(|n| c.names.contains(n)) {
-                return Ok(c
-                    .groups
-                    .iter()
-                    .filter(|g| names.contains(&g.name))
-                    .cloned()
-                    .collect());
-            }
+        if let Some(hit) = cache.get(names, |at| now.since(at) < DESCRIBE_TTL) {
+            return Ok(hit);
         }
         // The API takes up to 100 names per call.
         for _ in 0..names.len().div_ceil(100) {
             Self::count(&mut w, "DescribeAutoScalingGroups");
         }
         let groups = w.describe(names);
-        *cache = Some(Cached {
-            at: now,
-            names: names.to_vec(),
-            groups: groups.clone(),
-        });
+        cache.put(now, names, &groups);
         Ok(groups)
     }
 
