@@ -16,7 +16,7 @@ VENV := $(CACHE)/venv
 MOTO_STAMP := $(VENV)/.moto-$(MOTO_VERSION)
 export MOTO_SERVER := $(VENV)/bin/moto_server
 
-.PHONY: run test toolchain moto fmt-check clippy unit bench fuzz fmt clean-cache
+.PHONY: run test toolchain moto servers fmt-check clippy unit bench fuzz fmt clean-cache
 
 ## run: the main job. With no cluster it runs the embedded simulator: every built-in
 ## scenario under nth-drain, upstream and booster, a table, and an HTML page of charts.
@@ -24,9 +24,10 @@ run: toolchain
 	@mkdir -p $(CACHE)
 	$(CARGO) run --release --locked -q -p booster-bin -- simulate --html $(CACHE)/simulation.html
 
-## test: format check, clippy with -D warnings, and every test of the workspace (the
-## booster-aws suite against a moto server it installs).
-test: toolchain moto fmt-check clippy unit
+## test: format check, clippy with -D warnings, and every test of the workspace: the
+## booster-aws suite against a moto server, the booster-k8s suite against a real
+## kube-apiserver, etcd and kube-controller-manager (built from their Go modules, cached).
+test: toolchain moto servers fmt-check clippy unit
 
 toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
@@ -42,6 +43,11 @@ $(MOTO_STAMP):
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)'
 	@touch $@
 
+## servers: etcd, kube-apiserver, kube-controller-manager for the tests, built from their Go
+## modules into $(CACHE)/bin (minutes the first time, a second once cached).
+servers:
+	BOOSTER_TEST_SERVERS=$(CACHE)/bin scripts/build-test-servers.sh
+
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
@@ -51,9 +57,10 @@ fmt:
 clippy:
 	$(CARGO) clippy --locked --workspace --all-targets --all-features -- -D warnings
 
-# BOOSTER_REQUIRE_MOTO: a missing moto fails the suite instead of skipping it.
-unit: moto
-	BOOSTER_REQUIRE_MOTO=1 $(CARGO) test --locked --workspace --all-features
+# BOOSTER_REQUIRE_*: a missing server fails the suite instead of skipping it.
+unit: moto servers
+	BOOSTER_REQUIRE_MOTO=1 BOOSTER_REQUIRE_APISERVER=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
+		$(CARGO) test --locked --workspace --all-features
 
 ## bench: criterion benchmarks of the parser, the engine and a simulated storm.
 bench:

@@ -1,7 +1,101 @@
-//! Kubernetes adapter of aws-spots-booster (kube-rs): watches Nodes, Events and the
-//! cluster-autoscaler status ConfigMap, keeps the ledger, cordons, protects and drains.
+//! Kubernetes adapter of aws-spots-booster (kube-rs): [`KubeCluster`] implements
+//! [`booster_core::ports::Cluster`], [`lease::Elector`] implements
+//! [`booster_core::ports::Leadership`].
 //!
-//! It implements [`booster_core::ports::Cluster`]. The implementation is tracked by its own
-//! issue ("booster-k8s: the Kubernetes adapter"); until it lands this crate only fixes the
-//! workspace layout and holds no code.
+//! * Nodes, NTH's rebalance Events (all namespaces) and cluster-autoscaler's status
+//!   ConfigMap are watched through reflectors, slimmed to the fields the engine reads.
+//! * Signals come from the Events and from NTH's durable taint; the ledger in a ConfigMap
+//!   keeps the rest across restarts (written with its resourceVersion: 409 on a race).
+//! * Drains evict through `policy/v1` Eviction, so PodDisruptionBudgets hold.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod cluster;
+pub mod convert;
+pub mod drain;
+mod errors;
+pub mod lease;
+
+use std::path::{Path, PathBuf};
+
+pub use cluster::{KubeCluster, Settings};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+/// How to reach the apiserver (the seed's `--connection-mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionMode {
+    /// A kubeconfig file, current context.
+    Kubectl,
+    /// The pod's service account.
+    InCluster,
+}
+
+/// Why no client could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The kubeconfig could not be read.
+    #[error("kubeconfig {path}: {source}")]
+    Kubeconfig {
+        /// The file.
+        path: String,
+        /// Why.
+        source: kube::config::KubeconfigError,
+    },
+    /// Not in a pod, or its service account is not mounted.
+    #[error("in-cluster configuration: {0}")]
+    InCluster(#[from] kube::config::InClusterError),
+    /// The configuration could not make a client.
+    #[error("client: {0}")]
+    Client(#[from] kube::Error),
+}
+
+/// `~` and `~/…` expanded with `$HOME`.
+pub fn expand_home(p: &Path) -> PathBuf {
+    let Ok(rest) = p.strip_prefix("~") else {
+        return p.to_path_buf();
+    };
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(rest),
+        None => p.to_path_buf(),
+    }
+}
+
+/// A client for `mode`. With `Kubectl`, `kubeconfig` names the file (`~` expanded); when it
+/// is `None`, `KUBECONFIG` is honoured, then `~/.kube/config`.
+pub async fn client(
+    mode: ConnectionMode,
+    kubeconfig: Option<&Path>,
+) -> Result<Client, ConnectError> {
+    let config = match mode {
+        ConnectionMode::InCluster => Config::incluster()?,
+        ConnectionMode::Kubectl => {
+            let (kc, path) = match kubeconfig {
+                Some(p) => {
+                    let p = expand_home(p);
+                    (Kubeconfig::read_from(&p), p.display().to_string())
+                }
+                None => (
+                    Kubeconfig::read(),
+                    "$KUBECONFIG or ~/.kube/config".to_string(),
+                ),
+            };
+            let kc = kc.map_err(|source| ConnectError::Kubeconfig {
+                path: path.clone(),
+                source,
+            })?;
+            Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                .await
+                .map_err(|source| ConnectError::Kubeconfig { path, source })?
+        }
+    };
+    Ok(Client::try_from(without_retries(config))?)
+}
+
+/// kube-client retries 429 answers with backoff by default. For an eviction a 429 is the
+/// PodDisruptionBudget's answer, to be seen at once (the drain retries per pod), and the
+/// loop retries everything else on its next pass: no hidden waits.
+pub fn without_retries(mut config: Config) -> Config {
+    config.default_retry = false;
+    config
+}

@@ -1,1 +1,2 @@
 //! Workspace-level integration and end-to-end tests live in `tests/tests/`.
+pub mod control_plane;

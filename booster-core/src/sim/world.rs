@@ -1285,7 +1285,7 @@ impl World {
             .collect();
         m.peak_concurrent_drains = m.peak_concurrent_drains.max(draining.len() as u32);
         let secs = now.since(START).as_millis() / 1000;
-        if secs % SAMPLE_EVERY == 0 {
+        if secs.is_multiple_of(SAMPLE_EVERY) {
             m.series.push(Sample {
                 t: secs as u32,
                 needed_nodes: needed as f64 / f64::from(ppn),

@@ -1,0 +1,443 @@
+//! [`KubeCluster`]: the `Cluster` port on kube-rs, with reflectors for what changes often.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use booster_core::ports::{Cluster, ClusterView, DrainOutcome, DrainSpec, PortError};
+use booster_core::{DrainState, Ledger, Reason, Timestamp};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Node as KNode, Pod};
+use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::events::{Event as KEvent, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Client, Resource};
+use tokio::sync::{Mutex, Notify};
+
+use crate::convert::{self, PodRole};
+use crate::drain;
+use crate::errors::port_error;
+
+/// Where things live and how drains behave.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Namespace of cluster-autoscaler's status ConfigMap (`--namespace`).
+    pub ca_namespace: String,
+    /// Its name (`--configmap`).
+    pub ca_configmap: String,
+    /// Namespace of the ledger ConfigMap (the controller's own).
+    pub namespace: String,
+    /// Name of the ledger ConfigMap.
+    pub ledger_configmap: String,
+    /// Pods carrying any of these `(annotation, value)` are never evicted.
+    pub protecting_annotations: Vec<(String, String)>,
+    /// Field manager and Event reporter name.
+    pub manager: String,
+    /// The reporting instance (pod name).
+    pub instance: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            ca_namespace: "kube-system".into(),
+            ca_configmap: "cluster-autoscaler-status".into(),
+            namespace: "kube-system".into(),
+            ledger_configmap: "aws-spots-booster-ledger".into(),
+            protecting_annotations: convert::DEFAULT_PROTECTING_ANNOTATIONS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            manager: "aws-spots-booster".into(),
+            instance: std::env::var("POD_NAME").unwrap_or_else(|_| "aws-spots-booster".into()),
+        }
+    }
+}
+
+/// Drops what the engine never reads, so that 5,000 Nodes stay small in memory.
+fn slim_node(n: &mut KNode) {
+    n.metadata.managed_fields = None;
+    if let Some(a) = n.metadata.annotations.as_mut() {
+        a.retain(|k, _| k == convert::SCALE_DOWN_DISABLED || k == convert::PROTECTED_FOR);
+    }
+    n.metadata.labels = None;
+    if let Some(s) = n.status.as_mut() {
+        s.images = None;
+        s.volumes_attached = None;
+        s.volumes_in_use = None;
+        s.addresses = None;
+        s.allocatable = None;
+        s.capacity = None;
+        s.daemon_endpoints = None;
+        s.node_info = None;
+        s.config = None;
+        s.runtime_handlers = None;
+        s.features = None;
+        if let Some(cs) = s.conditions.as_mut() {
+            cs.retain(|c| c.type_ == "Ready");
+            for c in cs {
+                c.message = None;
+                c.reason = None;
+            }
+        }
+    }
+    if let Some(s) = n.spec.as_mut() {
+        s.pod_cidr = None;
+        s.pod_cidrs = None;
+        s.config_source = None;
+    }
+}
+
+fn slim_event(e: &mut Event) {
+    e.metadata.managed_fields = None;
+    e.metadata.annotations = None;
+}
+
+/// The Kubernetes side of the booster.
+pub struct KubeCluster {
+    client: Client,
+    settings: Settings,
+    nodes: Store<KNode>,
+    events: Store<Event>,
+    ca: Store<ConfigMap>,
+    /// resourceVersion of the ledger as last read, for optimistic concurrency.
+    ledger_version: Mutex<Option<String>>,
+    changed: Arc<Notify>,
+    recorder: Recorder,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for KubeCluster {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn spawn_reflector<K>(
+    api: Api<K>,
+    cfg: watcher::Config,
+    slim: fn(&mut K),
+    changed: Arc<Notify>,
+) -> (Store<K>, tokio::task::JoinHandle<()>)
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, cfg)
+        .default_backoff()
+        .modify(slim)
+        .reflect(writer)
+        .applied_objects();
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            if let Err(e) = item {
+                tracing::warn!(error = %e, "watch error; retrying with backoff");
+            }
+            changed.notify_waiters();
+        }
+    });
+    (reader, task)
+}
+
+impl KubeCluster {
+    /// Starts the watches (Nodes; rebalance Events in all namespaces; the CA status
+    /// ConfigMap). Call [`KubeCluster::ready`] before the first `observe`.
+    pub fn start(client: Client, settings: Settings) -> Self {
+        let changed = Arc::new(Notify::new());
+        let (nodes, t1) = spawn_reflector(
+            Api::<KNode>::all(client.clone()),
+            watcher::Config::default(),
+            slim_node,
+            changed.clone(),
+        );
+        let (events, t2) = spawn_reflector(
+            Api::<Event>::all(client.clone()),
+            watcher::Config::default()
+                .fields("reason=RebalanceRecommendation,involvedObject.kind=Node"),
+            slim_event,
+            changed.clone(),
+        );
+        let (ca, t3) = spawn_reflector(
+            Api::<ConfigMap>::namespaced(client.clone(), &settings.ca_namespace),
+            watcher::Config::default().fields(&format!("metadata.name={}", settings.ca_configmap)),
+            |c: &mut ConfigMap| c.metadata.managed_fields = None,
+            changed.clone(),
+        );
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: settings.manager.clone(),
+                instance: Some(settings.instance.clone()),
+            },
+        );
+        KubeCluster {
+            client,
+            settings,
+            nodes,
+            events,
+            ca,
+            ledger_version: Mutex::new(None),
+            changed,
+            recorder,
+            tasks: vec![t1, t2, t3],
+        }
+    }
+
+    /// Waits until every watch has listed once (readiness).
+    pub async fn ready(&self, timeout: Duration) -> Result<(), PortError> {
+        let all = async {
+            self.nodes.wait_until_ready().await.ok();
+            self.events.wait_until_ready().await.ok();
+            self.ca.wait_until_ready().await.ok();
+        };
+        tokio::time::timeout(timeout, all)
+            .await
+            .map_err(|_| PortError::Unavailable("watches did not list within the timeout".into()))
+    }
+
+    /// Woken on any watched change (the loop waits on it between passes).
+    pub fn changes(&self) -> Arc<Notify> {
+        self.changed.clone()
+    }
+
+    fn node_api(&self) -> Api<KNode> {
+        Api::all(self.client.clone())
+    }
+
+    fn ledger_api(&self) -> Api<ConfigMap> {
+        Api::namespaced(self.client.clone(), &self.settings.namespace)
+    }
+
+    async fn pods_on(&self, node: &str) -> Result<Vec<Pod>, PortError> {
+        Api::<Pod>::all(self.client.clone())
+            .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
+            .await
+            .map(|l| l.items)
+            .map_err(|e| port_error(&format!("list pods on {node}"), e))
+    }
+
+    /// Pods a drain of `node` still has to see gone.
+    async fn pods_to_evict(&self, node: &str) -> Result<u32, PortError> {
+        let pods = self.pods_on(node).await?;
+        Ok(pods
+            .iter()
+            .filter(|p| {
+                convert::pod_role(p, &self.settings.protecting_annotations) != PodRole::Ignore
+            })
+            .count() as u32)
+    }
+
+    async fn read_ledger(&self) -> Result<Ledger, PortError> {
+        let name = &self.settings.ledger_configmap;
+        let cm = self
+            .ledger_api()
+            .get_opt(name)
+            .await
+            .map_err(|e| port_error(&format!("get ConfigMap {name}"), e))?;
+        let mut version = self.ledger_version.lock().await;
+        match cm {
+            None => {
+                *version = None;
+                Ok(Ledger::default())
+            }
+            Some(cm) => {
+                *version = cm.metadata.resource_version.clone();
+                // A ledger we cannot read must stop the controller, not be overwritten.
+                convert::ledger_of(&cm).map_err(|e| PortError::Rejected(e.to_string()))
+            }
+        }
+    }
+
+    async fn patch_node(
+        &self,
+        node: &str,
+        patch: serde_json::Value,
+        what: &str,
+    ) -> Result<(), PortError> {
+        self.node_api()
+            .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error(&format!("{what} node {node}"), e))
+    }
+
+    /// The node's object reference, for Events.
+    fn node_ref(&self, node: &str) -> k8s_openapi::api::core::v1::ObjectReference {
+        self.nodes
+            .get(&reflector::ObjectRef::new(node))
+            .map(|n| n.object_ref(&()))
+            .unwrap_or_else(|| k8s_openapi::api::core::v1::ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Node".into()),
+                name: Some(node.to_string()),
+                ..Default::default()
+            })
+    }
+}
+
+#[async_trait]
+impl Cluster for KubeCluster {
+    async fn observe(&self) -> Result<ClusterView, PortError> {
+        let ledger = self.read_ledger().await?;
+        let now = Timestamp::from_unix_millis(k8s_openapi::jiff::Timestamp::now().as_millisecond());
+        let draining: BTreeSet<&String> = ledger
+            .entries
+            .iter()
+            .filter(|(_, e)| {
+                matches!(e.drain, DrainState::Draining { .. }) && e.released_at.is_none()
+            })
+            .map(|(n, _)| n)
+            .collect();
+        let mut nodes = Vec::new();
+        let mut signals = Vec::new();
+        for n in self.nodes.state() {
+            let name = n.metadata.name.clone().unwrap_or_default();
+            let pods = if draining.contains(&name) {
+                self.pods_to_evict(&name).await?
+            } else {
+                0
+            };
+            let fallback = ledger.entries.get(&name).map_or(now, |e| e.signal_at);
+            signals.extend(convert::signal_of_taint(&n, fallback));
+            nodes.push(convert::node_of(&n, pods));
+        }
+        signals.extend(
+            self.events
+                .state()
+                .iter()
+                .filter_map(|e| convert::signal_of_event(e)),
+        );
+        let ca_status = convert::ca_observation(
+            self.ca
+                .state()
+                .iter()
+                .find(|c| c.metadata.name.as_deref() == Some(self.settings.ca_configmap.as_str()))
+                .map(|c| c.as_ref()),
+        );
+        Ok(ClusterView {
+            nodes,
+            signals,
+            ca_status,
+            ledger,
+        })
+    }
+
+    async fn store_ledger(&self, ledger: &Ledger) -> Result<(), PortError> {
+        let name = self.settings.ledger_configmap.clone();
+        let mut version = self.ledger_version.lock().await;
+        let cm = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(self.settings.namespace.clone()),
+                resource_version: version.clone(),
+                ..ObjectMeta::default()
+            },
+            data: Some(convert::ledger_data(ledger)),
+            ..ConfigMap::default()
+        };
+        let pp = PostParams {
+            field_manager: Some(self.settings.manager.clone()),
+            ..PostParams::default()
+        };
+        let stored = match version.as_ref() {
+            // Replace with the version we read: 409 if somebody wrote in between.
+            Some(_) => self.ledger_api().replace(&name, &pp, &cm).await,
+            None => self.ledger_api().create(&pp, &cm).await,
+        }
+        .map_err(|e| port_error(&format!("store ledger ConfigMap {name}"), e))?;
+        *version = stored.metadata.resource_version;
+        Ok(())
+    }
+
+    async fn set_unschedulable(&self, node: &str, unschedulable: bool) -> Result<(), PortError> {
+        let what = if unschedulable { "cordon" } else { "uncordon" };
+        self.patch_node(
+            node,
+            serde_json::json!({ "spec": { "unschedulable": unschedulable } }),
+            what,
+        )
+        .await
+    }
+
+    async fn remove_rebalance_taint(&self, node: &str) -> Result<(), PortError> {
+        let n = self
+            .node_api()
+            .get(node)
+            .await
+            .map_err(|e| port_error(&format!("get node {node}"), e))?;
+        let taints = n.spec.and_then(|s| s.taints).unwrap_or_default();
+        if !taints.iter().any(|t| t.key == convert::REBALANCE_TAINT) {
+            return Ok(());
+        }
+        let kept: Vec<_> = taints
+            .into_iter()
+            .filter(|t| t.key != convert::REBALANCE_TAINT)
+            .collect();
+        // The resourceVersion makes it a compare-and-swap: 409 if the taints changed.
+        self.patch_node(
+            node,
+            serde_json::json!({
+                "metadata": { "resourceVersion": n.metadata.resource_version },
+                "spec": { "taints": kept },
+            }),
+            "untaint",
+        )
+        .await
+    }
+
+    async fn protect(&self, node: &str, for_node: &str) -> Result<(), PortError> {
+        self.patch_node(
+            node,
+            serde_json::json!({ "metadata": { "annotations": {
+                convert::SCALE_DOWN_DISABLED: "true",
+                convert::PROTECTED_FOR: for_node,
+            }}}),
+            "protect",
+        )
+        .await
+    }
+
+    async fn unprotect(&self, node: &str) -> Result<(), PortError> {
+        // The protected-for marker stays: a replacement stands in for one signal only.
+        self.patch_node(
+            node,
+            serde_json::json!({ "metadata": { "annotations": { convert::SCALE_DOWN_DISABLED: null }}}),
+            "unprotect",
+        )
+        .await
+    }
+
+    async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError> {
+        drain::run(&self.client, spec, &self.settings.protecting_annotations).await
+    }
+
+    async fn record_event(
+        &self,
+        node: &str,
+        reason: Reason,
+        message: &str,
+        warning: bool,
+    ) -> Result<(), PortError> {
+        let ev = KEvent {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.as_str().to_string(),
+            note: Some(message.chars().take(1000).collect()),
+            action: reason.code(),
+            secondary: None,
+        };
+        self.recorder
+            .publish(&ev, &self.node_ref(node))
+            .await
+            .map_err(|e| port_error(&format!("record Event on node {node}"), e))
+    }
+}

@@ -1,0 +1,161 @@
+//! A controlled `kubectl drain`: evictions through the Eviction API, budgets respected.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use booster_core::ports::{DrainOutcome, DrainSpec, PortError};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, DeleteParams, EvictParams, ListParams, PostParams, Preconditions};
+use kube::Client;
+use tokio::time::Instant;
+
+use crate::convert::{pod_role, PodRole};
+use crate::errors::{port_error, status_of};
+
+/// Wait between passes over the node's pods, and before retrying a refused eviction.
+const PASS: Duration = Duration::from_millis(500);
+const RETRY_429: Duration = Duration::from_secs(5);
+/// No single API call may hold a drain past its deadline.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn pod_name(p: &Pod) -> String {
+    format!(
+        "{}/{}",
+        p.metadata.namespace.as_deref().unwrap_or_default(),
+        p.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+fn describe(blockers: &BTreeMap<String, String>) -> String {
+    blockers
+        .iter()
+        .map(|(pod, why)| format!("{pod} ({why})"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The budget in the pod's namespace whose selector matches it, by name (matchLabels only).
+async fn budget_of(client: &Client, p: &Pod) -> Option<String> {
+    let ns = p.metadata.namespace.as_deref()?;
+    let labels = p.metadata.labels.clone().unwrap_or_default();
+    let pdbs = Api::<PodDisruptionBudget>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .ok()?;
+    pdbs.items.into_iter().find_map(|b| {
+        let sel = b.spec.as_ref()?.selector.as_ref()?.match_labels.clone()?;
+        sel.iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            .then(|| b.metadata.name.unwrap_or_default())
+    })
+}
+
+/// One drain attempt of `spec.node`, to its end or its timeout.
+pub async fn run(
+    client: &Client,
+    spec: &DrainSpec,
+    protecting: &[(String, String)],
+) -> Result<DrainOutcome, PortError> {
+    let node = spec.node.as_str();
+    let deadline = Instant::now() + Duration::from_millis(spec.timeout.as_millis());
+    let all = Api::<Pod>::all(client.clone());
+    let mut evicted: BTreeSet<String> = BTreeSet::new();
+    let mut retry_at: BTreeMap<String, Instant> = BTreeMap::new();
+    // Pods in the way and why, reported all together when the attempt ends.
+    let mut blockers: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        let pods = tokio::time::timeout(
+            CALL_TIMEOUT,
+            all.list(&ListParams::default().fields(&format!("spec.nodeName={node}"))),
+        )
+        .await
+        .map_err(|_| PortError::Unavailable(format!("list pods on {node}: timed out")))?
+        .map_err(|e| port_error(&format!("list pods on {node}"), e))?
+        .items;
+        let todo: Vec<&Pod> = pods
+            .iter()
+            .filter(|p| pod_role(p, protecting) != PodRole::Ignore)
+            .collect();
+        if todo.is_empty() {
+            return Ok(DrainOutcome::Drained);
+        }
+        blockers.retain(|name, _| todo.iter().any(|p| &pod_name(p) == name));
+        for p in &todo {
+            let uid = p.metadata.uid.clone().unwrap_or_default();
+            let name = pod_name(p);
+            if pod_role(p, protecting) == PodRole::Protected {
+                blockers.insert(name, "annotated not to be disrupted".into());
+                continue;
+            }
+            if evicted.contains(&uid) || retry_at.get(&uid).is_some_and(|t| *t > Instant::now()) {
+                continue;
+            }
+            let ns = p.metadata.namespace.as_deref().unwrap_or("default");
+            let params = EvictParams {
+                delete_options: Some(DeleteParams {
+                    // Only this pod: a replacement with the same name is not evicted by us.
+                    preconditions: Some(Preconditions {
+                        uid: Some(uid.clone()),
+                        resource_version: None,
+                    }),
+                    dry_run: spec.dry_run,
+                    ..DeleteParams::default()
+                }),
+                post_options: PostParams {
+                    dry_run: spec.dry_run,
+                    ..PostParams::default()
+                },
+            };
+            let pod = p.metadata.name.as_deref().unwrap_or_default();
+            let call = Api::<Pod>::namespaced(client.clone(), ns);
+            let answer = tokio::time::timeout(CALL_TIMEOUT, call.evict(pod, &params)).await;
+            let Ok(answer) = answer else {
+                tracing::warn!(node, pod = %name, "eviction call timed out; retrying later");
+                retry_at.insert(uid, Instant::now() + RETRY_429);
+                continue;
+            };
+            match answer {
+                Ok(_) => {
+                    tracing::info!(node, pod = %name, dry_run = spec.dry_run, "evicted");
+                    evicted.insert(uid);
+                }
+                // Gone, or replaced under the same name: nothing to evict.
+                Err(e) if matches!(status_of(&e), Some(404 | 409)) => {
+                    evicted.insert(uid);
+                }
+                Err(e) if status_of(&e) == Some(429) => {
+                    let budget = budget_of(client, p).await;
+                    let why = budget.map_or_else(
+                        || "a PodDisruptionBudget".to_string(),
+                        |b| format!("PodDisruptionBudget {ns}/{b}"),
+                    );
+                    tracing::info!(node, pod = %name, blocked_by = %why, "eviction refused; retrying later");
+                    blockers.insert(name, format!("blocked by {why}"));
+                    retry_at.insert(uid, Instant::now() + RETRY_429);
+                }
+                Err(e) => return Err(port_error(&format!("evict {name}"), e)),
+            }
+        }
+        if spec.dry_run {
+            // Nothing goes away in a dry run: one pass says whether every eviction would pass.
+            return Ok(if blockers.is_empty() {
+                DrainOutcome::Drained
+            } else {
+                DrainOutcome::TimedOut {
+                    blocker: describe(&blockers),
+                }
+            });
+        }
+        if Instant::now() >= deadline {
+            let blocker = if blockers.is_empty() {
+                let left: Vec<String> = todo.iter().take(3).map(|p| pod_name(p)).collect();
+                format!("pods still terminating: {}", left.join(", "))
+            } else {
+                describe(&blockers)
+            };
+            return Ok(DrainOutcome::TimedOut { blocker });
+        }
+        tokio::time::sleep(PASS).await;
+    }
+}

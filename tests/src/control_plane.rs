@@ -1,0 +1,321 @@
+//! A real Kubernetes control plane on loopback for the tests: etcd, kube-apiserver (RBAC,
+//! a static admin token, service-account tokens) and, on request, kube-controller-manager
+//! with only its disruption controller (PodDisruptionBudget status). No kubelet: [`Kubelet`]
+//! plays its part for pods (Running/Ready, and finishing deletions).
+//!
+//! The binaries are built from the Kubernetes and etcd Go modules by
+//! `scripts/build-test-servers.sh` into `~/.cache/aws-spots-booster/bin` (or
+//! `$BOOSTER_TEST_SERVERS`).
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Client, Config};
+
+/// Where the binaries are.
+pub fn servers_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("BOOSTER_TEST_SERVERS") {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var_os("HOME").unwrap_or_default();
+    PathBuf::from(home).join(".cache/aws-spots-booster/bin")
+}
+
+/// Whether the binaries exist; when they do not and `BOOSTER_REQUIRE_APISERVER=1` is
+/// unset, tests print SKIPPED and return.
+pub fn available() -> bool {
+    let d = servers_dir();
+    let ok = ["etcd", "kube-apiserver", "kube-controller-manager"]
+        .iter()
+        .all(|b| d.join(b).exists());
+    if !ok {
+        assert!(
+            std::env::var("BOOSTER_REQUIRE_APISERVER").as_deref() != Ok("1"),
+            "test servers missing in {}: run scripts/build-test-servers.sh (make test does)",
+            d.display()
+        );
+        eprintln!(
+            "SKIPPED real-apiserver test: binaries missing in {} (make test builds them)",
+            d.display()
+        );
+    }
+    ok
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+fn wait_port(port: u16, what: &str, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{what} did not listen on {port} within {timeout:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// The static admin token.
+pub const ADMIN_TOKEN: &str = "booster-admin-token";
+
+/// A running control plane; everything stops when it is dropped.
+pub struct ControlPlane {
+    children: Vec<(String, Child)>,
+    /// Scratch directory (certificates, keys, data, logs, kubeconfig).
+    pub dir: PathBuf,
+    /// `https://127.0.0.1:<port>`.
+    pub url: String,
+    /// An admin kubeconfig.
+    pub kubeconfig: PathBuf,
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        for (_, c) in self.children.iter_mut().rev() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn spawn(bin: &Path, args: &[String], log: &Path) -> Result<Child, String> {
+    let out = std::fs::File::create(log).map_err(|e| e.to_string())?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    Command::new(bin)
+        .args(args)
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", bin.display()))
+}
+
+fn kubeconfig_text(url: &str, token: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n    insecure-skip-tls-verify: true\nusers:\n- name: user\n  user:\n    token: {token}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: user\ncurrent-context: test\n"
+    )
+}
+
+impl ControlPlane {
+    /// Starts etcd and kube-apiserver, and kube-controller-manager when `kcm` is set.
+    pub fn start(kcm: bool) -> Result<Self, String> {
+        let bin = servers_dir();
+        let dir =
+            std::env::temp_dir().join(format!("asb-cp-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(dir.join("certs")).map_err(|e| e.to_string())?;
+        let mut cp = ControlPlane {
+            children: Vec::new(),
+            url: String::new(),
+            kubeconfig: dir.join("admin.kubeconfig"),
+            dir: dir.clone(),
+        };
+        let p = |f: &str| dir.join(f).display().to_string();
+
+        // Service-account signing key.
+        let key = Command::new("openssl")
+            .args(["genrsa", "-out", &p("sa.key"), "2048"])
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if !key.status.success() {
+            return Err("openssl genrsa failed".into());
+        }
+        let public = Command::new("openssl")
+            .args(["rsa", "-in", &p("sa.key"), "-pubout", "-out", &p("sa.pub")])
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if !public.status.success() {
+            return Err("openssl rsa -pubout failed".into());
+        }
+        std::fs::write(
+            dir.join("tokens.csv"),
+            format!("{ADMIN_TOKEN},booster-admin,booster-admin,\"system:masters\"\n"),
+        )
+        .map_err(|e| e.to_string())?;
+
+        let (client_port, peer_port) = (free_port(), free_port());
+        let etcd_args: Vec<String> = [
+            "--name=test".to_string(),
+            format!("--data-dir={}", p("etcd")),
+            format!("--listen-client-urls=http://127.0.0.1:{client_port}"),
+            format!("--advertise-client-urls=http://127.0.0.1:{client_port}"),
+            format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"),
+            format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"),
+            format!("--initial-cluster=test=http://127.0.0.1:{peer_port}"),
+            "--unsafe-no-fsync=true".to_string(),
+            "--log-level=warn".to_string(),
+        ]
+        .to_vec();
+        cp.children.push((
+            "etcd".into(),
+            spawn(&bin.join("etcd"), &etcd_args, &dir.join("etcd.log"))?,
+        ));
+        wait_port(client_port, "etcd", Duration::from_secs(30))?;
+
+        let api_port = free_port();
+        let api_args: Vec<String> = vec![
+            format!("--etcd-servers=http://127.0.0.1:{client_port}"),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--secure-port={api_port}"),
+            format!("--cert-dir={}", p("certs")),
+            format!("--token-auth-file={}", p("tokens.csv")),
+            "--authorization-mode=RBAC".into(),
+            "--service-account-issuer=https://kubernetes.default.svc".into(),
+            format!("--service-account-key-file={}", p("sa.pub")),
+            format!("--service-account-signing-key-file={}", p("sa.key")),
+            "--service-cluster-ip-range=10.96.0.0/24".into(),
+            // No service-account controller runs: pods need no `default` account.
+            "--disable-admission-plugins=ServiceAccount".into(),
+            "--event-ttl=1h".into(),
+            "-v=1".into(),
+        ];
+        cp.children.push((
+            "kube-apiserver".into(),
+            spawn(
+                &bin.join("kube-apiserver"),
+                &api_args,
+                &dir.join("apiserver.log"),
+            )?,
+        ));
+        cp.url = format!("https://127.0.0.1:{api_port}");
+        std::fs::write(&cp.kubeconfig, kubeconfig_text(&cp.url, ADMIN_TOKEN))
+            .map_err(|e| e.to_string())?;
+        wait_port(api_port, "kube-apiserver", Duration::from_secs(60))?;
+
+        if kcm {
+            let args: Vec<String> = vec![
+                format!("--kubeconfig={}", cp.kubeconfig.display()),
+                "--controllers=disruption".into(),
+                "--leader-elect=false".into(),
+                "--bind-address=127.0.0.1".into(),
+                format!("--secure-port={}", free_port()),
+                "--use-service-account-credentials=false".into(),
+                "-v=1".into(),
+            ];
+            cp.children.push((
+                "kube-controller-manager".into(),
+                spawn(
+                    &bin.join("kube-controller-manager"),
+                    &args,
+                    &dir.join("kcm.log"),
+                )?,
+            ));
+        }
+        Ok(cp)
+    }
+
+    /// A client from `kubeconfig` (current context), once the apiserver answers.
+    pub async fn client_from(kubeconfig: &Path) -> Result<Client, String> {
+        let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| e.to_string())?;
+        let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        Client::try_from(booster_k8s::without_retries(cfg)).map_err(|e| e.to_string())
+    }
+
+    /// An admin client, after the apiserver is ready (RBAC bootstrap done).
+    pub async fn admin(&self) -> Result<Client, String> {
+        let client = Self::client_from(&self.kubeconfig).await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = client
+                .request_text(http_get("/readyz").map_err(|e| e.to_string())?)
+                .await;
+            match ready {
+                Ok(t) if t.trim() == "ok" => return Ok(client),
+                _ if Instant::now() > deadline => {
+                    return Err(format!(
+                        "apiserver not ready in 60 s; log: {}",
+                        self.dir.join("apiserver.log").display()
+                    ))
+                }
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    /// A kubeconfig for `token` (a service account's), written beside the admin one.
+    pub fn kubeconfig_for(&self, name: &str, token: &str) -> Result<PathBuf, String> {
+        let path = self.dir.join(format!("{name}.kubeconfig"));
+        std::fs::write(&path, kubeconfig_text(&self.url, token)).map_err(|e| e.to_string())?;
+        Ok(path)
+    }
+}
+
+fn http_get(path: &str) -> Result<http::Request<Vec<u8>>, http::Error> {
+    http::Request::get(path).body(Vec::new())
+}
+
+/// Plays the kubelet for pods: marks bound pods Running and Ready, and finishes the
+/// deletion of terminating pods after `grace`.
+pub struct Kubelet {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Kubelet {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Kubelet {
+    /// Starts it on `client`.
+    pub fn start(client: Client, grace: Duration) -> Self {
+        let task = tokio::spawn(async move {
+            let pods = Api::<Pod>::all(client.clone());
+            let stream = watcher(pods, watcher::Config::default()).applied_objects();
+            let mut stream = std::pin::pin!(stream);
+            while let Some(ev) = stream.next().await {
+                let Ok(p) = ev else { continue };
+                let (Some(ns), Some(name)) =
+                    (p.metadata.namespace.clone(), p.metadata.name.clone())
+                else {
+                    continue;
+                };
+                let api = Api::<Pod>::namespaced(client.clone(), &ns);
+                if p.metadata.deletion_timestamp.is_some() {
+                    let api = api.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(grace).await;
+                        let _ = api
+                            .delete(&name, &DeleteParams::default().grace_period(0))
+                            .await;
+                    });
+                    continue;
+                }
+                let bound = p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
+                let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+                if bound && !running {
+                    let status = PodStatus {
+                        phase: Some("Running".into()),
+                        conditions: Some(vec![PodCondition {
+                            type_: "Ready".into(),
+                            status: "True".into(),
+                            ..PodCondition::default()
+                        }]),
+                        ..PodStatus::default()
+                    };
+                    let patch = serde_json::json!({ "status": status });
+                    let _ = api
+                        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await;
+                }
+            }
+        });
+        Kubelet { task }
+    }
+}
