@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use booster_core::ports::{Cluster, DrainOutcome, DrainSpec, PortError};
+use booster_core::ports::{Cloud, Cluster, DrainOutcome, DrainSpec, PortError};
 use booster_core::{CaObservation, CaStatusFormat, Dur, Ledger, Reason, SignalSource};
 use booster_k8s::lease::LeaseLock;
 use booster_k8s::{KubeCluster, Settings};
@@ -554,4 +554,391 @@ async fn namespaces_are_created_for_the_tests() {
         .filter_map(|n| n.metadata.name)
         .collect();
     assert!(names.contains(&"kube-system".to_string()) && names.contains(&"default".to_string()));
+}
+
+/// deploy/rbac.yaml, applied with the admin client.
+async fn apply_rbac(client: &Client) {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml"))
+        .expect("deploy/rbac.yaml");
+    let pp = PostParams::default();
+    for doc in text.split("\n---\n") {
+        let v: serde_json::Value = serde_saphyr::from_str(doc).expect("YAML document");
+        match v["kind"].as_str() {
+            Some("ServiceAccount") => {
+                let o: ServiceAccount = serde_json::from_value(v).expect("sa");
+                Api::<ServiceAccount>::namespaced(client.clone(), NS)
+                    .create(&pp, &o)
+                    .await
+                    .expect("sa");
+            }
+            Some("ClusterRole") => {
+                let o: ClusterRole = serde_json::from_value(v).expect("cr");
+                Api::<ClusterRole>::all(client.clone())
+                    .create(&pp, &o)
+                    .await
+                    .expect("cr");
+            }
+            Some("ClusterRoleBinding") => {
+                let o: ClusterRoleBinding = serde_json::from_value(v).expect("crb");
+                Api::<ClusterRoleBinding>::all(client.clone())
+                    .create(&pp, &o)
+                    .await
+                    .expect("crb");
+            }
+            Some("Role") => {
+                let o: Role = serde_json::from_value(v).expect("role");
+                Api::<Role>::namespaced(client.clone(), NS)
+                    .create(&pp, &o)
+                    .await
+                    .expect("role");
+            }
+            Some("RoleBinding") => {
+                let o: RoleBinding = serde_json::from_value(v).expect("rb");
+                Api::<RoleBinding>::namespaced(client.clone(), NS)
+                    .create(&pp, &o)
+                    .await
+                    .expect("rb");
+            }
+            other => panic!("unexpected kind {other:?} in deploy/rbac.yaml"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_cluster_role_is_enough_for_every_call_and_no_more() {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let Some((cp, admin)) = setup(false).await else {
+        return;
+    };
+    let _kubelet = Kubelet::start(admin.clone(), Duration::from_millis(200));
+    apply_rbac(&admin).await;
+    node(
+        &admin,
+        "n1",
+        json!({"spec": {"taints": [{"key": "aws-node-termination-handler/rebalance-recommendation", "effect": "NoSchedule"}]}}),
+    )
+    .await;
+    node(&admin, "r1", json!({})).await;
+    let _: Pod = create(
+        &admin,
+        Some("default"),
+        pod("app-1", "n1", json!({"app": "x"}), json!({})),
+    )
+    .await;
+    let _: ConfigMap = create(
+        &admin,
+        Some(NS),
+        json!({"metadata": {"name": "cluster-autoscaler-status"}, "data": {"status": YAML}}),
+    )
+    .await;
+    let token = Api::<ServiceAccount>::namespaced(admin.clone(), NS)
+        .create_token_request(
+            "aws-spots-booster",
+            &PostParams::default(),
+            &TokenRequest {
+                spec: TokenRequestSpec {
+                    expiration_seconds: Some(3600),
+                    ..TokenRequestSpec::default()
+                },
+                ..TokenRequest::default()
+            },
+        )
+        .await
+        .expect("token")
+        .status
+        .expect("status")
+        .token;
+    // Connect as the controller does in `kubectl` mode, from a kubeconfig file.
+    let kubeconfig = cp.kubeconfig_for("booster", &token).expect("kubeconfig");
+    let sa = booster_k8s::client(booster_k8s::ConnectionMode::Kubectl, Some(&kubeconfig))
+        .await
+        .expect("client");
+    let c = KubeCluster::start(sa.clone(), Settings::default());
+    c.ready(Duration::from_secs(30))
+        .await
+        .expect("watches as the service account");
+    let view = c.observe().await.expect("observe");
+    assert!(matches!(view.ca_status, CaObservation::Parsed { .. }));
+    assert_eq!(view.nodes.len(), 2);
+    c.store_ledger(&Ledger::default())
+        .await
+        .expect("create the ledger");
+    c.observe().await.expect("re-read");
+    c.store_ledger(&Ledger::default())
+        .await
+        .expect("update the ledger");
+    c.set_unschedulable("n1", true).await.expect("cordon");
+    c.remove_rebalance_taint("n1").await.expect("untaint");
+    c.protect("r1", "n1").await.expect("protect");
+    c.unprotect("r1").await.expect("unprotect");
+    c.record_event("n1", Reason::DrainComplete, "drained", false)
+        .await
+        .expect("event");
+    let out = c
+        .drain(&DrainSpec {
+            node: "n1".into(),
+            timeout: Dur::from_secs(20),
+            dry_run: false,
+        })
+        .await
+        .expect("drain");
+    assert_eq!(out, DrainOutcome::Drained);
+    let lock = LeaseLock::new(
+        sa.clone(),
+        NS,
+        "aws-spots-booster",
+        "me",
+        Duration::from_secs(15),
+    );
+    assert_eq!(lock.try_acquire_or_renew().await, Ok(true));
+    assert_eq!(lock.try_acquire_or_renew().await, Ok(true));
+    lock.release().await.expect("release");
+    // And no more than that: the controller cannot delete a node or read secrets.
+    let denied = Api::<Node>::all(sa.clone())
+        .delete("r1", &DeleteParams::default())
+        .await;
+    assert!(
+        matches!(&denied, Err(kube::Error::Api(s)) if s.code == 403),
+        "{denied:?}"
+    );
+    let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(sa, NS)
+        .list(&ListParams::default())
+        .await;
+    assert!(secrets.is_err());
+}
+
+/// Auto Scaling on the side, for the restart test: one group, counted calls, and a raise
+/// makes the replacement Node appear (as the group and the kubelet would).
+struct FakeCloud {
+    client: Client,
+    state: std::sync::Mutex<(u32, Vec<String>)>,
+    raises: std::sync::atomic::AtomicU32,
+    retires: std::sync::Mutex<Vec<(String, bool)>>,
+}
+
+#[async_trait::async_trait]
+impl Cloud for FakeCloud {
+    async fn describe_groups(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<booster_core::Group>, PortError> {
+        let (desired, ids) = self
+            .state
+            .lock()
+            .map_err(|_| PortError::Unavailable("lock".into()))?
+            .clone();
+        Ok(names
+            .iter()
+            .filter(|n| *n == "spot")
+            .map(|_| booster_core::Group {
+                name: "spot".into(),
+                min_size: 1,
+                max_size: 5,
+                desired,
+                instances: ids
+                    .iter()
+                    .map(|id| booster_core::testkit::mk_instance(id))
+                    .collect(),
+                tags: BTreeMap::new(),
+            })
+            .collect())
+    }
+    async fn groups_of(&self, _: &[String]) -> Result<Vec<(String, String)>, PortError> {
+        Ok(Vec::new())
+    }
+    async fn set_desired(
+        &self,
+        _: &str,
+        desired: u32,
+    ) -> Result<booster_core::ports::SetDesiredOutcome, PortError> {
+        {
+            let mut s = self
+                .state
+                .lock()
+                .map_err(|_| PortError::Unavailable("lock".into()))?;
+            if s.0 >= desired {
+                return Ok(booster_core::ports::SetDesiredOutcome::AlreadyAtOrAbove);
+            }
+            s.0 = desired;
+            s.1.push("i-r1".into());
+        }
+        self.raises
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // The instance boots: its Node registers later (creation times have second precision).
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            node(&client, "r1", json!({})).await;
+        });
+        Ok(booster_core::ports::SetDesiredOutcome::Raised)
+    }
+    async fn retire(
+        &self,
+        id: &str,
+        decrement: bool,
+    ) -> Result<booster_core::ports::RetireOutcome, PortError> {
+        self.retires
+            .lock()
+            .map_err(|_| PortError::Unavailable("lock".into()))?
+            .push((id.to_string(), decrement));
+        Ok(booster_core::ports::RetireOutcome::Terminated)
+    }
+}
+
+/// One loop pass as the binary makes it: observe, describe, decide, execute, start drains.
+async fn pass(
+    c: &std::sync::Arc<KubeCluster>,
+    cloud: &FakeCloud,
+    cfg: &booster_core::Config,
+    running: &mut BTreeMap<String, tokio::task::JoinHandle<()>>,
+) {
+    let view = c.observe().await.expect("observe");
+    let groups = cloud
+        .describe_groups(&view.groups_to_describe())
+        .await
+        .expect("describe");
+    let now = booster_core::Timestamp::from_unix_millis(
+        k8s_openapi::jiff::Timestamp::now().as_millisecond(),
+    );
+    let snapshot = booster_core::Snapshot {
+        now,
+        ca_status: view.ca_status,
+        groups,
+        nodes: view.nodes,
+        signals: view.signals,
+        ledger: view.ledger,
+    };
+    let plan = booster_core::decide(&snapshot, cfg);
+    let ex = booster_core::exec::execute(
+        &plan,
+        &snapshot.ledger,
+        cloud,
+        c.as_ref(),
+        cfg.drain_timeout,
+    )
+    .await;
+    assert!(ex.aborted.is_none(), "{:?}", ex.aborted);
+    running.retain(|_, t| !t.is_finished());
+    let busy = running.keys().cloned().collect();
+    let mut specs = ex.drains;
+    specs.extend(booster_core::exec::drains_to_resume(
+        &ex.ledger,
+        &snapshot.nodes,
+        &busy,
+        now,
+        cfg.drain_timeout,
+    ));
+    for spec in specs {
+        let c = c.clone();
+        let node = spec.node.clone();
+        running.insert(
+            node,
+            tokio::spawn(async move {
+                let _ = c.drain(&spec).await;
+            }),
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_restart_mid_drain_resumes_it_without_a_second_boost() {
+    use std::sync::Arc;
+    let Some((_cp, client)) = setup(false).await else {
+        return;
+    };
+    // Slow graceful termination: the drain is still waiting when the controller dies.
+    let _kubelet = Kubelet::start(client.clone(), Duration::from_secs(4));
+    node(&client, "n1", json!({})).await;
+    node(&client, "n2", json!({})).await;
+    for i in 0..3 {
+        let _: Pod = create(
+            &client,
+            Some("default"),
+            pod(&format!("w-{i}"), "n1", json!({"app": "w"}), json!({})),
+        )
+        .await;
+    }
+    let now = booster_core::Timestamp::from_unix_millis(
+        k8s_openapi::jiff::Timestamp::now().as_millisecond(),
+    );
+    let go_now = now.to_string().replace('T', " ").replace('Z', " +0000 UTC");
+    let status = format!(
+        "time: {go_now}\nautoscalerStatus: Running\nnodeGroups:\n- name: spot\n  health:\n    status: Healthy\n    nodeCounts:\n      registered:\n        total: 2\n        ready: 2\n    cloudProviderTarget: 2\n    minSize: 1\n    maxSize: 5\n  scaleUp:\n    status: NoActivity\n"
+    );
+    let _: ConfigMap = create(
+        &client,
+        Some(NS),
+        json!({"metadata": {"name": "cluster-autoscaler-status"}, "data": {"status": status}}),
+    )
+    .await;
+    let _: Event = create(
+        &client,
+        Some("default"),
+        json!({"metadata": {"name": "n1.rebalance"}, "involvedObject": {"kind": "Node", "name": "n1"},
+               "reason": "RebalanceRecommendation", "message": format!("Rebalance recommendation received. Instance will be cordoned at {now} \n"), "type": "Normal"}),
+    )
+    .await;
+    let cloud = FakeCloud {
+        client: client.clone(),
+        state: std::sync::Mutex::new((2, vec!["i-n1".into(), "i-n2".into()])),
+        raises: Default::default(),
+        retires: Default::default(),
+    };
+    let cfg = booster_core::Config {
+        time_between_drains: Dur::from_secs(1),
+        drain_timeout: Dur::from_secs(60),
+        ..booster_core::Config::default()
+    };
+
+    // First controller: runs until the drain has started, then dies.
+    let first = Arc::new(cluster(&client).await);
+    let mut running = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "the drain did not start");
+        pass(&first, &cloud, &cfg, &mut running).await;
+        if running.contains_key("n1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Dies with the drain recorded in the ledger but not one eviction made: the task never
+    // ran. Without resuming, the new controller would wait for the drain timeout (60 s).
+    for (_, t) in std::mem::take(&mut running) {
+        t.abort();
+    }
+    drop(first);
+    let pods = Api::<Pod>::namespaced(client.clone(), "default")
+        .list(&ListParams::default().fields("spec.nodeName=n1"))
+        .await
+        .expect("pods");
+    assert_eq!(pods.items.len(), 3);
+    assert!(
+        pods.items
+            .iter()
+            .all(|p| p.metadata.deletion_timestamp.is_none()),
+        "died before evicting"
+    );
+
+    // Second controller: resumes the drain, retires, never raises again.
+    let second = Arc::new(cluster(&client).await);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cloud.retires.lock().expect("lock").is_empty() {
+        assert!(Instant::now() < deadline, "no retire after the restart");
+        pass(&second, &cloud, &cfg, &mut running).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        cloud.raises.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one boost for one signal"
+    );
+    assert_eq!(
+        cloud.retires.lock().expect("lock").clone(),
+        vec![("i-n1".to_string(), true)]
+    );
+    assert!(pod_names(&client, "n1").await.is_empty());
 }
