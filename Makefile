@@ -16,7 +16,7 @@ VENV := $(CACHE)/venv
 MOTO_STAMP := $(VENV)/.moto-$(MOTO_VERSION)
 export MOTO_SERVER := $(VENV)/bin/moto_server
 
-.PHONY: run test toolchain moto servers fmt-check clippy unit bench fuzz fmt clean-cache
+.PHONY: run test toolchain moto servers k8s-memory fmt-check clippy unit bench fuzz fmt clean-cache
 
 ## run: the main job. With no cluster it runs the embedded simulator: every built-in
 ## scenario under nth-drain, upstream and booster, a table, and an HTML page of charts.
@@ -61,6 +61,11 @@ clippy:
 unit: moto servers
 	BOOSTER_REQUIRE_MOTO=1 BOOSTER_REQUIRE_APISERVER=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
 		$(CARGO) test --locked --workspace --all-features
+
+## k8s-memory: the Kubernetes adapter's memory with 5,000 Nodes in a real apiserver.
+k8s-memory: servers
+	BOOSTER_REQUIRE_APISERVER=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
+		$(CARGO) test --locked --release -p booster-tests --test k8s memory_with_5000_nodes -- --ignored --nocapture
 
 ## bench: criterion benchmarks of the parser, the engine and a simulated storm.
 bench:

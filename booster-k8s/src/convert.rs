@@ -241,4 +241,23 @@ mod tests {
         );
         assert!(signal_of_event(&pod).is_none());
     }
+
+    #[test]
+    fn the_shared_nth_event_samples_give_signals() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/fixtures/nth-events");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            eprintln!("SKIPPED ../shared/fixtures/nth-events: not beside this checkout");
+            return;
+        };
+        let mut seen = 0;
+        for e in entries.flatten() {
+            let text = std::fs::read_to_string(e.path()).expect("fixture");
+            let ev: Event = serde_json::from_str(&text).expect("an Event");
+            let s = signal_of_event(&ev).unwrap_or_else(|| panic!("{:?} gives a signal", e.path()));
+            assert_eq!(Some(s.node.as_str()), ev.involved_object.name.as_deref());
+            seen += 1;
+        }
+        assert!(seen > 0);
+    }
 }

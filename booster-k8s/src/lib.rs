@@ -99,3 +99,40 @@ pub fn without_retries(mut config: Config) -> Config {
     config.default_retry = false;
     config
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tilde_is_the_home_directory() {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        assert_eq!(
+            expand_home(Path::new("~/.kube/config")),
+            home.join(".kube/config")
+        );
+        assert_eq!(
+            expand_home(Path::new("/etc/kubeconfig")),
+            PathBuf::from("/etc/kubeconfig")
+        );
+        assert_eq!(expand_home(Path::new("rel/~x")), PathBuf::from("rel/~x"));
+    }
+
+    #[tokio::test]
+    async fn a_missing_kubeconfig_names_the_file() {
+        let err = client(
+            ConnectionMode::Kubectl,
+            Some(Path::new("/nonexistent/kubeconfig")),
+        )
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            err.starts_with("kubeconfig /nonexistent/kubeconfig:"),
+            "{err}"
+        );
+    }
+}

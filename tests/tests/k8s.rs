@@ -942,3 +942,85 @@ async fn a_restart_mid_drain_resumes_it_without_a_second_boost() {
     );
     assert!(pod_names(&client, "n1").await.is_empty());
 }
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The figure for the notes (`make k8s-memory`): the watches' memory with 5,000 realistic
+/// Nodes (labels, annotations, 20 images, addresses, capacity) in the apiserver.
+#[tokio::test]
+#[ignore = "a measurement, not a check: make k8s-memory"]
+async fn memory_with_5000_nodes() {
+    use futures::StreamExt;
+    let Some((_cp, client)) = setup(false).await else {
+        return;
+    };
+    let started = Instant::now();
+    let api: Api<Node> = Api::all(client.clone());
+    futures::stream::iter(0..5000)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let name = format!("ip-10-0-{}-{}.eu-west-1.compute.internal", i / 250, i % 250);
+                let n: Node = serde_json::from_value(json!({
+                    "metadata": {"name": name, "labels": {
+                        "kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux",
+                        "node.kubernetes.io/instance-type": "m5.xlarge",
+                        "topology.kubernetes.io/region": "eu-west-1", "topology.kubernetes.io/zone": "eu-west-1a",
+                        "eks.amazonaws.com/nodegroup": format!("spot-{}", i % 200),
+                        "eks.amazonaws.com/capacityType": "SPOT"},
+                        "annotations": {"node.alpha.kubernetes.io/ttl": "0", "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+                        "alpha.kubernetes.io/provided-node-ip": "10.0.0.1"}},
+                    "spec": {"providerID": format!("aws:///eu-west-1a/i-{i:017x}")},
+                }))
+                .expect("node");
+                api.create(&PostParams::default(), &n).await.expect("create");
+                let images: Vec<_> = (0..20)
+                    .map(|k| json!({"names": [format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app-{k}@sha256:{:064x}", k), format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app-{k}:v1.2.{k}")], "sizeBytes": 123_456_789}))
+                    .collect();
+                let status = json!({"status": {
+                    "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"},
+                                   {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "message": "kubelet has sufficient memory available"}],
+                    "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}, {"type": "Hostname", "address": name}],
+                    "capacity": {"cpu": "4", "memory": "16000000Ki", "pods": "58"},
+                    "allocatable": {"cpu": "3920m", "memory": "15000000Ki", "pods": "58"},
+                    "nodeInfo": {"machineID": "ec2abc", "systemUUID": "ec2abc", "bootID": "b", "kernelVersion": "6.1", "osImage": "Amazon Linux 2023",
+                                 "containerRuntimeVersion": "containerd://1.7", "kubeletVersion": "v1.34.2", "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64"},
+                    "images": images}});
+                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status)).await.expect("status");
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    eprintln!("5000 nodes created in {:?}", started.elapsed());
+    let one = serde_json::to_vec(
+        &api.list(&ListParams::default().limit(1))
+            .await
+            .expect("list")
+            .items[0],
+    )
+    .map(|v| v.len())
+    .unwrap_or(0);
+    let before = rss_kib();
+    let c = cluster(&client).await;
+    let view = c.observe().await.expect("observe");
+    assert_eq!(view.nodes.len(), 5000);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib();
+    eprintln!(
+        "one Node object: {one} bytes as JSON; process RSS {} MiB before the watches, {} MiB with them: +{} MiB for 5000 Nodes",
+        before / 1024,
+        after / 1024,
+        after.saturating_sub(before) / 1024
+    );
+}
