@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::ca_status::{CaNodeGroup, CaStatus, CaStatusFormat};
 use crate::ledger::Ledger;
 use crate::ports::{ClusterView, PortError};
 use crate::snapshot::{CaObservation, Group, Instance, Lifecycle, Node, Signal, SignalSource};
@@ -156,8 +155,8 @@ enum Timed {
 struct CaState {
     next_scan: Timestamp,
     status: CaObservation,
-    /// The status without its time, to tell a real change from a rewrite.
-    last_groups: Vec<CaNodeGroup>,
+    /// (registered, ready, target) per group, to tell a real change from a rewrite.
+    last_counts: Vec<(u32, u32, u32)>,
     unneeded_since: BTreeMap<String, Timestamp>,
     last_scale_up: Option<Timestamp>,
 }
@@ -903,40 +902,49 @@ impl World {
             .count() as u32
     }
 
+    /// Writes the status as cluster-autoscaler 1.30+ does (YAML text), and reads it back
+    /// through the same parser the controller uses.
     fn write_ca_status(&mut self) {
-        let mut groups = Vec::with_capacity(self.groups.len());
+        use std::fmt::Write as _;
+        let time = self.now.to_string().replace('T', " ").replace('Z', " +0000 UTC");
+        let mut text = format!("time: {time}\nautoscalerStatus: Running\nnodeGroups:\n");
+        let mut counts = Vec::with_capacity(self.groups.len());
         for (gi, g) in self.groups.iter().enumerate() {
             let registered = self.nodes.values().filter(|n| n.group == gi).count() as u32;
             let ready = self.ready_nodes(gi);
-            groups.push(CaNodeGroup {
-                name: g.name.clone(),
-                health: Some("Healthy".into()),
-                ready,
-                not_started: registered - ready,
-                registered,
-                cloud_provider_target: g.desired,
-                min_size: g.min,
-                max_size: g.max,
-                scale_up: Some(if g.desired > registered {
-                    "InProgress".into()
-                } else {
-                    "NoActivity".into()
-                }),
-                ..CaNodeGroup::default()
-            });
+            let scale_up = if g.desired > registered {
+                "InProgress"
+            } else {
+                "NoActivity"
+            };
+            counts.push((registered, ready, g.desired));
+            let _ = write!(
+                text,
+                "- name: {name}\n  health:\n    status: Healthy\n    nodeCounts:\n      registered:\n        total: {registered}\n        ready: {ready}\n        notStarted: {ns}\n        unready:\n          total: 0\n      longUnregistered: 0\n    cloudProviderTarget: {target}\n    minSize: {min}\n    maxSize: {max}\n  scaleUp:\n    status: {scale_up}\n  scaleDown:\n    status: NoCandidates\n",
+                name = g.name,
+                ns = registered - ready,
+                target = g.desired,
+                min = g.min,
+                max = g.max,
+            );
         }
-        if groups != self.ca.last_groups {
-            self.ca.last_groups = groups.clone();
+        if counts != self.ca.last_counts {
+            self.ca.last_counts = counts;
             self.bump();
         }
-        self.ca.status = CaObservation::Parsed {
-            status: CaStatus {
-                format: CaStatusFormat::Yaml,
-                time: Some(self.now),
-                autoscaler_status: Some("Running".into()),
-                node_groups: groups,
+        self.ca.status = match crate::ca_status::parse(&text) {
+            Ok(status) => CaObservation::Parsed {
+                status,
+                updated_at: self.now,
             },
-            updated_at: self.now,
+            Err(e) => {
+                self.metrics
+                    .violations
+                    .push(format!("simulated CA status did not parse: {e}"));
+                CaObservation::Invalid {
+                    error: e.to_string(),
+                }
+            }
         };
     }
 
