@@ -208,3 +208,53 @@ pub fn apply_to_node(node: &mut Node, action: &crate::plan::Action) {
         _ => {}
     }
 }
+
+/// mockall doubles of the ports, for unit tests of code that drives them.
+pub mod mocks {
+    use async_trait::async_trait;
+
+    use crate::ledger::Ledger;
+    use crate::plan::Reason;
+    use crate::ports::{
+        Cloud, Cluster, ClusterView, DrainOutcome, DrainSpec, Leadership, PortError, RetireOutcome,
+        SetDesiredOutcome,
+    };
+    use crate::snapshot::Group;
+
+    mockall::mock! {
+        /// A mocked [`Cloud`].
+        pub Cloud {}
+        #[async_trait]
+        impl Cloud for Cloud {
+            async fn describe_groups(&self, names: &[String]) -> Result<Vec<Group>, PortError>;
+            async fn groups_of(&self, instance_ids: &[String]) -> Result<Vec<(String, String)>, PortError>;
+            async fn set_desired(&self, group: &str, desired: u32) -> Result<SetDesiredOutcome, PortError>;
+            async fn retire(&self, instance_id: &str, decrement: bool) -> Result<RetireOutcome, PortError>;
+        }
+    }
+
+    mockall::mock! {
+        /// A mocked [`Cluster`].
+        pub Cluster {}
+        #[async_trait]
+        impl Cluster for Cluster {
+            async fn observe(&self) -> Result<ClusterView, PortError>;
+            async fn store_ledger(&self, ledger: &Ledger) -> Result<(), PortError>;
+            async fn set_unschedulable(&self, node: &str, unschedulable: bool) -> Result<(), PortError>;
+            async fn remove_rebalance_taint(&self, node: &str) -> Result<(), PortError>;
+            async fn protect(&self, node: &str, for_node: &str) -> Result<(), PortError>;
+            async fn unprotect(&self, node: &str) -> Result<(), PortError>;
+            async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError>;
+            async fn record_event(&self, node: &str, reason: Reason, message: &str, warning: bool) -> Result<(), PortError>;
+        }
+    }
+
+    mockall::mock! {
+        /// A mocked [`Leadership`].
+        pub Leadership {}
+        #[async_trait]
+        impl Leadership for Leadership {
+            async fn is_leader(&self) -> bool;
+        }
+    }
+}

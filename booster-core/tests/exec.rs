@@ -6,41 +6,16 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use async_trait::async_trait;
 use booster_core::exec::{drains_to_resume, execute, Effect, Executed};
-use booster_core::ports::{
-    Cloud, Cluster, ClusterView, DrainOutcome, DrainSpec, PortError, RetireOutcome,
-    SetDesiredOutcome,
-};
+use booster_core::ports::{DrainSpec, PortError, RetireOutcome, SetDesiredOutcome};
+use booster_core::testkit::mocks::{MockCloud, MockCluster};
 use booster_core::testkit::{mk_node, t};
-use booster_core::{Action, Boost, DrainState, Dur, Entry, Group, Ledger, Plan, Reason};
-use mockall::{mock, predicate::eq, Sequence};
+use booster_core::{Action, Boost, DrainState, Dur, Entry, Ledger, Plan, Reason};
+use mockall::{predicate::eq, Sequence};
 
-mock! {
-    pub Aws {}
-    #[async_trait]
-    impl Cloud for Aws {
-        async fn describe_groups(&self, names: &[String]) -> Result<Vec<Group>, PortError>;
-        async fn groups_of(&self, instance_ids: &[String]) -> Result<Vec<(String, String)>, PortError>;
-        async fn set_desired(&self, group: &str, desired: u32) -> Result<SetDesiredOutcome, PortError>;
-        async fn retire(&self, instance_id: &str, decrement: bool) -> Result<RetireOutcome, PortError>;
-    }
-}
-
-mock! {
-    pub Kube {}
-    #[async_trait]
-    impl Cluster for Kube {
-        async fn observe(&self) -> Result<ClusterView, PortError>;
-        async fn store_ledger(&self, ledger: &Ledger) -> Result<(), PortError>;
-        async fn set_unschedulable(&self, node: &str, unschedulable: bool) -> Result<(), PortError>;
-        async fn remove_rebalance_taint(&self, node: &str) -> Result<(), PortError>;
-        async fn protect(&self, node: &str, for_node: &str) -> Result<(), PortError>;
-        async fn unprotect(&self, node: &str) -> Result<(), PortError>;
-        async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError>;
-        async fn record_event(&self, node: &str, reason: Reason, message: &str, warning: bool) -> Result<(), PortError>;
-    }
-}
+/// The Auto Scaling and Kubernetes sides, mocked.
+type MockAws = MockCloud;
+type MockKube = MockCluster;
 
 /// The mocks answer at once: one poll completes the executor.
 fn ready<F: Future>(f: F) -> F::Output {

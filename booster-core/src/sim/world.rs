@@ -906,7 +906,11 @@ impl World {
     /// through the same parser the controller uses.
     fn write_ca_status(&mut self) {
         use std::fmt::Write as _;
-        let time = self.now.to_string().replace('T', " ").replace('Z', " +0000 UTC");
+        let time = self
+            .now
+            .to_string()
+            .replace('T', " ")
+            .replace('Z', " +0000 UTC");
         let mut text = format!("time: {time}\nautoscalerStatus: Running\nnodeGroups:\n");
         let mut counts = Vec::with_capacity(self.groups.len());
         for (gi, g) in self.groups.iter().enumerate() {
