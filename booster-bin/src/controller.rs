@@ -1,0 +1,531 @@
+//! The controller's pass: observe, describe, decide, execute, start drains. The binary's
+//! loop calls [`Controller::pass`] on every watch change, at the plan's wake-up and on a
+//! periodic resync.
+//!
+//! * A replica that does not hold the Lease computes and reports the full plan but writes
+//!   nothing (its plan runs as a dry run).
+//! * Drains run in the background; their outcome is reported on the next pass, and the
+//!   next snapshot shows their effect. Drains the ledger says are under way but that no
+//!   task of this process runs (after a restart or a takeover) are resumed.
+//! * Every executed action and every change of a hold becomes a Kubernetes Event on its
+//!   node; failures are Warning Events.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use booster_core::exec::{drains_to_resume, execute, Effect, Executed};
+use booster_core::ports::{Cloud, Cluster, DrainOutcome, Leadership, PortError};
+use booster_core::{decide, Action, Config, Plan, Reason, Snapshot, Timestamp};
+use tokio::task::JoinHandle;
+
+/// The three ports.
+#[derive(Clone)]
+pub struct Ports {
+    /// Kubernetes.
+    pub cluster: Arc<dyn Cluster>,
+    /// Auto Scaling.
+    pub cloud: Arc<dyn Cloud>,
+    /// The Lease.
+    pub leader: Arc<dyn Leadership>,
+}
+
+/// What one pass did.
+#[derive(Debug)]
+pub struct PassReport {
+    /// The plan (a dry run when not leading or `--dry-run`).
+    pub plan: Plan,
+    /// What the executor did with it.
+    pub executed: Executed,
+    /// Whether this replica leads.
+    pub leader: bool,
+    /// Time spent in `decide`.
+    pub decide_time: Duration,
+    /// Drains started (or resumed) by this pass.
+    pub drains_started: Vec<String>,
+    /// Drains that ended since the last pass, with their outcome.
+    pub drains_ended: Vec<(String, Result<DrainOutcome, PortError>)>,
+}
+
+/// The controller's state between passes (none of it needs to survive a restart).
+pub struct Controller {
+    ports: Ports,
+    cfg: Config,
+    clock: fn() -> Timestamp,
+    drains: BTreeMap<String, JoinHandle<Result<DrainOutcome, PortError>>>,
+    /// Instance ids already looked up with `groups_of`.
+    unknown: BTreeSet<String>,
+    /// The last hold reported per node, to report a hold once, not every pass.
+    holds: BTreeMap<String, Reason>,
+}
+
+/// Holds that mean something is wrong (fail safe engaged) rather than a normal wait.
+fn is_warning(r: Reason) -> bool {
+    matches!(
+        r,
+        Reason::CaStatusMissing
+            | Reason::CaStatusInvalid
+            | Reason::CaStatusStale
+            | Reason::CaInitializing
+            | Reason::GroupNotInCaStatus
+            | Reason::GroupUnhealthy
+            | Reason::GroupBackingOff
+            | Reason::UnknownGroup
+            | Reason::NodeMissing
+            | Reason::AtMaxSize
+            | Reason::BoostCapReached
+    )
+}
+
+/// The wall clock, as the snapshot's `now`.
+pub fn wall_clock() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Timestamp::from_unix_millis(ms)
+}
+
+impl Controller {
+    /// A controller on `ports` with `cfg`; `clock` gives each snapshot's `now`.
+    pub fn new(ports: Ports, cfg: Config, clock: fn() -> Timestamp) -> Self {
+        Controller {
+            ports,
+            cfg,
+            clock,
+            drains: BTreeMap::new(),
+            unknown: BTreeSet::new(),
+            holds: BTreeMap::new(),
+        }
+    }
+
+    /// Collects drains that ended.
+    async fn reap(&mut self) -> Vec<(String, Result<DrainOutcome, PortError>)> {
+        let done: Vec<String> = self
+            .drains
+            .iter()
+            .filter(|(_, t)| t.is_finished())
+            .map(|(n, _)| n.clone())
+            .collect();
+        let mut out = Vec::new();
+        for node in done {
+            if let Some(task) = self.drains.remove(&node) {
+                let r = task
+                    .await
+                    .unwrap_or_else(|e| Err(PortError::Unavailable(format!("drain task: {e}"))));
+                out.push((node, r));
+            }
+        }
+        out
+    }
+
+    async fn snapshot(&mut self) -> Result<Snapshot, PortError> {
+        let view = self.ports.cluster.observe().await?;
+        let mut names = view.groups_to_describe();
+        let mut groups = self.ports.cloud.describe_groups(&names).await?;
+        let known: BTreeSet<&str> = groups
+            .iter()
+            .flat_map(|g| g.instances.iter().map(|i| i.id.as_str()))
+            .collect();
+        let fresh: Vec<String> = view
+            .nodes
+            .iter()
+            .filter_map(|n| n.instance_id.as_deref())
+            .filter(|id| !known.contains(id) && !self.unknown.contains(*id))
+            .map(str::to_string)
+            .collect();
+        if !fresh.is_empty() {
+            // Nodes of groups CA does not report (self-managed, kops): ask which group, once.
+            let found = self.ports.cloud.groups_of(&fresh).await?;
+            self.unknown.extend(fresh);
+            let before = names.len();
+            names.extend(found.into_iter().map(|(_, g)| g));
+            names.sort_unstable();
+            names.dedup();
+            if names.len() > before {
+                groups = self.ports.cloud.describe_groups(&names).await?;
+            }
+        }
+        Ok(Snapshot {
+            now: (self.clock)(),
+            ca_status: view.ca_status,
+            groups,
+            nodes: view.nodes,
+            signals: view.signals,
+            ledger: view.ledger,
+        })
+    }
+
+    /// One pass.
+    pub async fn pass(&mut self) -> Result<PassReport, PortError> {
+        let drains_ended = self.reap().await;
+        for (node, r) in &drains_ended {
+            let (msg, warn) = match r {
+                Ok(DrainOutcome::Drained) => {
+                    ("drain attempt finished: no pods left".to_string(), false)
+                }
+                Ok(DrainOutcome::TimedOut { blocker }) => (
+                    format!("drain attempt timed out; blocked by {blocker}"),
+                    true,
+                ),
+                Err(e) => (format!("drain attempt failed: {e}"), true),
+            };
+            let reason = if warn {
+                Reason::DrainTimedOut
+            } else {
+                Reason::DrainComplete
+            };
+            self.event(node, reason, &msg, warn).await;
+        }
+        let snapshot = self.snapshot().await?;
+        let leader = self.ports.leader.is_leader().await;
+        let cfg = if leader {
+            self.cfg.clone()
+        } else {
+            Config {
+                dry_run: true,
+                ..self.cfg.clone()
+            }
+        };
+        let started = Instant::now();
+        let plan = decide(&snapshot, &cfg);
+        let decide_time = started.elapsed();
+        let executed = execute(
+            &plan,
+            &snapshot.ledger,
+            self.ports.cloud.as_ref(),
+            self.ports.cluster.as_ref(),
+            self.cfg.drain_timeout,
+        )
+        .await;
+        self.report(&plan, &executed).await;
+
+        let mut drains_started = Vec::new();
+        if !plan.dry_run && executed.aborted.is_none() {
+            let running: BTreeSet<String> = self
+                .drains
+                .keys()
+                .cloned()
+                .chain(executed.drains.iter().map(|d| d.node.clone()))
+                .collect();
+            let mut specs = executed.drains.clone();
+            specs.extend(drains_to_resume(
+                &executed.ledger,
+                &snapshot.nodes,
+                &running,
+                snapshot.now,
+                self.cfg.drain_timeout,
+            ));
+            for spec in specs {
+                if let Some(old) = self.drains.remove(&spec.node) {
+                    old.abort(); // a new attempt replaces a timed-out one
+                }
+                let cluster = self.ports.cluster.clone();
+                let node = spec.node.clone();
+                drains_started.push(node.clone());
+                self.drains.insert(
+                    node,
+                    tokio::spawn(async move { cluster.drain(&spec).await }),
+                );
+            }
+        }
+        Ok(PassReport {
+            plan,
+            executed,
+            leader,
+            decide_time,
+            drains_started,
+            drains_ended,
+        })
+    }
+
+    async fn event(&self, node: &str, reason: Reason, message: &str, warning: bool) {
+        if let Err(e) = self
+            .ports
+            .cluster
+            .record_event(node, reason, message, warning)
+            .await
+        {
+            tracing::warn!(node, error = %e, "could not record an Event");
+        }
+    }
+
+    /// Logs every action, and records Events: executed actions, failures, and holds whose
+    /// reason changed.
+    async fn report(&mut self, plan: &Plan, executed: &Executed) {
+        for o in &executed.outcomes {
+            let Some(a) = plan.actions.get(o.index) else {
+                continue;
+            };
+            let node = a.node().unwrap_or_default().to_string();
+            match &o.result {
+                Ok(Effect::Held) => {
+                    if let Action::Hold { node, reason } = a {
+                        if self.holds.get(node) != Some(reason) {
+                            self.holds.insert(node.clone(), *reason);
+                            tracing::info!(node = %node, reason = %reason, "hold: {}", reason.describe());
+                            self.event(node, *reason, reason.describe(), is_warning(*reason))
+                                .await;
+                        }
+                    }
+                }
+                Ok(Effect::DryRun) => {
+                    tracing::info!(node = %node, group = a.group().unwrap_or_default(), dry_run = true, "{a}");
+                }
+                Ok(effect) => {
+                    tracing::info!(node = %node, group = a.group().unwrap_or_default(), ?effect, "{a}");
+                    if !node.is_empty() && a.is_mutation() {
+                        self.event(&node, a.reason(), &a.to_string(), false).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(node = %node, group = a.group().unwrap_or_default(), error = %e, "{a} failed");
+                    if !node.is_empty() {
+                        self.event(&node, a.reason(), &format!("{a} failed: {e}"), true)
+                            .await;
+                    }
+                }
+            }
+        }
+        if let Some(e) = &executed.aborted {
+            tracing::warn!(error = %e, "ledger store failed: the rest of the plan waits for the next pass");
+        }
+    }
+
+    /// Stops: drains in flight are abandoned (the ledger says they started; whoever leads
+    /// next resumes them).
+    pub fn shutdown(&mut self) {
+        for (_, t) in std::mem::take(&mut self.drains) {
+            t.abort();
+        }
+    }
+
+    /// Drains running now.
+    pub fn running_drains(&self) -> usize {
+        self.drains.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use booster_core::ports::{ClusterView, SetDesiredOutcome};
+    use booster_core::testkit::mocks::{MockCloud, MockCluster, MockLeadership};
+    use booster_core::testkit::{t, SnapshotBuilder};
+    use booster_core::{Boost, CaObservation};
+
+    fn clock() -> Timestamp {
+        t(100)
+    }
+
+    /// A group `spot` of 3 nodes, `spot-0` signalled at t(90), CA fresh at t(100).
+    fn world(ca: Option<CaObservation>) -> Snapshot {
+        let mut b = SnapshotBuilder::new(t(100))
+            .group("spot", 1, 3, 6)
+            .signal("spot-0", t(90));
+        if let Some(ca) = ca {
+            b = b.ca(ca);
+        }
+        b.build()
+    }
+
+    fn view(s: &Snapshot) -> ClusterView {
+        ClusterView {
+            nodes: s.nodes.clone(),
+            signals: s.signals.clone(),
+            ca_status: s.ca_status.clone(),
+            ledger: s.ledger.clone(),
+        }
+    }
+
+    fn ports(cluster: MockCluster, cloud: MockCloud, leader: bool) -> Ports {
+        let mut l = MockLeadership::new();
+        l.expect_is_leader().return_const(leader);
+        Ports {
+            cluster: Arc::new(cluster),
+            cloud: Arc::new(cloud),
+            leader: Arc::new(l),
+        }
+    }
+
+    fn observing(s: &Snapshot) -> (MockCluster, MockCloud) {
+        let mut cluster = MockCluster::new();
+        let v = view(s);
+        cluster.expect_observe().returning(move || Ok(v.clone()));
+        let mut cloud = MockCloud::new();
+        let groups = s.groups.clone();
+        cloud
+            .expect_describe_groups()
+            .returning(move |_| Ok(groups.clone()));
+        (cluster, cloud)
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_does_not_lead_computes_the_plan_and_writes_nothing() {
+        let s = world(None);
+        // No expectation on any mutating call: mockall fails the test if one is made.
+        let (mut cluster, cloud) = observing(&s);
+        cluster.expect_record_event().never();
+        let mut c = Controller::new(ports(cluster, cloud, false), Config::default(), clock);
+        let r = c.pass().await.expect("pass");
+        assert!(!r.leader && r.plan.dry_run);
+        assert!(r
+            .plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::RecordSignal { .. })));
+        assert!(r
+            .executed
+            .outcomes
+            .iter()
+            .all(|o| matches!(o.result, Ok(Effect::DryRun | Effect::Held))));
+        assert!(r.drains_started.is_empty());
+    }
+
+    #[tokio::test]
+    async fn dry_run_computes_the_plan_and_writes_nothing() {
+        let s = world(None);
+        let (mut cluster, cloud) = observing(&s);
+        cluster.expect_record_event().never();
+        let cfg = Config {
+            dry_run: true,
+            ..Config::default()
+        };
+        let mut c = Controller::new(ports(cluster, cloud, true), cfg, clock);
+        let r = c.pass().await.expect("pass");
+        assert!(r.leader && r.plan.dry_run);
+        assert!(r
+            .plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::RecordSignal { .. })));
+        assert_eq!(r.executed.stores, 0);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_raise_is_reported_and_retried_on_the_next_pass() {
+        let s = SnapshotBuilder::new(t(100))
+            .group("spot", 1, 3, 6)
+            .entry("spot-0", t(90), |e| {
+                e.boost = Boost::Applying {
+                    from: 3,
+                    to: 4,
+                    at: t(95),
+                }
+            })
+            .with_node("spot-0", |n| n.unschedulable = true)
+            .build();
+        let (mut cluster, mut cloud) = observing(&s);
+        let mut calls = 0;
+        cloud.expect_set_desired().times(2).returning(move |_, _| {
+            calls += 1;
+            if calls == 1 {
+                Err(PortError::Throttled("Rate exceeded".into()))
+            } else {
+                Ok(SetDesiredOutcome::Raised)
+            }
+        });
+        cluster
+            .expect_record_event()
+            .withf(|_, _, msg, warning| !*warning || msg.contains("throttled"))
+            .returning(|_, _, _, _| Ok(()));
+        cluster.expect_store_ledger().returning(|_| Ok(()));
+        let mut c = Controller::new(ports(cluster, cloud, true), Config::default(), clock);
+        let first = c.pass().await.expect("pass");
+        assert!(matches!(
+            first.executed.failures().next(),
+            Some((_, PortError::Throttled(_)))
+        ));
+        let second = c.pass().await.expect("pass");
+        assert_eq!(second.executed.failures().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_ca_status_means_no_boost_and_a_warning_event() {
+        let s = world(Some(CaObservation::Invalid {
+            error: "legacy status, line 3: garbage".into(),
+        }));
+        let (mut cluster, cloud) = observing(&s);
+        // The signal is recorded (queued), never boosted: no SetDesired expectation.
+        cluster.expect_store_ledger().times(1).returning(|l| {
+            assert!(matches!(
+                l.entries["spot-0"].boost,
+                Boost::Queued {
+                    reason: Reason::CaStatusInvalid
+                }
+            ));
+            Ok(())
+        });
+        cluster
+            .expect_record_event()
+            .withf(|node, reason, _, warning| {
+                node == "spot-0" && *reason == Reason::CaStatusInvalid && *warning
+            })
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+        // The record of the signal itself is a Normal Event.
+        cluster
+            .expect_record_event()
+            .withf(|_, reason, _, warning| *reason == Reason::NewSignal && !*warning)
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+        let mut c = Controller::new(ports(cluster, cloud, true), Config::default(), clock);
+        let r = c.pass().await.expect("pass");
+        assert!(!r
+            .plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::SetDesired { .. } | Action::BeginBoost { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_drain_that_times_out_is_reported_and_retried_by_the_engine() {
+        let s = SnapshotBuilder::new(t(100))
+            .group("spot", 1, 4, 6)
+            .entry("spot-0", t(10), |e| {
+                e.boost = Boost::Applied {
+                    to: 4,
+                    at: t(20),
+                    assumed: false,
+                }
+            })
+            .with_node("spot-0", |n| {
+                n.unschedulable = true;
+                n.pods_to_evict = 2;
+            })
+            .with_node("spot-3", |n| {
+                n.protected_for = Some("spot-0".into());
+                n.scale_down_disabled = true;
+                n.created_at = t(50);
+            })
+            .build();
+        let (mut cluster, cloud) = observing(&s);
+        cluster.expect_store_ledger().returning(|_| Ok(()));
+        cluster.expect_drain().returning(|_| {
+            Ok(DrainOutcome::TimedOut {
+                blocker: "default/web-1 (blocked by PodDisruptionBudget default/web)".into(),
+            })
+        });
+        cluster
+            .expect_record_event()
+            .withf(|_, reason, msg, warning| {
+                *reason != Reason::DrainTimedOut
+                    || (*warning && msg.contains("PodDisruptionBudget default/web"))
+            })
+            .returning(|_, _, _, _| Ok(()));
+        let mut c = Controller::new(ports(cluster, cloud, true), Config::default(), clock);
+        let first = c.pass().await.expect("pass");
+        assert_eq!(first.drains_started, vec!["spot-0".to_string()]);
+        tokio::task::yield_now().await;
+        for _ in 0..50 {
+            if c.drains.values().all(|t| t.is_finished()) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let second = c.pass().await.expect("pass");
+        assert!(matches!(
+            second.drains_ended.as_slice(),
+            [(n, Ok(DrainOutcome::TimedOut { .. }))] if n == "spot-0"
+        ));
+    }
+}
