@@ -45,6 +45,8 @@ pub struct PassReport {
     pub drains_started: Vec<String>,
     /// Drains that ended since the last pass, with their outcome.
     pub drains_ended: Vec<(String, Result<DrainOutcome, PortError>)>,
+    /// The snapshot decided on.
+    pub snapshot: Snapshot,
 }
 
 /// The controller's state between passes (none of it needs to survive a restart).
@@ -235,6 +237,7 @@ impl Controller {
             decide_time,
             drains_started,
             drains_ended,
+            snapshot,
         })
     }
 

@@ -1,14 +1,13 @@
 //! `aws-spots-booster`: the controller binary.
 //!
-//! Today it offers the offline commands: `simulate`, `inspect ca-status` and `plan`. The
-//! controller loop and its metrics arrive with their own issue.
+//! With no subcommand it runs the controller (flags: `--help`); `simulate`, `inspect
+//! ca-status` and `plan` are offline commands.
 #![forbid(unsafe_code)]
 
-// The controller's pass, tested here; the `run` command, its flags, metrics and health
-// endpoints that drive it come with the controller issue.
-#[allow(dead_code)]
 mod controller;
 mod html;
+mod metrics;
+mod run;
 mod simulate;
 
 use std::io::{Read, Write};
@@ -24,10 +23,17 @@ use serde::Serialize;
 /// Boosts Auto Scaling groups ahead of spot rebalance recommendations, then drains and
 /// retires the signalled nodes.
 #[derive(Parser)]
-#[command(name = "aws-spots-booster", version, about)]
+#[command(
+    name = "aws-spots-booster",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    run: run::RunArgs,
 }
 
 #[derive(Subcommand)]
@@ -107,8 +113,15 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
-fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+fn dispatch(cli: Cli) -> Result<()> {
+    let Some(command) = cli.command else {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        return rt.block_on(run::run(cli.run));
+    };
+    match command {
         Command::Simulate {
             scenarios,
             policy,
@@ -149,8 +162,20 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // One line that names the flag; `--help` has the rest.
+            let text = e.to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("error: bad arguments"));
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the context chain, outermost first.

@@ -37,6 +37,9 @@ pub struct Settings {
     pub manager: String,
     /// The reporting instance (pod name).
     pub instance: String,
+    /// Evictions override the pods' grace period with this (upstream
+    /// `--ignore-pods-grace-period` is `Some(0)`).
+    pub eviction_grace_seconds: Option<u32>,
 }
 
 impl Default for Settings {
@@ -52,6 +55,7 @@ impl Default for Settings {
                 .collect(),
             manager: "aws-spots-booster".into(),
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "aws-spots-booster".into()),
+            eviction_grace_seconds: None,
         }
     }
 }
@@ -414,7 +418,13 @@ impl Cluster for KubeCluster {
     }
 
     async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError> {
-        drain::run(&self.client, spec, &self.settings.protecting_annotations).await
+        drain::run(
+            &self.client,
+            spec,
+            &self.settings.protecting_annotations,
+            self.settings.eviction_grace_seconds,
+        )
+        .await
     }
 
     async fn record_event(

@@ -52,10 +52,13 @@ async fn budget_of(client: &Client, p: &Pod) -> Option<String> {
 }
 
 /// One drain attempt of `spec.node`, to its end or its timeout.
+/// `grace_seconds` overrides the pods' termination grace period (upstream
+/// `--ignore-pods-grace-period` sets 0); `None` honours each pod's own.
 pub async fn run(
     client: &Client,
     spec: &DrainSpec,
     protecting: &[(String, String)],
+    grace_seconds: Option<u32>,
 ) -> Result<DrainOutcome, PortError> {
     let node = spec.node.as_str();
     let deadline = Instant::now() + Duration::from_millis(spec.timeout.as_millis());
@@ -100,6 +103,7 @@ pub async fn run(
                         resource_version: None,
                     }),
                     dry_run: spec.dry_run,
+                    grace_period_seconds: grace_seconds,
                     ..DeleteParams::default()
                 }),
                 post_options: PostParams {

@@ -1,0 +1,322 @@
+//! Prometheus metrics: the upstream project's gauges (for existing dashboards) and ours.
+
+use std::collections::BTreeMap;
+
+use booster_core::exec::Effect;
+use booster_core::ports::DrainOutcome;
+use booster_core::{Action, Boost, CaObservation};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::controller::PassReport;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupLabel {
+    autoscaling_group: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    operation: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+/// Every metric the controller exports.
+pub struct Metrics {
+    /// The registry `/metrics` encodes.
+    pub registry: Registry,
+    events: Family<GroupLabel, Gauge>,
+    nodes: Family<GroupLabel, Gauge>,
+    cordoned: Family<GroupLabel, Gauge>,
+    recently_ready: Family<GroupLabel, Gauge>,
+    signals: Counter,
+    actions: Family<ActionLabels, Counter>,
+    drains: Family<OutcomeLabel, Counter>,
+    holds: Family<ReasonLabel, Gauge>,
+    aws_calls: Family<CallLabels, Counter>,
+    aws_seen: BTreeMap<(&'static str, &'static str), u64>,
+    decide_seconds: Histogram,
+    signal_to_boost_seconds: Histogram,
+    ca_status_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    leader: Gauge,
+    passes: Family<OutcomeLabel, Counter>,
+    drains_running: Gauge,
+}
+
+impl Metrics {
+    /// Registers everything.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let events = Family::<GroupLabel, Gauge>::default();
+        let nodes = Family::<GroupLabel, Gauge>::default();
+        let cordoned = Family::<GroupLabel, Gauge>::default();
+        let recently_ready = Family::<GroupLabel, Gauge>::default();
+        // The upstream project's names (gauges, despite the suffix), kept for dashboards.
+        registry.register(
+            "aws_spots_booster_events_total",
+            "Rebalance signals per group (upstream name)",
+            events.clone(),
+        );
+        registry.register(
+            "aws_spots_booster_nodes_total",
+            "Nodes per group (upstream name)",
+            nodes.clone(),
+        );
+        registry.register(
+            "aws_spots_booster_cordoned_nodes_total",
+            "Cordoned nodes per group (upstream name)",
+            cordoned.clone(),
+        );
+        registry.register(
+            "aws_spots_booster_recently_ready_nodes_total",
+            "Nodes created within max-time-consider-new-node per group (upstream name)",
+            recently_ready.clone(),
+        );
+        let signals = Counter::default();
+        registry.register(
+            "spots_booster_signals_seen",
+            "Rebalance signals recorded",
+            signals.clone(),
+        );
+        let actions = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "spots_booster_actions",
+            "Actions executed, by kind and outcome",
+            actions.clone(),
+        );
+        let drains = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "spots_booster_drains",
+            "Drain attempts ended, by outcome",
+            drains.clone(),
+        );
+        let holds = Family::<ReasonLabel, Gauge>::default();
+        registry.register(
+            "spots_booster_holds",
+            "Signals waiting now, by reason",
+            holds.clone(),
+        );
+        let aws_calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "spots_booster_aws_calls",
+            "Auto Scaling API calls, by operation and outcome",
+            aws_calls.clone(),
+        );
+        let decide_seconds = Histogram::new(exponential_buckets(0.000_01, 4.0, 10));
+        registry.register(
+            "spots_booster_decide_seconds",
+            "Time to compute a plan",
+            decide_seconds.clone(),
+        );
+        let signal_to_boost_seconds = Histogram::new(exponential_buckets(1.0, 2.0, 10));
+        registry.register(
+            "spots_booster_signal_to_boost_seconds",
+            "From a signal to its raise of desired capacity",
+            signal_to_boost_seconds.clone(),
+        );
+        let ca_status_age_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "spots_booster_ca_status_age_seconds",
+            "Age of cluster-autoscaler's status (-1: none)",
+            ca_status_age_seconds.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "spots_booster_leader",
+            "1 while this replica holds the Lease",
+            leader.clone(),
+        );
+        let passes = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "spots_booster_passes",
+            "Controller passes, by outcome",
+            passes.clone(),
+        );
+        let drains_running = Gauge::default();
+        registry.register(
+            "spots_booster_drains_running",
+            "Drains this replica runs now",
+            drains_running.clone(),
+        );
+        Metrics {
+            drains_running,
+            registry,
+            events,
+            nodes,
+            cordoned,
+            recently_ready,
+            signals,
+            actions,
+            drains,
+            holds,
+            aws_calls,
+            aws_seen: BTreeMap::new(),
+            decide_seconds,
+            signal_to_boost_seconds,
+            ca_status_age_seconds,
+            leader,
+            passes,
+        }
+    }
+
+    /// Drains running now.
+    pub fn drains_running(&self, n: usize) {
+        self.drains_running.set(n as i64);
+    }
+
+    /// A pass failed before it decided (observe or describe).
+    pub fn failed_pass(&self, label: &str) {
+        self.passes
+            .get_or_create(&OutcomeLabel {
+                outcome: label.to_string(),
+            })
+            .inc();
+    }
+
+    /// Records what a pass saw and did.
+    pub fn record(&mut self, r: &PassReport, new_node_window: booster_core::Dur) {
+        let s = &r.snapshot;
+        self.passes
+            .get_or_create(&OutcomeLabel {
+                outcome: "ok".into(),
+            })
+            .inc();
+        self.leader.set(i64::from(r.leader));
+        self.decide_seconds.observe(r.decide_time.as_secs_f64());
+        self.ca_status_age_seconds
+            .set(s.ca_status.age(s.now).map_or(-1.0, |d| d.as_secs_f64()));
+        if let CaObservation::Invalid { .. } | CaObservation::Missing = s.ca_status {
+            tracing::debug!("no usable cluster-autoscaler status");
+        }
+        // Upstream gauges, per group.
+        let mut by_instance = BTreeMap::new();
+        for g in &s.groups {
+            for i in &g.instances {
+                by_instance.insert(i.id.as_str(), g.name.as_str());
+            }
+        }
+        let mut per: BTreeMap<&str, [i64; 4]> =
+            s.groups.iter().map(|g| (g.name.as_str(), [0; 4])).collect();
+        let signalled: std::collections::BTreeSet<&str> =
+            s.signals.iter().map(|x| x.node.as_str()).collect();
+        for n in &s.nodes {
+            let Some(g) = n.instance_id.as_deref().and_then(|id| by_instance.get(id)) else {
+                continue;
+            };
+            let c = per.entry(g).or_default();
+            c[0] += i64::from(signalled.contains(n.name.as_str()));
+            c[1] += 1;
+            c[2] += i64::from(n.unschedulable);
+            c[3] += i64::from(n.ready && s.now.since(n.created_at) <= new_node_window);
+        }
+        for (g, c) in per {
+            let l = GroupLabel {
+                autoscaling_group: g.to_string(),
+            };
+            self.events.get_or_create(&l).set(c[0]);
+            self.nodes.get_or_create(&l).set(c[1]);
+            self.cordoned.get_or_create(&l).set(c[2]);
+            self.recently_ready.get_or_create(&l).set(c[3]);
+        }
+        // Actions and holds.
+        self.holds.clear();
+        for o in &r.executed.outcomes {
+            let Some(a) = r.plan.actions.get(o.index) else {
+                continue;
+            };
+            match (a, &o.result) {
+                (Action::Hold { reason, .. }, _) => {
+                    self.holds
+                        .get_or_create(&ReasonLabel {
+                            reason: reason.as_str().to_string(),
+                        })
+                        .inc();
+                }
+                (_, result) => {
+                    let outcome = match result {
+                        Ok(Effect::DryRun) => "dry_run",
+                        Ok(Effect::AlreadyDone) => "already_done",
+                        Ok(_) => "ok",
+                        Err(e) => e.metric_label(),
+                    };
+                    self.actions
+                        .get_or_create(&ActionLabels {
+                            action: a.kind().to_string(),
+                            outcome: outcome.to_string(),
+                        })
+                        .inc();
+                    if let (Action::RecordSignal { .. }, Ok(Effect::Recorded)) = (a, result) {
+                        self.signals.inc();
+                    }
+                    if let (Action::SetDesired { nodes, .. }, Ok(Effect::Done)) = (a, result) {
+                        for n in nodes {
+                            if let Some(e) = s.ledger.entries.get(n) {
+                                if matches!(e.boost, Boost::Applying { .. }) {
+                                    self.signal_to_boost_seconds
+                                        .observe(s.now.since(e.signal_at).as_secs_f64());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (_, d) in &r.drains_ended {
+            let outcome = match d {
+                Ok(DrainOutcome::Drained) => "drained",
+                Ok(DrainOutcome::TimedOut { .. }) => "timed_out",
+                Err(e) => e.metric_label(),
+            };
+            self.drains
+                .get_or_create(&OutcomeLabel {
+                    outcome: outcome.to_string(),
+                })
+                .inc();
+        }
+    }
+
+    /// Mirrors the AWS adapter's call counter (it counts; we export the increase).
+    pub fn aws_calls(&mut self, counts: BTreeMap<(&'static str, &'static str), u64>) {
+        for (k, n) in counts {
+            let seen = self.aws_seen.entry(k).or_insert(0);
+            if n > *seen {
+                self.aws_calls
+                    .get_or_create(&CallLabels {
+                        operation: k.0.to_string(),
+                        outcome: k.1.to_string(),
+                    })
+                    .inc_by(n - *seen);
+                *seen = n;
+            }
+        }
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

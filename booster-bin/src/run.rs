@@ -1,0 +1,388 @@
+//! The controller: flags, wiring, the event-driven loop, `/metrics`, `/healthz`, `/readyz`.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use booster_core::ports::Leadership;
+use booster_core::{Config, Dur};
+use clap::{Args, ValueEnum};
+use tokio::sync::watch;
+
+use crate::controller::{wall_clock, Controller, Ports};
+use crate::metrics::Metrics;
+
+fn dur(s: &str) -> Result<Dur, String> {
+    Dur::parse(s).map_err(|e| e.to_string())
+}
+
+/// How to reach Kubernetes (the seed's flag).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// A kubeconfig file.
+    Kubectl,
+    /// The pod's service account.
+    Incluster,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable.
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The controller's flags; each can also come from the environment variable named.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// How to reach the apiserver.
+    #[arg(long, value_enum, default_value = "kubectl", env = "CONNECTION_MODE")]
+    pub connection_mode: Mode,
+    /// Kubeconfig for `kubectl` mode (`~` expanded; KUBECONFIG is honoured when unset).
+    #[arg(long, env = "KUBECONFIG_PATH", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Namespace of cluster-autoscaler's status ConfigMap.
+    #[arg(
+        long,
+        alias = "ca-status-namespace",
+        default_value = "kube-system",
+        env = "CA_STATUS_NAMESPACE"
+    )]
+    pub namespace: String,
+    /// Name of cluster-autoscaler's status ConfigMap.
+    #[arg(
+        long,
+        alias = "ca-status-name",
+        default_value = "cluster-autoscaler-status",
+        env = "CA_STATUS_NAME"
+    )]
+    pub configmap: String,
+    /// Compute, log and export the plan; change nothing.
+    #[arg(long, env = "DRY_RUN")]
+    pub dry_run: bool,
+    /// Comma-separated Auto Scaling groups never touched.
+    #[arg(long, default_value = "", env = "IGNORED_AUTOSCALING_GROUPS")]
+    pub ignored_autoscaling_groups: String,
+    /// Nodes added per signal on top of its replacement.
+    #[arg(long, default_value_t = 0, env = "EXTRA_NODES_OVER_CALCULATION")]
+    pub extra_nodes_over_calculation: u32,
+    /// Boost only; leave draining to somebody else.
+    #[arg(long, env = "DISABLE_DRAIN")]
+    pub disable_drain: bool,
+    /// One drain attempt's deadline (Go duration, e.g. 2m).
+    #[arg(long, default_value = "120s", value_parser = dur, env = "DRAIN_TIMEOUT")]
+    pub drain_timeout: Dur,
+    /// Drains at once.
+    #[arg(long, default_value_t = 5, env = "MAX_CONCURRENT_DRAINS")]
+    pub max_concurrent_drains: u32,
+    /// Least time between two drain starts.
+    #[arg(long, default_value = "60s", value_parser = dur, env = "TIME_BETWEEN_DRAINS")]
+    pub time_between_drains: Dur,
+    /// Evict with a zero grace period instead of each pod's own.
+    #[arg(long, env = "IGNORE_PODS_GRACE_PERIOD")]
+    pub ignore_pods_grace_period: bool,
+    /// A node created longer ago than this is no replacement.
+    #[arg(long, default_value = "10m", value_parser = dur, env = "MAX_TIME_CONSIDER_NEW_NODE")]
+    pub max_time_consider_new_node: Dur,
+    /// Port of /metrics, /healthz and /readyz.
+    #[arg(long, default_value_t = 2112, env = "METRICS_PORT")]
+    pub metrics_port: u16,
+    /// Address they listen on.
+    #[arg(long, default_value = "0.0.0.0", env = "METRICS_HOST")]
+    pub metrics_host: String,
+    /// Log format (RUST_LOG filters).
+    #[arg(long, value_enum, default_value = "plain", env = "LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// A signal with no interruption after this long expires: drained nodes are retired,
+    /// others given back.
+    #[arg(long, default_value = "30m", value_parser = dur, env = "SIGNAL_EXPIRY")]
+    pub signal_expiry: Dur,
+    /// Most boosted nodes outstanding per group (0: only max size limits).
+    #[arg(long, default_value_t = 10, env = "BOOST_CAP")]
+    pub boost_cap: u32,
+    /// How long a boosted signal waits for its replacement to be Ready.
+    #[arg(long, default_value = "6m", value_parser = dur, env = "REPLACEMENT_WAIT")]
+    pub replacement_wait: Dur,
+    /// A cluster-autoscaler status older than this is stale: no boosts.
+    #[arg(long, default_value = "3m", value_parser = dur, env = "CA_STATUS_MAX_AGE")]
+    pub ca_status_max_age: Dur,
+    /// Tag whose value `false` opts a group out.
+    #[arg(long, default_value = booster_core::config::DEFAULT_OPT_OUT_TAG, env = "OPT_OUT_TAG")]
+    pub opt_out_tag: String,
+    /// Elect a leader with a Lease (run more than one replica safely).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// The Lease's name.
+    #[arg(long, default_value = "aws-spots-booster", env = "LEASE_NAME")]
+    pub lease_name: String,
+    /// Namespace of the Lease and the ledger ConfigMap (the pod's own).
+    #[arg(long, default_value = "kube-system", env = "POD_NAMESPACE")]
+    pub lease_namespace: String,
+    /// AWS region (else the SDK's chain: AWS_REGION, profile, IMDS).
+    #[arg(long, env = "AWS_REGION")]
+    pub aws_region: Option<String>,
+    /// AWS endpoint override (tests, LocalStack-style setups).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
+    /// A pass runs at least this often.
+    #[arg(long, default_value = "60s", value_parser = dur, env = "RESYNC")]
+    pub resync: Dur,
+}
+
+impl RunArgs {
+    /// The engine's settings.
+    pub fn engine_config(&self) -> Config {
+        Config {
+            extra_nodes_per_signal: self.extra_nodes_over_calculation,
+            boost_cap_per_group: self.boost_cap,
+            max_concurrent_drains: self.max_concurrent_drains,
+            time_between_drains: self.time_between_drains,
+            drain_timeout: self.drain_timeout,
+            replacement_wait: self.replacement_wait,
+            signal_expiry: self.signal_expiry,
+            new_node_window: self.max_time_consider_new_node,
+            ca_status_max_age: self.ca_status_max_age,
+            ignored_groups: self
+                .ignored_autoscaling_groups
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect::<BTreeSet<_>>(),
+            opt_out_tag: self.opt_out_tag.clone(),
+            disable_drain: self.disable_drain,
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+/// `--leader-elect=false`: this replica always leads.
+struct AlwaysLeader;
+
+#[async_trait]
+impl Leadership for AlwaysLeader {
+    async fn is_leader(&self) -> bool {
+        true
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Plain => b.try_init(),
+        LogFormat::Json => b.json().flatten_event(true).try_init(),
+    };
+}
+
+async fn shutdown_signal(tx: watch::Sender<bool>) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down: no new work; in-flight state stays in the ledger");
+    let _ = tx.send(true);
+}
+
+async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Mutex<Metrics>>,
+    ready: Arc<AtomicBool>,
+) -> Result<()> {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let m = metrics.clone();
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let text = m.lock().map(|m| m.encode()).unwrap_or_default();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        text,
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let ok = ready.load(Ordering::SeqCst);
+                async move {
+                    if ok {
+                        (StatusCode::OK, "ok")
+                    } else {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "waiting for the first full snapshot",
+                        )
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("--metrics-host/--metrics-port: cannot listen on {addr}"))?;
+    axum::serve(listener, app).await.context("metrics server")
+}
+
+/// Runs the controller until SIGTERM.
+pub async fn run(args: RunArgs) -> Result<()> {
+    init_logs(args.log_format);
+    let cfg = args.engine_config();
+    let addr: SocketAddr = format!("{}:{}", args.metrics_host, args.metrics_port)
+        .parse()
+        .with_context(|| format!("--metrics-host {:?} is not an address", args.metrics_host))?;
+    let mode = match args.connection_mode {
+        Mode::Kubectl => booster_k8s::ConnectionMode::Kubectl,
+        Mode::Incluster => booster_k8s::ConnectionMode::InCluster,
+    };
+    let kube = booster_k8s::client(mode, args.kubeconfig.as_deref())
+        .await
+        .context("connecting to Kubernetes")?;
+    let identity = std::env::var("POD_NAME")
+        .unwrap_or_else(|_| format!("aws-spots-booster-{}", std::process::id()));
+    let cluster = Arc::new(booster_k8s::KubeCluster::start(
+        kube.clone(),
+        booster_k8s::Settings {
+            ca_namespace: args.namespace.clone(),
+            ca_configmap: args.configmap.clone(),
+            namespace: args.lease_namespace.clone(),
+            instance: identity.clone(),
+            eviction_grace_seconds: args.ignore_pods_grace_period.then_some(0),
+            ..booster_k8s::Settings::default()
+        },
+    ));
+    let aws_settings = booster_aws::Settings {
+        region: args.aws_region.clone(),
+        endpoint_url: args.aws_endpoint_url.clone(),
+        opt_out_tag: args.opt_out_tag.clone(),
+        ..booster_aws::Settings::default()
+    };
+    let sdk = booster_aws::sdk_config(&aws_settings).await;
+    let cloud = Arc::new(booster_aws::AutoScaling::new(&sdk, aws_settings));
+    let calls = cloud.calls();
+
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    tokio::spawn(shutdown_signal(stop_tx));
+    let leader: Arc<dyn Leadership> = if args.leader_elect {
+        let elector = Arc::new(booster_k8s::lease::Elector::new(
+            booster_k8s::lease::LeaseLock::new(
+                kube.clone(),
+                &args.lease_namespace,
+                &args.lease_name,
+                &identity,
+                Duration::from_secs(15),
+            ),
+        ));
+        let e = elector.clone();
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            e.run(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await;
+        });
+        elector
+    } else {
+        Arc::new(AlwaysLeader)
+    };
+
+    let metrics = Arc::new(Mutex::new(Metrics::new()));
+    let ready = Arc::new(AtomicBool::new(false));
+    {
+        let (m, r) = (metrics.clone(), ready.clone());
+        tokio::spawn(async move {
+            if let Err(e) = serve(addr, m, r).await {
+                tracing::error!(error = %format!("{e:#}"), "metrics server stopped");
+            }
+        });
+    }
+    cluster
+        .ready(Duration::from_secs(120))
+        .await
+        .context("watching Nodes, Events and the CA status")?;
+    tracing::info!(
+        dry_run = cfg.dry_run,
+        leader_elect = args.leader_elect,
+        "watches synced; controller running"
+    );
+
+    let changes = cluster.changes();
+    let mut controller = Controller::new(
+        Ports {
+            cluster: cluster.clone(),
+            cloud: cloud.clone(),
+            leader,
+        },
+        cfg.clone(),
+        wall_clock,
+    );
+    let resync = Duration::from_millis(args.resync.as_millis());
+    loop {
+        let wake = match controller.pass().await {
+            Ok(report) => {
+                ready.store(true, Ordering::SeqCst);
+                let wake = report.plan.next_wakeup;
+                for node in &report.drains_started {
+                    tracing::info!(node = %node, "drain started");
+                }
+                if let Ok(mut m) = metrics.lock() {
+                    m.record(&report, cfg.new_node_window);
+                    m.drains_running(controller.running_drains());
+                    m.aws_calls(calls.snapshot());
+                }
+                wake
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "pass failed; retrying");
+                if let Ok(mut m) = metrics.lock() {
+                    m.failed_pass(e.metric_label());
+                    m.aws_calls(calls.snapshot());
+                }
+                None
+            }
+        };
+        let until_wake = wake
+            .map(|w| Duration::from_millis(w.since(wall_clock()).as_millis()))
+            .unwrap_or(resync)
+            .min(resync);
+        tokio::select! {
+            _ = changes.notified() => {
+                // Let a burst of watch events settle into one pass.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            _ = tokio::time::sleep(until_wake) => {}
+            _ = stop_rx.wait_for(|s| *s) => break,
+        }
+        if *stop_rx.borrow() {
+            break;
+        }
+    }
+    controller.shutdown();
+    // Give the elector a moment to release the Lease.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tracing::info!("stopped");
+    Ok(())
+}
