@@ -16,7 +16,7 @@ VENV := $(CACHE)/venv
 MOTO_STAMP := $(VENV)/.moto-$(MOTO_VERSION)
 export MOTO_SERVER := $(VENV)/bin/moto_server
 
-.PHONY: run test toolchain moto servers k8s-memory fmt-check clippy unit bench fuzz fmt clean-cache
+.PHONY: run test toolchain moto servers helm k8s-memory fmt-check clippy unit bench fuzz fmt clean-cache
 
 ## run: the main job. With no cluster it runs the embedded simulator: every built-in
 ## scenario under nth-drain, upstream and booster, a table, and an HTML page of charts.
@@ -27,7 +27,7 @@ run: toolchain
 ## test: format check, clippy with -D warnings, and every test of the workspace: the
 ## booster-aws suite against a moto server, the booster-k8s suite against a real
 ## kube-apiserver, etcd and kube-controller-manager (built from their Go modules, cached).
-test: toolchain moto servers fmt-check clippy unit
+test: toolchain moto servers helm fmt-check clippy unit
 
 toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
@@ -48,6 +48,18 @@ $(MOTO_STAMP):
 servers:
 	BOOSTER_TEST_SERVERS=$(CACHE)/bin scripts/build-test-servers.sh
 
+## helm: Helm, built from its Go module, to lint and render the chart in the tests.
+HELM_VERSION ?= v3.22.0
+HELM := $(CACHE)/tools/bin/helm
+export BOOSTER_HELM := $(HELM)
+helm: $(CACHE)/tools/.helm-$(HELM_VERSION)
+
+$(CACHE)/tools/.helm-$(HELM_VERSION):
+	@command -v go >/dev/null || { echo "go not found: install Go 1.24+" >&2; exit 1; }
+	mkdir -p $(CACHE)/tools/bin
+	GOBIN=$(CACHE)/tools/bin GOFLAGS=-trimpath go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@touch $@
+
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
@@ -58,8 +70,8 @@ clippy:
 	$(CARGO) clippy --locked --workspace --all-targets --all-features -- -D warnings
 
 # BOOSTER_REQUIRE_*: a missing server fails the suite instead of skipping it.
-unit: moto servers
-	BOOSTER_REQUIRE_MOTO=1 BOOSTER_REQUIRE_APISERVER=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
+unit: moto servers helm
+	BOOSTER_REQUIRE_MOTO=1 BOOSTER_REQUIRE_APISERVER=1 BOOSTER_REQUIRE_HELM=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
 		$(CARGO) test --locked --workspace --all-features
 
 ## k8s-memory: the Kubernetes adapter's memory with 5,000 Nodes in a real apiserver.

@@ -115,6 +115,9 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
 
 fn dispatch(cli: Cli) -> Result<()> {
     let Some(command) = cli.command else {
+        if cli.run.print_config {
+            return run::print_config(&cli.run);
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

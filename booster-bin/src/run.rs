@@ -65,7 +65,7 @@ pub struct RunArgs {
     )]
     pub configmap: String,
     /// Compute, log and export the plan; change nothing.
-    #[arg(long, env = "DRY_RUN")]
+    #[arg(long, env = "DRY_RUN", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub dry_run: bool,
     /// Comma-separated Auto Scaling groups never touched.
     #[arg(long, default_value = "", env = "IGNORED_AUTOSCALING_GROUPS")]
@@ -74,7 +74,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0, env = "EXTRA_NODES_OVER_CALCULATION")]
     pub extra_nodes_over_calculation: u32,
     /// Boost only; leave draining to somebody else.
-    #[arg(long, env = "DISABLE_DRAIN")]
+    #[arg(long, env = "DISABLE_DRAIN", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub disable_drain: bool,
     /// One drain attempt's deadline (Go duration, e.g. 2m).
     #[arg(long, default_value = "120s", value_parser = dur, env = "DRAIN_TIMEOUT")]
@@ -86,7 +86,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "60s", value_parser = dur, env = "TIME_BETWEEN_DRAINS")]
     pub time_between_drains: Dur,
     /// Evict with a zero grace period instead of each pod's own.
-    #[arg(long, env = "IGNORE_PODS_GRACE_PERIOD")]
+    #[arg(long, env = "IGNORE_PODS_GRACE_PERIOD", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub ignore_pods_grace_period: bool,
     /// A node created longer ago than this is no replacement.
     #[arg(long, default_value = "10m", value_parser = dur, env = "MAX_TIME_CONSIDER_NEW_NODE")]
@@ -117,8 +117,11 @@ pub struct RunArgs {
     #[arg(long, default_value = booster_core::config::DEFAULT_OPT_OUT_TAG, env = "OPT_OUT_TAG")]
     pub opt_out_tag: String,
     /// Elect a leader with a Lease (run more than one replica safely).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "LEADER_ELECT")]
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, env = "LEADER_ELECT")]
     pub leader_elect: bool,
+    /// Print the settings these flags give, as JSON, and exit.
+    #[arg(long)]
+    pub print_config: bool,
     /// The Lease's name.
     #[arg(long, default_value = "aws-spots-booster", env = "LEASE_NAME")]
     pub lease_name: String,
@@ -245,6 +248,23 @@ async fn serve(
         .await
         .with_context(|| format!("--metrics-host/--metrics-port: cannot listen on {addr}"))?;
     axum::serve(listener, app).await.context("metrics server")
+}
+
+/// The effective settings, for `--print-config`.
+pub fn print_config(args: &RunArgs) -> Result<()> {
+    let doc = serde_json::json!({
+        "engine": args.engine_config(),
+        "connectionMode": format!("{:?}", args.connection_mode).to_lowercase(),
+        "caStatus": {"namespace": args.namespace, "name": args.configmap},
+        "leaderElect": args.leader_elect,
+        "lease": {"namespace": args.lease_namespace, "name": args.lease_name},
+        "metrics": format!("{}:{}", args.metrics_host, args.metrics_port),
+        "ignorePodsGracePeriod": args.ignore_pods_grace_period,
+        "logFormat": format!("{:?}", args.log_format).to_lowercase(),
+        "resync": args.resync,
+    });
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
 }
 
 /// Runs the controller until SIGTERM.

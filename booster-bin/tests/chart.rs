@@ -1,0 +1,124 @@
+//! The Helm chart: it lints, renders, its arguments are accepted by the binary, and its RBAC
+//! is deploy/rbac.yaml's (which a test runs against a real apiserver).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn helm() -> Option<PathBuf> {
+    let p = std::env::var_os("BOOSTER_HELM")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cache/aws-spots-booster/tools/bin/helm"))
+        })?;
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var("BOOSTER_REQUIRE_HELM").as_deref() != Ok("1"),
+        "helm not found at {}: `make helm` builds it",
+        p.display()
+    );
+    eprintln!("SKIPPED chart test: helm not found (`make helm` builds it)");
+    None
+}
+
+fn chart() -> String {
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/helm/aws-spots-booster"
+    )
+    .to_string()
+}
+
+fn render(helm: &PathBuf, sets: &[&str]) -> String {
+    let mut cmd = Command::new(helm);
+    cmd.args(["template", "t", &chart(), "-n", "kube-system"]);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    let out = cmd.output().expect("helm runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn docs(text: &str) -> Vec<serde_json::Value> {
+    text.split("\n---")
+        .filter(|d| d.lines().any(|l| l.starts_with("kind:")))
+        .map(|d| serde_saphyr::from_str(d).expect("YAML"))
+        .collect()
+}
+
+#[test]
+fn the_chart_lints_and_its_arguments_are_the_binarys() {
+    let Some(helm) = helm() else { return };
+    let lint = Command::new(&helm)
+        .args(["lint", &chart()])
+        .output()
+        .expect("lint");
+    assert!(
+        lint.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lint.stdout)
+    );
+    let text = render(
+        &helm,
+        &[
+            "config.dryRun=true",
+            "config.ignoredAutoscalingGroups={a,b}",
+            "config.drainTimeout=3m",
+        ],
+    );
+    let deployment = docs(&text)
+        .into_iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    let args: Vec<String> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_aws-spots-booster"))
+        .args(&args)
+        .arg("--print-config")
+        .output()
+        .expect("binary");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(cfg["engine"]["dryRun"], true);
+    assert_eq!(cfg["engine"]["drainTimeout"], "3m");
+    assert_eq!(
+        cfg["engine"]["ignoredGroups"],
+        serde_json::json!(["a", "b"])
+    );
+    assert_eq!(cfg["connectionMode"], "incluster");
+    assert_eq!(cfg["leaderElect"], true);
+}
+
+#[test]
+fn the_charts_rbac_is_the_tested_one() {
+    let Some(helm) = helm() else { return };
+    let rendered = docs(&render(&helm, &[]));
+    let tested = docs(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml"))
+            .expect("rbac.yaml"),
+    );
+    for kind in ["ClusterRole", "Role"] {
+        let rules = |ds: &[serde_json::Value]| {
+            ds.iter()
+                .find(|d| d["kind"] == kind)
+                .map(|d| d["rules"].clone())
+                .expect(kind)
+        };
+        assert_eq!(rules(&rendered), rules(&tested), "{kind} rules");
+    }
+}
