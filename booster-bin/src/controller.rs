@@ -260,33 +260,40 @@ impl Controller {
                 continue;
             };
             let node = a.node().unwrap_or_default().to_string();
-            match &o.result {
-                Ok(Effect::Held) => {
-                    if let Action::Hold { node, reason } = a {
-                        if self.holds.get(node) != Some(reason) {
-                            self.holds.insert(node.clone(), *reason);
-                            tracing::info!(node = %node, reason = %reason, "hold: {}", reason.describe());
-                            self.event(node, *reason, reason.describe(), is_warning(*reason))
-                                .await;
-                        }
+            let group = a.group().unwrap_or_default();
+            // One span per decision; the Event is sent after it is closed.
+            let span = tracing::info_span!("decision", node = %node, group, action = a.kind());
+            let event: Option<(String, Reason, String, bool)> = span.in_scope(|| match &o.result {
+                Ok(Effect::Held) => match a {
+                    Action::Hold { node, reason } if self.holds.get(node) != Some(reason) => {
+                        self.holds.insert(node.clone(), *reason);
+                        tracing::info!(reason = %reason, "hold: {}", reason.describe());
+                        Some((
+                            node.clone(),
+                            *reason,
+                            reason.describe().to_string(),
+                            is_warning(*reason),
+                        ))
                     }
-                }
+                    _ => None,
+                },
                 Ok(Effect::DryRun) => {
-                    tracing::info!(node = %node, group = a.group().unwrap_or_default(), dry_run = true, "{a}");
+                    tracing::info!(dry_run = true, "{a}");
+                    None
                 }
                 Ok(effect) => {
-                    tracing::info!(node = %node, group = a.group().unwrap_or_default(), ?effect, "{a}");
-                    if !node.is_empty() && a.is_mutation() {
-                        self.event(&node, a.reason(), &a.to_string(), false).await;
-                    }
+                    tracing::info!(?effect, "{a}");
+                    (!node.is_empty() && a.is_mutation())
+                        .then(|| (node.clone(), a.reason(), a.to_string(), false))
                 }
                 Err(e) => {
-                    tracing::warn!(node = %node, group = a.group().unwrap_or_default(), error = %e, "{a} failed");
-                    if !node.is_empty() {
-                        self.event(&node, a.reason(), &format!("{a} failed: {e}"), true)
-                            .await;
-                    }
+                    tracing::warn!(error = %e, "{a} failed");
+                    (!node.is_empty())
+                        .then(|| (node.clone(), a.reason(), format!("{a} failed: {e}"), true))
                 }
+            });
+            if let Some((n, reason, message, warning)) = event {
+                self.event(&n, reason, &message, warning).await;
             }
         }
         if let Some(e) = &executed.aborted {
@@ -530,5 +537,74 @@ mod tests {
             second.drains_ended.as_slice(),
             [(n, Ok(DrainOutcome::TimedOut { .. }))] if n == "spot-0"
         ));
+    }
+
+    /// A scripted signal, with the controller restarted (a new process: nothing kept in
+    /// memory) after every possible number of passes: one raise, ever.
+    #[tokio::test]
+    async fn no_second_boost_across_a_restart_after_any_pass() {
+        use std::sync::Mutex;
+        for restart_after in 0..6 {
+            let base = world(None);
+            let state = Arc::new(Mutex::new((base.clone(), 0u32)));
+            let build = |state: Arc<Mutex<(Snapshot, u32)>>| {
+                let mut cluster = MockCluster::new();
+                let st = state.clone();
+                cluster.expect_observe().returning(move || {
+                    let s = st
+                        .lock()
+                        .map_err(|_| PortError::Unavailable("lock".into()))?;
+                    Ok(view(&s.0))
+                });
+                let st = state.clone();
+                cluster.expect_store_ledger().returning(move |l| {
+                    st.lock()
+                        .map_err(|_| PortError::Unavailable("lock".into()))?
+                        .0
+                        .ledger = l.clone();
+                    Ok(())
+                });
+                cluster.expect_set_unschedulable().returning(|_, _| Ok(()));
+                cluster.expect_record_event().returning(|_, _, _, _| Ok(()));
+                let mut cloud = MockCloud::new();
+                let st = state.clone();
+                cloud.expect_describe_groups().returning(move |_| {
+                    Ok(st
+                        .lock()
+                        .map_err(|_| PortError::Unavailable("lock".into()))?
+                        .0
+                        .groups
+                        .clone())
+                });
+                let st = state.clone();
+                cloud.expect_set_desired().returning(move |_, to| {
+                    let mut s = st
+                        .lock()
+                        .map_err(|_| PortError::Unavailable("lock".into()))?;
+                    if s.0.groups[0].desired >= to {
+                        return Ok(SetDesiredOutcome::AlreadyAtOrAbove);
+                    }
+                    s.0.groups[0].desired = to;
+                    s.1 += 1;
+                    Ok(SetDesiredOutcome::Raised)
+                });
+                Controller::new(ports(cluster, cloud, true), Config::default(), clock)
+            };
+            let mut c = build(state.clone());
+            for pass in 0..6 {
+                if pass == restart_after {
+                    c.shutdown();
+                    c = build(state.clone());
+                }
+                c.pass().await.expect("pass");
+            }
+            let (s, raises) = state.lock().map(|s| (s.0.clone(), s.1)).expect("state");
+            assert_eq!(raises, 1, "restart after pass {restart_after}");
+            assert_eq!(s.groups[0].desired, 4);
+            assert!(matches!(
+                s.ledger.entries["spot-0"].boost,
+                Boost::Applied { assumed: false, .. }
+            ));
+        }
     }
 }
