@@ -323,6 +323,10 @@ impl Cloud for AutoScaling {
         Ok(SetDesiredOutcome::Raised)
     }
 
+    fn forget_cached(&self) {
+        self.invalidate();
+    }
+
     async fn retire(&self, instance_id: &str, decrement: bool) -> Result<RetireOutcome, PortError> {
         // Look first: a retire repeated after a restart must be a no-op, and the API's answer
         // for an instance already gone is an error (a 500 page from some emulators).

@@ -121,40 +121,13 @@ impl Controller {
     }
 
     async fn snapshot(&mut self) -> Result<Snapshot, PortError> {
-        let view = self.ports.cluster.observe().await?;
-        let mut names = view.groups_to_describe();
-        let mut groups = self.ports.cloud.describe_groups(&names).await?;
-        let known: BTreeSet<&str> = groups
-            .iter()
-            .flat_map(|g| g.instances.iter().map(|i| i.id.as_str()))
-            .collect();
-        let fresh: Vec<String> = view
-            .nodes
-            .iter()
-            .filter_map(|n| n.instance_id.as_deref())
-            .filter(|id| !known.contains(id) && !self.unknown.contains(*id))
-            .map(str::to_string)
-            .collect();
-        if !fresh.is_empty() {
-            // Nodes of groups CA does not report (self-managed, kops): ask which group, once.
-            let found = self.ports.cloud.groups_of(&fresh).await?;
-            self.unknown.extend(fresh);
-            let before = names.len();
-            names.extend(found.into_iter().map(|(_, g)| g));
-            names.sort_unstable();
-            names.dedup();
-            if names.len() > before {
-                groups = self.ports.cloud.describe_groups(&names).await?;
-            }
-        }
-        Ok(Snapshot {
-            now: (self.clock)(),
-            ca_status: view.ca_status,
-            groups,
-            nodes: view.nodes,
-            signals: view.signals,
-            ledger: view.ledger,
-        })
+        booster_core::exec::snapshot(
+            self.ports.cluster.as_ref(),
+            self.ports.cloud.as_ref(),
+            (self.clock)(),
+            &mut self.unknown,
+        )
+        .await
     }
 
     /// One pass.

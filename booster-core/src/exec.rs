@@ -233,3 +233,48 @@ pub fn drains_to_resume(
         })
         .collect()
 }
+
+/// Builds the snapshot for one pass: observes the cluster, describes the groups it names,
+/// and, for nodes whose instance no described group lists (a launch newer than the cached
+/// describe, or a group cluster-autoscaler does not report), asks once which group they
+/// are in and describes again. `asked` remembers the instance ids already asked about.
+pub async fn snapshot(
+    cluster: &dyn Cluster,
+    cloud: &dyn Cloud,
+    now: crate::time::Timestamp,
+    asked: &mut std::collections::BTreeSet<String>,
+) -> Result<crate::snapshot::Snapshot, PortError> {
+    let view = cluster.observe().await?;
+    let mut names = view.groups_to_describe();
+    let mut groups = cloud.describe_groups(&names).await?;
+    let known: std::collections::BTreeSet<&str> = groups
+        .iter()
+        .flat_map(|g| g.instances.iter().map(|i| i.id.as_str()))
+        .collect();
+    let fresh: Vec<String> = view
+        .nodes
+        .iter()
+        .filter_map(|n| n.instance_id.as_deref())
+        .filter(|id| !known.contains(id) && !asked.contains(*id))
+        .map(str::to_string)
+        .collect();
+    if !fresh.is_empty() {
+        let found = cloud.groups_of(&fresh).await?;
+        asked.extend(fresh);
+        if !found.is_empty() {
+            names.extend(found.into_iter().map(|(_, g)| g));
+            names.sort_unstable();
+            names.dedup();
+            cloud.forget_cached();
+            groups = cloud.describe_groups(&names).await?;
+        }
+    }
+    Ok(crate::snapshot::Snapshot {
+        now,
+        ca_status: view.ca_status,
+        groups,
+        nodes: view.nodes,
+        signals: view.signals,
+        ledger: view.ledger,
+    })
+}

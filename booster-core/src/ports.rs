@@ -117,6 +117,9 @@ pub trait Cloud: Send + Sync {
     async fn set_desired(&self, group: &str, desired: u32) -> Result<SetDesiredOutcome, PortError>;
     /// Terminates an instance, decrementing desired capacity when `decrement` is set.
     async fn retire(&self, instance_id: &str, decrement: bool) -> Result<RetireOutcome, PortError>;
+    /// Drops cached describes, so that the next one reads the groups fresh (a node whose
+    /// instance no cached group lists was just seen). Adapters without a cache ignore it.
+    fn forget_cached(&self) {}
 }
 
 /// What the Kubernetes side observed, for one snapshot.

@@ -346,6 +346,23 @@ fn pod(
     p
 }
 
+/// Every pod of `default` with its resourceVersion.
+async fn pod_versions(client: &Client) -> BTreeMap<String, String> {
+    Api::<Pod>::namespaced(client.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .expect("pods")
+        .items
+        .into_iter()
+        .map(|p| {
+            (
+                p.metadata.name.unwrap_or_default(),
+                p.metadata.resource_version.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 async fn pod_names(client: &Client, node: &str) -> Vec<String> {
     let mut v: Vec<String> = Api::<Pod>::all(client.clone())
         .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
@@ -425,19 +442,7 @@ async fn drains_respect_budgets_daemonsets_mirror_pods_and_do_not_disrupt() {
     };
 
     // Dry run: the server validates every eviction; nothing changes.
-    let before: BTreeMap<String, String> = Api::<Pod>::namespaced(client.clone(), "default")
-        .list(&ListParams::default())
-        .await
-        .expect("pods")
-        .items
-        .into_iter()
-        .map(|p| {
-            (
-                p.metadata.name.unwrap_or_default(),
-                p.metadata.resource_version.unwrap_or_default(),
-            )
-        })
-        .collect();
+    let before = pod_versions(&client).await;
     let dry = c.drain(&spec(5, true)).await.expect("dry run");
     assert_eq!(
         dry,
@@ -445,19 +450,7 @@ async fn drains_respect_budgets_daemonsets_mirror_pods_and_do_not_disrupt() {
             blocker: "default/keep-a (annotated not to be disrupted); default/web-1 (blocked by PodDisruptionBudget default/web)".into()
         }
     );
-    let after: BTreeMap<String, String> = Api::<Pod>::namespaced(client.clone(), "default")
-        .list(&ListParams::default())
-        .await
-        .expect("pods")
-        .items
-        .into_iter()
-        .map(|p| {
-            (
-                p.metadata.name.unwrap_or_default(),
-                p.metadata.resource_version.unwrap_or_default(),
-            )
-        })
-        .collect();
+    let after = pod_versions(&client).await;
     assert_eq!(before, after, "a dry run writes nothing");
 
     // The budget refuses (429) and keep-a may not be disrupted: the attempt times out.

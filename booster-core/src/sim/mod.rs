@@ -255,49 +255,16 @@ impl Controller for BoosterCtl {
         }
         self.seen = Some(version);
         self.resync = now.plus(RESYNC);
-        let view = match complete(p.cluster.observe()).and_then(|r| r) {
-            Ok(v) => v,
-            Err(e) => return p.world().metrics.violations.push(format!("observe: {e}")),
-        };
-        let mut names = view.groups_to_describe();
-        let mut groups = complete(p.cloud.describe_groups(&names))
-            .and_then(|r| r)
-            .unwrap_or_default();
-        let known: BTreeSet<&str> = groups
-            .iter()
-            .flat_map(|g| g.instances.iter().map(|i| i.id.as_str()))
-            .collect();
-        let fresh_unknown: Vec<String> = view
-            .nodes
-            .iter()
-            .filter_map(|n| n.instance_id.as_deref())
-            .filter(|id| !known.contains(id) && !self.unknown.contains(*id))
-            .map(str::to_string)
-            .collect();
-        if !fresh_unknown.is_empty() {
-            // A node whose instance no described group lists: a launch newer than the cached
-            // describe, or a group cluster-autoscaler does not report. Ask which group, once.
-            let found = complete(p.cloud.groups_of(&fresh_unknown))
-                .and_then(|r| r)
-                .unwrap_or_default();
-            self.unknown.extend(fresh_unknown);
-            if !found.is_empty() {
-                names.extend(found.into_iter().map(|(_, g)| g));
-                names.sort_unstable();
-                names.dedup();
-                p.cloud.invalidate();
-                groups = complete(p.cloud.describe_groups(&names))
-                    .and_then(|r| r)
-                    .unwrap_or_default();
-            }
-        }
-        let snapshot = Snapshot {
+        let snapshot = match complete(crate::exec::snapshot(
+            p.cluster.as_ref(),
+            p.cloud.as_ref(),
             now,
-            ca_status: view.ca_status,
-            groups,
-            nodes: view.nodes,
-            signals: view.signals,
-            ledger: view.ledger,
+            &mut self.unknown,
+        ))
+        .and_then(|r| r)
+        {
+            Ok(s) => s,
+            Err(e) => return p.world().metrics.violations.push(format!("snapshot: {e}")),
         };
         let plan = decide(&snapshot, &self.cfg);
         trace(&snapshot, &plan);

@@ -140,6 +140,10 @@ impl Cloud for SimCloud {
         r
     }
 
+    fn forget_cached(&self) {
+        self.invalidate();
+    }
+
     async fn retire(&self, instance_id: &str, decrement: bool) -> Result<RetireOutcome, PortError> {
         let r = {
             let mut w = lock(&self.w);
