@@ -3,9 +3,6 @@
 //! `make test` installs moto into `~/.cache/aws-spots-booster/venv` and sets
 //! `BOOSTER_REQUIRE_MOTO=1`, so that a missing server fails instead of skipping.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_autoscaling::config::retry::RetryConfig;
@@ -14,59 +11,10 @@ use aws_sdk_autoscaling::types::Tag;
 use aws_sdk_autoscaling::Client;
 use booster_aws::{AutoScaling, Settings};
 use booster_core::ports::{Cloud, PortError, RetireOutcome, SetDesiredOutcome};
+use booster_tests::moto::Moto;
 
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("MOTO_SERVER") {
-        return Some(PathBuf::from(p));
-    }
-    let home = std::env::var_os("HOME")?;
-    let p = PathBuf::from(home).join(".cache/aws-spots-booster/venv/bin/moto_server");
-    p.exists().then_some(p)
-}
-
-/// A fresh moto server, or `None` (printed as SKIPPED) when moto is not installed and the
-/// caller did not require it.
 fn moto() -> Option<Moto> {
-    let Some(bin) = moto_bin() else {
-        assert!(
-            std::env::var("BOOSTER_REQUIRE_MOTO").as_deref() != Ok("1"),
-            "moto_server not found: run `make test`, which installs it into ~/.cache/aws-spots-booster/venv"
-        );
-        eprintln!("SKIPPED moto test: moto_server not found (`make test` installs it)");
-        return None;
-    };
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-    let moto = Moto {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not listen within 30 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(moto)
+    Moto::start()
 }
 
 fn client(m: &Moto) -> Client {

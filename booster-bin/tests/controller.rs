@@ -170,3 +170,202 @@ async fn the_controller_serves_readiness_and_metrics_holds_the_lease_and_stops_o
         "JSON logs: {first}"
     );
 }
+
+/// Plays the Auto Scaling group's and the kubelet's part: every in-service instance of
+/// `group` in moto gets a Ready Node; returns the group's desired capacity and instances.
+async fn sync_nodes(
+    asg: &aws_sdk_autoscaling::Client,
+    kube: &kube::Client,
+    group: &str,
+) -> (i32, Vec<String>) {
+    use k8s_openapi::api::core::v1::Node;
+    let out = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .expect("describe");
+    let g = &out.auto_scaling_groups()[0];
+    let ids: Vec<String> = g
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect();
+    let nodes: Api<Node> = Api::all(kube.clone());
+    for id in &ids {
+        let name = format!("node-{id}");
+        if nodes.get_opt(&name).await.expect("get").is_some() {
+            continue;
+        }
+        let n: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "spec": {"providerID": format!("aws:///eu-west-1a/{id}")},
+        }))
+        .expect("node");
+        nodes.create(&Default::default(), &n).await.expect("node");
+        let status =
+            serde_json::json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+        nodes
+            .patch_status(
+                &name,
+                &Default::default(),
+                &kube::api::Patch::Merge(&status),
+            )
+            .await
+            .expect("ready");
+    }
+    (g.desired_capacity().unwrap_or_default(), ids)
+}
+
+#[tokio::test]
+async fn the_binary_boosts_drains_and_retires_a_signalled_node_with_a_real_apiserver_and_moto() {
+    use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
+    use booster_tests::control_plane::Kubelet;
+    use booster_tests::moto::Moto;
+    use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod};
+    if !available() {
+        return;
+    }
+    let Some(moto) = Moto::start() else { return };
+    let cp = ControlPlane::start(false).expect("control plane");
+    let admin = cp.admin().await.expect("ready");
+    let _kubelet = Kubelet::start(admin.clone(), Duration::from_secs(1));
+    let asg = aws_sdk_autoscaling::Client::from_conf(
+        aws_sdk_autoscaling::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url(&moto.url)
+            .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+            .build(),
+    );
+    asg.create_launch_configuration()
+        .launch_configuration_name("lc")
+        .image_id("ami-12c6146b")
+        .instance_type("m5.large")
+        .send()
+        .await
+        .expect("lc");
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name("spot")
+        .launch_configuration_name("lc")
+        .min_size(1)
+        .max_size(5)
+        .desired_capacity(2)
+        .availability_zones("eu-west-1a")
+        .send()
+        .await
+        .expect("group");
+    let (_, ids) = sync_nodes(&asg, &admin, "spot").await;
+    let victim = format!("node-{}", ids[0]);
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web-1", "namespace": "default"},
+        "spec": {"nodeName": victim, "containers": [{"name": "c", "image": "pause"}]},
+    }))
+    .expect("pod");
+    Api::<Pod>::namespaced(admin.clone(), "default")
+        .create(&Default::default(), &pod)
+        .await
+        .expect("pod");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let now = booster_core::Timestamp::from_unix_secs(now);
+    let go_now = now.to_string().replace('T', " ").replace('Z', " +0000 UTC");
+    let status = format!(
+        "time: {go_now}\nautoscalerStatus: Running\nnodeGroups:\n- name: spot\n  health:\n    status: Healthy\n    nodeCounts:\n      registered:\n        total: 2\n        ready: 2\n    cloudProviderTarget: 2\n    minSize: 1\n    maxSize: 5\n  scaleUp:\n    status: NoActivity\n"
+    );
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "cluster-autoscaler-status", "namespace": "kube-system"}, "data": {"status": status}}))
+    .expect("cm");
+    Api::<ConfigMap>::namespaced(admin.clone(), "kube-system")
+        .create(&Default::default(), &cm)
+        .await
+        .expect("cm");
+    let ev: Event = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "rebalance", "namespace": "default"},
+        "involvedObject": {"kind": "Node", "name": victim},
+        "reason": "RebalanceRecommendation",
+        "message": format!("Rebalance recommendation received. Instance will be cordoned at {now} \n"),
+        "type": "Normal"}))
+    .expect("event");
+    Api::<Event>::namespaced(admin.clone(), "default")
+        .create(&Default::default(), &ev)
+        .await
+        .expect("event");
+
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let kubeconfig = cp.kubeconfig.display().to_string();
+    let mut child = bin()
+        .args([
+            "--kubeconfig",
+            &kubeconfig,
+            "--leader-elect=false",
+            "--time-between-drains",
+            "1s",
+            "--resync",
+            "2s",
+            "--metrics-host",
+            "127.0.0.1",
+            "--metrics-port",
+            &port.to_string(),
+            "--aws-region",
+            "eu-west-1",
+            "--aws-endpoint-url",
+            &moto.url,
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("controller");
+
+    // The group launches, the instance registers as a Node a moment later; the booster
+    // drains the signalled node onto it and retires the old instance with decrement.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut max_desired = 2;
+    let done = loop {
+        let (desired, ids_now) = sync_nodes(&asg, &admin, "spot").await;
+        max_desired = max_desired.max(desired);
+        if max_desired == 3 && desired == 2 && !ids_now.contains(&ids[0]) {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    };
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(
+        done,
+        "no boost, drain and retire within 90 s (max desired {max_desired})"
+    );
+    assert_eq!(max_desired, 3, "one boost for one signal");
+    let pods = Api::<Pod>::namespaced(admin.clone(), "default")
+        .list(&Default::default())
+        .await
+        .expect("pods");
+    assert!(
+        pods.items
+            .iter()
+            .all(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(victim.as_str())),
+        "drained"
+    );
+    let n = Api::<Node>::all(admin.clone())
+        .get(&victim)
+        .await
+        .expect("node");
+    assert_eq!(
+        n.spec.and_then(|s| s.unschedulable),
+        Some(true),
+        "cordoned before the drain"
+    );
+}

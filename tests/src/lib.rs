@@ -1,2 +1,3 @@
 //! Workspace-level integration and end-to-end tests live in `tests/tests/`.
 pub mod control_plane;
+pub mod moto;
