@@ -16,7 +16,7 @@ VENV := $(CACHE)/venv
 MOTO_STAMP := $(VENV)/.moto-$(MOTO_VERSION)
 export MOTO_SERVER := $(VENV)/bin/moto_server
 
-.PHONY: run test toolchain moto servers helm k8s-memory fmt-check clippy unit bench fuzz fmt clean-cache
+.PHONY: run test toolchain moto servers helm k8s-memory docker-build docker-push fmt-check clippy unit bench fuzz fmt clean-cache
 
 ## run: the main job. With no cluster it runs the embedded simulator: every built-in
 ## scenario under nth-drain, upstream and booster, a table, and an HTML page of charts.
@@ -78,6 +78,17 @@ unit: moto servers helm
 k8s-memory: servers
 	BOOSTER_REQUIRE_APISERVER=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
 		$(CARGO) test --locked --release -p booster-tests --test k8s memory_with_5000_nodes -- --ignored --nocapture
+
+## docker-build / docker-push: the image, for PLATFORM (e.g. linux/amd64,linux/arm64) and
+## VERSION (default: the workspace version), as IMAGE:VERSION.
+IMAGE ?= ghcr.io/aws-spots-booster/aws-spots-booster
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+PLATFORM ?= linux/amd64
+docker-build:
+	docker buildx build --platform $(PLATFORM) -t $(IMAGE):$(VERSION) --load .
+
+docker-push:
+	docker buildx build --platform $(PLATFORM) -t $(IMAGE):$(VERSION) --push .
 
 ## bench: criterion benchmarks of the parser, the engine and a simulated storm.
 bench:

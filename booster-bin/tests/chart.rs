@@ -122,3 +122,54 @@ fn the_charts_rbac_is_the_tested_one() {
         assert_eq!(rules(&rendered), rules(&tested), "{kind} rules");
     }
 }
+
+/// Every object the chart renders is accepted by a real kube-apiserver (server-side dry
+/// run: validated, defaulted, admitted, not stored).
+#[tokio::test]
+async fn the_rendered_chart_passes_a_server_side_dry_run() {
+    use booster_tests::control_plane::{available, ControlPlane};
+    use kube::api::{Api, DynamicObject, PostParams};
+    use kube::discovery::{oneshot, Scope};
+    let Some(helm) = helm() else { return };
+    if !available() {
+        return;
+    }
+    let cp = ControlPlane::start(false).expect("control plane");
+    let client = cp.admin().await.expect("ready");
+    let text = render(&helm, &["podDisruptionBudget.enabled=true"]);
+    let pp = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let mut kinds = Vec::new();
+    for doc in docs(&text) {
+        let obj: DynamicObject = serde_json::from_value(doc).expect("object");
+        let types = obj.types.clone().expect("apiVersion and kind");
+        let gvk = kube::api::GroupVersionKind::try_from(&types).expect("gvk");
+        let (ar, caps) = oneshot::pinned_kind(&client, &gvk)
+            .await
+            .expect("known kind");
+        let api: Api<DynamicObject> = match caps.scope {
+            Scope::Cluster => Api::all_with(client.clone(), &ar),
+            Scope::Namespaced => Api::namespaced_with(client.clone(), "kube-system", &ar),
+        };
+        api.create(&pp, &obj)
+            .await
+            .unwrap_or_else(|e| panic!("{} {:?}: {e}", types.kind, obj.metadata.name));
+        kinds.push(types.kind);
+    }
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Deployment",
+            "PodDisruptionBudget",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount"
+        ]
+    );
+}
