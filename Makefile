@@ -16,7 +16,7 @@ VENV := $(CACHE)/venv
 MOTO_STAMP := $(VENV)/.moto-$(MOTO_VERSION)
 export MOTO_SERVER := $(VENV)/bin/moto_server
 
-.PHONY: run test toolchain moto servers helm k8s-memory docker-build docker-push fmt-check clippy unit bench fuzz fmt clean-cache
+.PHONY: run test toolchain moto servers helm k8s-memory controller-memory docker-build docker-push fmt-check clippy unit bench fuzz fmt clean-cache
 
 ## run: the main job. With no cluster it runs the embedded simulator: every built-in
 ## scenario under nth-drain, upstream and booster, a table, and an HTML page of charts.
@@ -89,6 +89,11 @@ docker-build:
 
 docker-push:
 	docker buildx build --platform $(PLATFORM) -t $(IMAGE):$(VERSION) --push .
+
+## controller-memory: the release binary's size and RSS, idle and with 5,000 Nodes.
+controller-memory: servers
+	BOOSTER_REQUIRE_APISERVER=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
+		$(CARGO) test --locked --release -p booster-bin --test controller binary_size_and_rss -- --ignored --nocapture
 
 ## bench: criterion benchmarks of the parser, the engine and a simulated storm.
 bench:

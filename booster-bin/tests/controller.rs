@@ -369,3 +369,100 @@ async fn the_binary_boosts_drains_and_retires_a_signalled_node_with_a_real_apise
         "cordoned before the drain"
     );
 }
+
+fn rss_mib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        / 1024
+}
+
+/// Starts the binary in dry-run against `kubeconfig`, waits for /readyz, returns its RSS.
+fn rss_when_ready(kubeconfig: &str, aws: &str) -> u64 {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut child = bin()
+        .args([
+            "--kubeconfig",
+            kubeconfig,
+            "--dry-run",
+            "--leader-elect=false",
+            "--metrics-host",
+            "127.0.0.1",
+            "--metrics-port",
+            &port.to_string(),
+            "--aws-region",
+            "eu-west-1",
+            "--aws-endpoint-url",
+            aws,
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("controller");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !matches!(get(port, "/readyz"), Some((200, _))) {
+        assert!(Instant::now() < deadline, "not ready");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let rss = rss_mib(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    rss
+}
+
+/// The figures for the notes (`make controller-memory`, release build): the binary's size,
+/// its RSS idle and with 5,000 Nodes in the apiserver.
+#[tokio::test]
+#[ignore = "a measurement, not a check: make controller-memory"]
+async fn binary_size_and_rss() {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::Node;
+    if !available() {
+        return;
+    }
+    // A reachable AWS: the controller asks once which group the nodes' instances are in.
+    let Some(moto) = booster_tests::moto::Moto::start() else {
+        return;
+    };
+    let size = std::fs::metadata(env!("CARGO_BIN_EXE_aws-spots-booster"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let cp = ControlPlane::start(false).expect("control plane");
+    let admin = cp.admin().await.expect("ready");
+    let kubeconfig = cp.kubeconfig.display().to_string();
+    let idle = rss_when_ready(&kubeconfig, &moto.url);
+    let api: Api<Node> = Api::all(admin.clone());
+    futures::stream::iter(0..5000)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let n: Node = serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": format!("node-{i}"), "labels": {"topology.kubernetes.io/zone": "eu-west-1a", "node.kubernetes.io/instance-type": "m5.xlarge"}},
+                    "spec": {"providerID": format!("aws:///eu-west-1a/i-{i:017x}")},
+                }))
+                .expect("node");
+                api.create(&Default::default(), &n).await.expect("node");
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    let loaded = rss_when_ready(&kubeconfig, &moto.url);
+    eprintln!(
+        "binary {} MiB; RSS idle {idle} MiB; with 5000 Nodes {loaded} MiB",
+        size / (1024 * 1024)
+    );
+}
