@@ -45,7 +45,7 @@ pub struct RunArgs {
     /// How to reach the apiserver.
     #[arg(long, value_enum, default_value = "kubectl", env = "CONNECTION_MODE")]
     pub connection_mode: Mode,
-    /// Kubeconfig for `kubectl` mode (`~` expanded; KUBECONFIG is honoured when unset).
+    /// Kubeconfig for `kubectl` mode, `~` expanded [default: $KUBECONFIG, else ~/.kube/config]
     #[arg(long, env = "KUBECONFIG_PATH", value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// Namespace of cluster-autoscaler's status ConfigMap.
