@@ -14,6 +14,18 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_aws-spots-booster"))
 }
 
+/// The controller with test AWS credentials (no instance metadata) and `args`.
+fn controller(args: &[&str]) -> Command {
+    let mut c = bin();
+    c.args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -79,37 +91,33 @@ async fn the_controller_serves_readiness_and_metrics_holds_the_lease_and_stops_o
         .expect("port")
         .port();
     let kubeconfig = cp.kubeconfig.display().to_string();
-    let mut child = bin()
-        .args([
-            "--connection-mode",
-            "kubectl",
-            "--kubeconfig",
-            &kubeconfig,
-            // The upstream project's spellings are accepted too.
-            "--ca-status-namespace",
-            "kube-system",
-            "--ca-status-name",
-            "cluster-autoscaler-status",
-            "--dry-run",
-            "--metrics-host",
-            "127.0.0.1",
-            "--metrics-port",
-            &port.to_string(),
-            "--log-format",
-            "json",
-            "--aws-region",
-            "eu-west-1",
-            "--aws-endpoint-url",
-            "http://127.0.0.1:9",
-        ])
-        .env("POD_NAME", "replica-under-test")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("controller starts");
+    let mut child = controller(&[
+        "--connection-mode",
+        "kubectl",
+        "--kubeconfig",
+        &kubeconfig,
+        // The upstream project's spellings are accepted too.
+        "--ca-status-namespace",
+        "kube-system",
+        "--ca-status-name",
+        "cluster-autoscaler-status",
+        "--dry-run",
+        "--metrics-host",
+        "127.0.0.1",
+        "--metrics-port",
+        &port.to_string(),
+        "--log-format",
+        "json",
+        "--aws-region",
+        "eu-west-1",
+        "--aws-endpoint-url",
+        "http://127.0.0.1:9",
+    ])
+    .env("POD_NAME", "replica-under-test")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("controller starts");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some((200, _)) = get(port, "/readyz") {
@@ -299,31 +307,27 @@ async fn the_binary_boosts_drains_and_retires_a_signalled_node_with_a_real_apise
         .expect("port")
         .port();
     let kubeconfig = cp.kubeconfig.display().to_string();
-    let mut child = bin()
-        .args([
-            "--kubeconfig",
-            &kubeconfig,
-            "--leader-elect=false",
-            "--time-between-drains",
-            "1s",
-            "--resync",
-            "2s",
-            "--metrics-host",
-            "127.0.0.1",
-            "--metrics-port",
-            &port.to_string(),
-            "--aws-region",
-            "eu-west-1",
-            "--aws-endpoint-url",
-            &moto.url,
-        ])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("controller");
+    let mut child = controller(&[
+        "--kubeconfig",
+        &kubeconfig,
+        "--leader-elect=false",
+        "--time-between-drains",
+        "1s",
+        "--resync",
+        "2s",
+        "--metrics-host",
+        "127.0.0.1",
+        "--metrics-port",
+        &port.to_string(),
+        "--aws-region",
+        "eu-west-1",
+        "--aws-endpoint-url",
+        &moto.url,
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("controller");
 
     // The group launches, the instance registers as a Node a moment later; the booster
     // drains the signalled node onto it and retires the old instance with decrement.
@@ -389,28 +393,24 @@ fn rss_when_ready(kubeconfig: &str, aws: &str) -> u64 {
         .and_then(|l| l.local_addr())
         .expect("port")
         .port();
-    let mut child = bin()
-        .args([
-            "--kubeconfig",
-            kubeconfig,
-            "--dry-run",
-            "--leader-elect=false",
-            "--metrics-host",
-            "127.0.0.1",
-            "--metrics-port",
-            &port.to_string(),
-            "--aws-region",
-            "eu-west-1",
-            "--aws-endpoint-url",
-            aws,
-        ])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("controller");
+    let mut child = controller(&[
+        "--kubeconfig",
+        kubeconfig,
+        "--dry-run",
+        "--leader-elect=false",
+        "--metrics-host",
+        "127.0.0.1",
+        "--metrics-port",
+        &port.to_string(),
+        "--aws-region",
+        "eu-west-1",
+        "--aws-endpoint-url",
+        aws,
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("controller");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !matches!(get(port, "/readyz"), Some((200, _))) {
         assert!(Instant::now() < deadline, "not ready");
