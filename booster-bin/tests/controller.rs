@@ -26,6 +26,23 @@ fn controller(args: &[&str]) -> Command {
     c
 }
 
+/// Waits until `/readyz` answers 200.
+fn wait_ready(port: u16, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !matches!(get(port, "/readyz"), Some((200, _))) {
+        assert!(Instant::now() < deadline, "not ready in {secs} s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A free port on loopback.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -86,10 +103,7 @@ async fn the_controller_serves_readiness_and_metrics_holds_the_lease_and_stops_o
     }
     let cp = ControlPlane::start(false).expect("control plane");
     let admin = cp.admin().await.expect("ready");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = free_port();
     let kubeconfig = cp.kubeconfig.display().to_string();
     let mut child = controller(&[
         "--connection-mode",
@@ -118,14 +132,7 @@ async fn the_controller_serves_readiness_and_metrics_holds_the_lease_and_stops_o
     .stderr(Stdio::piped())
     .spawn()
     .expect("controller starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some((200, _)) = get(port, "/readyz") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not ready in 30 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_ready(port, 30);
     assert!(matches!(get(port, "/healthz"), Some((200, _))));
     let deadline = Instant::now() + Duration::from_secs(20);
     let metrics = loop {
@@ -302,10 +309,7 @@ async fn the_binary_boosts_drains_and_retires_a_signalled_node_with_a_real_apise
         .await
         .expect("event");
 
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = free_port();
     let kubeconfig = cp.kubeconfig.display().to_string();
     let mut child = controller(&[
         "--kubeconfig",
@@ -389,10 +393,7 @@ fn rss_mib(pid: u32) -> u64 {
 
 /// Starts the binary in dry-run against `kubeconfig`, waits for /readyz, returns its RSS.
 fn rss_when_ready(kubeconfig: &str, aws: &str) -> u64 {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = free_port();
     let mut child = controller(&[
         "--kubeconfig",
         kubeconfig,
@@ -411,11 +412,7 @@ fn rss_when_ready(kubeconfig: &str, aws: &str) -> u64 {
     .stderr(Stdio::null())
     .spawn()
     .expect("controller");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !matches!(get(port, "/readyz"), Some((200, _))) {
-        assert!(Instant::now() < deadline, "not ready");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_ready(port, 60);
     std::thread::sleep(Duration::from_secs(3));
     let rss = rss_mib(child.id());
     let _ = child.kill();

@@ -549,51 +549,32 @@ async fn namespaces_are_created_for_the_tests() {
     assert!(names.contains(&"kube-system".to_string()) && names.contains(&"default".to_string()));
 }
 
+/// Creates `v` (JSON of a `K`) through `api`.
+async fn create_via<K>(api: Api<K>, v: serde_json::Value)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let o: K = serde_json::from_value(v).expect("object");
+    api.create(&PostParams::default(), &o)
+        .await
+        .expect("create");
+}
+
 /// deploy/rbac.yaml, applied with the admin client.
 async fn apply_rbac(client: &Client) {
     use k8s_openapi::api::core::v1::ServiceAccount;
     use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml"))
         .expect("deploy/rbac.yaml");
-    let pp = PostParams::default();
     for doc in text.split("\n---\n") {
         let v: serde_json::Value = serde_saphyr::from_str(doc).expect("YAML document");
+        let c = client.clone();
         match v["kind"].as_str() {
-            Some("ServiceAccount") => {
-                let o: ServiceAccount = serde_json::from_value(v).expect("sa");
-                Api::<ServiceAccount>::namespaced(client.clone(), NS)
-                    .create(&pp, &o)
-                    .await
-                    .expect("sa");
-            }
-            Some("ClusterRole") => {
-                let o: ClusterRole = serde_json::from_value(v).expect("cr");
-                Api::<ClusterRole>::all(client.clone())
-                    .create(&pp, &o)
-                    .await
-                    .expect("cr");
-            }
-            Some("ClusterRoleBinding") => {
-                let o: ClusterRoleBinding = serde_json::from_value(v).expect("crb");
-                Api::<ClusterRoleBinding>::all(client.clone())
-                    .create(&pp, &o)
-                    .await
-                    .expect("crb");
-            }
-            Some("Role") => {
-                let o: Role = serde_json::from_value(v).expect("role");
-                Api::<Role>::namespaced(client.clone(), NS)
-                    .create(&pp, &o)
-                    .await
-                    .expect("role");
-            }
-            Some("RoleBinding") => {
-                let o: RoleBinding = serde_json::from_value(v).expect("rb");
-                Api::<RoleBinding>::namespaced(client.clone(), NS)
-                    .create(&pp, &o)
-                    .await
-                    .expect("rb");
-            }
+            Some("ServiceAccount") => create_via(Api::<ServiceAccount>::namespaced(c, NS), v).await,
+            Some("ClusterRole") => create_via(Api::<ClusterRole>::all(c), v).await,
+            Some("ClusterRoleBinding") => create_via(Api::<ClusterRoleBinding>::all(c), v).await,
+            Some("Role") => create_via(Api::<Role>::namespaced(c, NS), v).await,
+            Some("RoleBinding") => create_via(Api::<RoleBinding>::namespaced(c, NS), v).await,
             other => panic!("unexpected kind {other:?} in deploy/rbac.yaml"),
         }
     }
