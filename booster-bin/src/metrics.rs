@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use booster_core::exec::Effect;
 use booster_core::ports::DrainOutcome;
-use booster_core::{Action, Boost, CaObservation};
+use booster_core::{Action, Boost};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -205,9 +205,6 @@ impl Metrics {
         self.decide_seconds.observe(r.decide_time.as_secs_f64());
         self.ca_status_age_seconds
             .set(s.ca_status.age(s.now).map_or(-1.0, |d| d.as_secs_f64()));
-        if let CaObservation::Invalid { .. } | CaObservation::Missing = s.ca_status {
-            tracing::debug!("no usable cluster-autoscaler status");
-        }
         // Upstream gauges, per group.
         let mut by_instance = BTreeMap::new();
         for g in &s.groups {

@@ -83,7 +83,17 @@ pub async fn run(
         if todo.is_empty() {
             return Ok(DrainOutcome::Drained);
         }
-        blockers.retain(|name, _| todo.iter().any(|p| &pod_name(p) == name));
+        // Keep only budget refusals still waiting for their retry; protected pods are
+        // found again below, gone pods are no blockers.
+        blockers.retain(|name, _| {
+            todo.iter().any(|p| {
+                &pod_name(p) == name
+                    && p.metadata
+                        .uid
+                        .as_ref()
+                        .is_some_and(|u| retry_at.contains_key(u))
+            })
+        });
         for p in &todo {
             let uid = p.metadata.uid.clone().unwrap_or_default();
             let name = pod_name(p);
@@ -122,6 +132,7 @@ pub async fn run(
             match answer {
                 Ok(_) => {
                     tracing::info!(node, pod = %name, dry_run = spec.dry_run, "evicted");
+                    retry_at.remove(&uid);
                     evicted.insert(uid);
                 }
                 // Gone, or replaced under the same name: nothing to evict.
@@ -129,13 +140,15 @@ pub async fn run(
                     evicted.insert(uid);
                 }
                 Err(e) if status_of(&e) == Some(429) => {
-                    let budget = budget_of(client, p).await;
-                    let why = budget.map_or_else(
-                        || "a PodDisruptionBudget".to_string(),
-                        |b| format!("PodDisruptionBudget {ns}/{b}"),
-                    );
-                    tracing::info!(node, pod = %name, blocked_by = %why, "eviction refused; retrying later");
-                    blockers.insert(name, format!("blocked by {why}"));
+                    // Name the budget once per pod, not on every retry.
+                    if let std::collections::btree_map::Entry::Vacant(slot) = blockers.entry(name) {
+                        let why = budget_of(client, p).await.map_or_else(
+                            || "a PodDisruptionBudget".to_string(),
+                            |b| format!("PodDisruptionBudget {ns}/{b}"),
+                        );
+                        tracing::info!(node, pod = %slot.key(), blocked_by = %why, "eviction refused; retrying later");
+                        slot.insert(format!("blocked by {why}"));
+                    }
                     retry_at.insert(uid, Instant::now() + RETRY_429);
                 }
                 Err(e) => return Err(port_error(&format!("evict {name}"), e)),
