@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the control-plane binaries the tests start (etcd, kube-apiserver,
-# kube-controller-manager) from their Go modules, into $BOOSTER_TEST_SERVERS
+# Builds the servers the tests start (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kwok, ec2-metadata-mock) from their Go modules, into $BOOSTER_TEST_SERVERS
 # (default ~/.cache/aws-spots-booster/bin). Idempotent: a binary whose module files have
 # not changed is not rebuilt. Go's own caches (~/go/pkg/mod, ~/.cache/go-build) make a
 # rebuild after a change incremental.
@@ -29,3 +29,6 @@ build() {
 build etcd "$root/tools/test-servers/etcd" .
 build kube-apiserver "$root/tools/test-servers/kubernetes" k8s.io/kubernetes/cmd/kube-apiserver
 build kube-controller-manager "$root/tools/test-servers/kubernetes" k8s.io/kubernetes/cmd/kube-controller-manager
+build kube-scheduler "$root/tools/test-servers/kubernetes" k8s.io/kubernetes/cmd/kube-scheduler
+build kwok "$root/tools/test-servers/kwok" sigs.k8s.io/kwok/cmd/kwok
+build ec2-metadata-mock "$root/tools/test-servers/ec2-metadata-mock" github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock

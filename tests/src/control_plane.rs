@@ -49,7 +49,8 @@ pub fn available() -> bool {
     ok
 }
 
-fn free_port() -> u16 {
+/// A free port on loopback.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -89,7 +90,11 @@ impl Drop for ControlPlane {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::thread::panicking() || std::env::var_os("BOOSTER_KEEP_LOGS").is_some() {
+            eprintln!("control plane logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -111,8 +116,15 @@ fn kubeconfig_text(url: &str, token: &str) -> String {
 }
 
 impl ControlPlane {
-    /// Starts etcd and kube-apiserver, and kube-controller-manager when `kcm` is set.
+    /// Starts etcd and kube-apiserver, and kube-controller-manager (its disruption
+    /// controller only) when `kcm` is set.
     pub fn start(kcm: bool) -> Result<Self, String> {
+        Self::start_with(kcm.then_some("disruption"), false)
+    }
+
+    /// Starts etcd and kube-apiserver; kube-controller-manager with `controllers` (its
+    /// `--controllers` value) when given; kube-scheduler when `scheduler` is set.
+    pub fn start_with(controllers: Option<&str>, scheduler: bool) -> Result<Self, String> {
         let bin = servers_dir();
         let dir =
             std::env::temp_dir().join(format!("asb-cp-{}-{}", std::process::id(), free_port()));
@@ -196,10 +208,10 @@ impl ControlPlane {
             .map_err(|e| e.to_string())?;
         wait_port(api_port, "kube-apiserver", Duration::from_secs(60))?;
 
-        if kcm {
+        if let Some(controllers) = controllers {
             let args: Vec<String> = vec![
                 format!("--kubeconfig={}", cp.kubeconfig.display()),
-                "--controllers=disruption".into(),
+                format!("--controllers={controllers}"),
                 "--leader-elect=false".into(),
                 "--bind-address=127.0.0.1".into(),
                 format!("--secure-port={}", free_port()),
@@ -215,7 +227,25 @@ impl ControlPlane {
                 )?,
             ));
         }
+        if scheduler {
+            let args: Vec<String> = vec![
+                format!("--kubeconfig={}", cp.kubeconfig.display()),
+                "--leader-elect=false".into(),
+                "--bind-address=127.0.0.1".into(),
+                format!("--secure-port={}", free_port()),
+                "-v=1".into(),
+            ];
+            cp.spawn_server("kube-scheduler", &bin.join("kube-scheduler"), &args)?;
+        }
         Ok(cp)
+    }
+
+    /// Starts another server beside the control plane, logging to `<name>.log` in
+    /// [`ControlPlane::dir`]; it is stopped with the control plane.
+    pub fn spawn_server(&mut self, name: &str, bin: &Path, args: &[String]) -> Result<(), String> {
+        let child = spawn(bin, args, &self.dir.join(format!("{name}.log")))?;
+        self.children.push((name.to_string(), child));
+        Ok(())
     }
 
     /// A client from `kubeconfig` (current context), once the apiserver answers.

@@ -1,0 +1,155 @@
+//! moto instances → kwok Nodes: each in-service instance of the group becomes a Node
+//! `boot_delay` after it was first seen, named and labelled as on EKS, with
+//! `spec.providerID: aws:///<az>/<instance-id>`; an instance that leaves the group (retired
+//! or interrupted) takes its Node and the Node's pods with it, as a terminated VM does.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::Client;
+
+use super::{Record, GROUP};
+
+/// The annotation kwok manages nodes by.
+pub const KWOK_ANNOTATION: &str = "kwok.x-k8s.io/node";
+
+/// The group's desired capacity and in-service (or pending) instance ids.
+pub async fn describe(asg: &aws_sdk_autoscaling::Client) -> Result<(i32, Vec<String>), String> {
+    let (desired, instances) = describe_zones(asg).await?;
+    Ok((desired, instances.into_keys().collect()))
+}
+
+/// Desired capacity, and instance id → zone for the instances still in the group.
+async fn describe_zones(
+    asg: &aws_sdk_autoscaling::Client,
+) -> Result<(i32, BTreeMap<String, String>), String> {
+    let out = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(GROUP)
+        .send()
+        .await
+        .map_err(|e| format!("describe: {e:?}"))?;
+    let g = out
+        .auto_scaling_groups()
+        .first()
+        .ok_or_else(|| format!("group {GROUP} not found"))?;
+    let instances = g
+        .instances()
+        .iter()
+        .filter(|i| {
+            !i.lifecycle_state()
+                .is_some_and(|s| s.as_str().starts_with("Terminat"))
+        })
+        .filter_map(|i| {
+            Some((
+                i.instance_id()?.to_string(),
+                i.availability_zone().unwrap_or("eu-west-1a").to_string(),
+            ))
+        })
+        .collect();
+    Ok((g.desired_capacity().unwrap_or_default(), instances))
+}
+
+fn node_for(name: &str, id: &str, zone: &str) -> Result<Node, String> {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {
+            "name": name,
+            "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "topology.kubernetes.io/zone": zone,
+                "topology.kubernetes.io/region": "eu-west-1",
+                "node.kubernetes.io/instance-type": "m5.xlarge",
+                "eks.amazonaws.com/capacityType": "SPOT",
+                "type": "kwok"
+            }
+        },
+        "spec": {"providerID": format!("aws:///{zone}/{id}")},
+        "status": {
+            "allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"},
+            "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"}
+        }
+    }))
+    .map_err(|e| e.to_string())
+}
+
+/// Runs until aborted.
+pub async fn run(
+    asg: aws_sdk_autoscaling::Client,
+    kube: Client,
+    record: Arc<Mutex<Record>>,
+    t0: Instant,
+    boot_delay: Duration,
+) {
+    let nodes: Api<Node> = Api::all(kube.clone());
+    let pods: Api<Pod> = Api::all(kube.clone());
+    let mut first_seen: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut gone: BTreeSet<String> = BTreeSet::new();
+    let mut last_desired = None;
+    let mut n = 0u32;
+    loop {
+        match describe_zones(&asg).await {
+            Ok((desired, instances)) => {
+                if last_desired != Some(desired) {
+                    last_desired = Some(desired);
+                    if let Ok(mut r) = record.lock() {
+                        r.desired.push((t0.elapsed(), desired));
+                    }
+                }
+                let now = Instant::now();
+                for (id, zone) in &instances {
+                    let seen = *first_seen.entry(id.clone()).or_insert(now);
+                    if names.contains_key(id) || now.duration_since(seen) < boot_delay {
+                        continue;
+                    }
+                    n += 1;
+                    let name = format!(
+                        "ip-10-0-{}-{}.eu-west-1.compute.internal",
+                        n / 250,
+                        10 + n % 250
+                    );
+                    let Ok(node) = node_for(&name, id, zone) else {
+                        continue;
+                    };
+                    if nodes.create(&PostParams::default(), &node).await.is_ok() {
+                        names.insert(id.clone(), name.clone());
+                        if let Ok(mut r) = record.lock() {
+                            r.nodes.insert(id.clone(), name);
+                        }
+                    }
+                }
+                for (id, name) in &names {
+                    if instances.contains_key(id) || gone.contains(id) {
+                        continue;
+                    }
+                    // The VM is gone: its Node and pods go with it.
+                    let _ = nodes.delete(name, &DeleteParams::default()).await;
+                    let lp = ListParams::default().fields(&format!("spec.nodeName={name}"));
+                    if let Ok(list) = pods.list(&lp).await {
+                        for p in list.items {
+                            let (Some(pn), Some(ns)) = (p.metadata.name, p.metadata.namespace)
+                            else {
+                                continue;
+                            };
+                            let _ = Api::<Pod>::namespaced(kube.clone(), &ns)
+                                .delete(&pn, &DeleteParams::default().grace_period(0))
+                                .await;
+                        }
+                    }
+                    gone.insert(id.clone());
+                    if let Ok(mut r) = record.lock() {
+                        r.ended.push(id.clone());
+                    }
+                }
+            }
+            Err(e) => eprintln!("bridge: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,209 @@
+//! cluster-autoscaler's part, every 2 s, as CA 1.34 with the AWS provider and
+//! `--write-status-configmap=true` does it:
+//!
+//! - the `kube-system/cluster-autoscaler-status` ConfigMap, in YAML (CA >= 1.30) or the
+//!   legacy text (CA <= 1.29), with the `cluster-autoscaler.kubernetes.io/last-updated`
+//!   annotation; per group the registered/ready/not-started Nodes and `cloudProviderTarget`
+//!   (the group's desired capacity);
+//! - scale-up: pods unschedulable for want of room get `ceil(pods / 4)` more nodes, less
+//!   the nodes already coming (target − registered), capped at max size.
+//!
+//! It never scales down: no scenario runs as long as CA's 10-minute unneeded time.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::Client;
+
+use super::{node_ready, unix_now, GROUP};
+
+/// Counts CA reports for one group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Nodes of the group registered.
+    pub registered: usize,
+    /// Of which Ready.
+    pub ready: usize,
+    /// The group's desired capacity.
+    pub target: i32,
+    /// Min size.
+    pub min: i32,
+    /// Max size.
+    pub max: i32,
+}
+
+/// Go's `time.Time` string, as CA prints it.
+fn go_time(unix: i64) -> String {
+    booster_core::Timestamp::from_unix_secs(unix)
+        .to_string()
+        .replace('T', " ")
+        .replace('Z', ".000000000 +0000 UTC")
+}
+
+/// The status text in the YAML form.
+pub fn yaml_status(c: &Counts, unix: i64) -> String {
+    let t = go_time(unix);
+    let unready = c.registered - c.ready;
+    let scale_up = if c.target as usize > c.registered {
+        "InProgress"
+    } else {
+        "NoActivity"
+    };
+    format!(
+        "time: {t}\nautoscalerStatus: Running\nclusterWide:\n  health:\n    status: Healthy\n    nodeCounts:\n      registered:\n        total: {reg}\n        ready: {ready}\n        notStarted: {unready}\n      longUnregistered: 0\n      unregistered: 0\n    lastProbeTime: \"{t}\"\n  scaleUp:\n    status: {scale_up}\n    lastProbeTime: \"{t}\"\nnodeGroups:\n- name: {GROUP}\n  health:\n    status: Healthy\n    nodeCounts:\n      registered:\n        total: {reg}\n        ready: {ready}\n        notStarted: {unready}\n      longUnregistered: 0\n      unregistered: 0\n    cloudProviderTarget: {target}\n    minSize: {min}\n    maxSize: {max}\n    lastProbeTime: \"{t}\"\n  scaleUp:\n    status: {scale_up}\n    lastProbeTime: \"{t}\"\n  scaleDown:\n    status: NoCandidates\n    lastProbeTime: \"{t}\"\n",
+        reg = c.registered,
+        ready = c.ready,
+        target = c.target,
+        min = c.min,
+        max = c.max,
+    )
+}
+
+/// The status text in the legacy form.
+pub fn legacy_status(c: &Counts, unix: i64) -> String {
+    let t = go_time(unix);
+    let unready = c.registered - c.ready;
+    let scale_up = if c.target as usize > c.registered {
+        "InProgress"
+    } else {
+        "NoActivity"
+    };
+    format!(
+        "Cluster-autoscaler status at {t}:\nCluster-wide:\n  Health:      Healthy (ready={ready} unready=0 (resourceUnready=0) notStarted={unready} longNotStarted=0 registered={reg} longUnregistered=0)\n               LastProbeTime:      {t}\n               LastTransitionTime: {t}\n  ScaleUp:     {scale_up} (ready={ready} registered={reg})\n               LastProbeTime:      {t}\n               LastTransitionTime: {t}\n  ScaleDown:   NoCandidates (candidates=0)\n               LastProbeTime:      {t}\n               LastTransitionTime: {t}\n\nNodeGroups:\n  Name:        {GROUP}\n  Health:      Healthy (ready={ready} unready=0 (resourceUnready=0) notStarted={unready} longNotStarted=0 registered={reg} longUnregistered=0 cloudProviderTarget={target} (minSize={min}, maxSize={max}))\n               LastProbeTime:      {t}\n               LastTransitionTime: {t}\n  ScaleUp:     {scale_up} (ready={ready} cloudProviderTarget={target})\n               LastProbeTime:      {t}\n               LastTransitionTime: {t}\n  ScaleDown:   NoCandidates (candidates=0)\n               LastProbeTime:      {t}\n               LastTransitionTime: {t}\n\n",
+        reg = c.registered,
+        ready = c.ready,
+        target = c.target,
+        min = c.min,
+        max = c.max,
+    )
+}
+
+async fn counts(asg: &aws_sdk_autoscaling::Client, nodes: &Api<Node>) -> Result<Counts, String> {
+    let out = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(GROUP)
+        .send()
+        .await
+        .map_err(|e| format!("describe: {e:?}"))?;
+    let g = out
+        .auto_scaling_groups()
+        .first()
+        .ok_or_else(|| format!("group {GROUP} not found"))?;
+    let list = nodes
+        .list(&ListParams::default().labels("type=kwok"))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Counts {
+        registered: list.items.len(),
+        ready: list.items.iter().filter(|n| node_ready(n)).count(),
+        target: g.desired_capacity().unwrap_or_default(),
+        min: g.min_size().unwrap_or_default(),
+        max: g.max_size().unwrap_or_default(),
+    })
+}
+
+/// Pods the scheduler reported unschedulable.
+async fn unschedulable(pods: &Api<Pod>) -> usize {
+    pods.list(&ListParams::default().fields("spec.nodeName="))
+        .await
+        .map(|l| {
+            l.items
+                .iter()
+                .filter(|p| {
+                    p.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|c| {
+                            c.iter().any(|c| {
+                                c.type_ == "PodScheduled"
+                                    && c.status == "False"
+                                    && c.reason.as_deref() == Some("Unschedulable")
+                            })
+                        })
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Runs until aborted.
+pub async fn run(asg: aws_sdk_autoscaling::Client, kube: Client, legacy: bool) {
+    let nodes: Api<Node> = Api::all(kube.clone());
+    let pods: Api<Pod> = Api::all(kube.clone());
+    let cms: Api<ConfigMap> = Api::namespaced(kube, "kube-system");
+    let pp = PatchParams::apply("cluster-autoscaler").force();
+    loop {
+        match counts(&asg, &nodes).await {
+            Ok(c) => {
+                let now = unix_now();
+                let status = if legacy {
+                    legacy_status(&c, now)
+                } else {
+                    yaml_status(&c, now)
+                };
+                let cm = serde_json::json!({
+                    "apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {
+                        "name": "cluster-autoscaler-status",
+                        "namespace": "kube-system",
+                        "annotations": {"cluster-autoscaler.kubernetes.io/last-updated": go_time(now)}
+                    },
+                    "data": {"status": status}
+                });
+                if let Err(e) = cms
+                    .patch("cluster-autoscaler-status", &pp, &Patch::Apply(&cm))
+                    .await
+                {
+                    eprintln!("ca: status: {e}");
+                }
+                let pending = unschedulable(&pods).await;
+                let upcoming = (c.target as usize).saturating_sub(c.registered);
+                let needed = pending.div_ceil(4).saturating_sub(upcoming);
+                if needed > 0 && c.target < c.max {
+                    let to = (c.target + needed as i32).min(c.max);
+                    let _ = asg
+                        .set_desired_capacity()
+                        .auto_scaling_group_name(GROUP)
+                        .desired_capacity(to)
+                        .honor_cooldown(false)
+                        .send()
+                        .await;
+                }
+            }
+            Err(e) => eprintln!("ca: {e}"),
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use booster_core::ca_status::parse;
+
+    #[test]
+    fn both_forms_parse_with_the_booster_parser() {
+        let c = Counts {
+            registered: 4,
+            ready: 3,
+            target: 5,
+            min: 1,
+            max: 8,
+        };
+        for text in [
+            yaml_status(&c, 1_764_000_000),
+            legacy_status(&c, 1_764_000_000),
+        ] {
+            let s = parse(&text).expect("parses");
+            let g = s
+                .node_groups
+                .iter()
+                .find(|g| g.name == GROUP)
+                .expect("group");
+            assert_eq!(g.cloud_provider_target, 5, "{text}");
+            assert_eq!(g.ready, 3);
+            assert_eq!(g.max_size, 8);
+        }
+    }
+}

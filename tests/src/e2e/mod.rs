@@ -1,0 +1,724 @@
+//! The end-to-end environment: a cluster whose nodes are EC2 instances of a moto Auto
+//! Scaling group, with the peers our users run beside the booster.
+//!
+//! - **Control plane**: etcd, kube-apiserver, kube-controller-manager (deployment,
+//!   replicaset, disruption, podgc, nodelifecycle) and kube-scheduler, from the Kubernetes Go modules.
+//! - **kwok** plays the kubelets: it makes the Nodes Ready and runs their pods.
+//! - **moto** is Auto Scaling and EC2; [`bridge`] turns each in-service instance into a
+//!   Node after a boot delay and deletes the Node (and its pods) when the instance ends.
+//! - **amazon-ec2-metadata-mock**, one per signalled node, serves the rebalance
+//!   recommendation (and, if asked, the spot interruption notice) at the chosen time;
+//!   [`nth`] reads it as NTH does in IMDS mode and writes what NTH writes.
+//! - [`ca`] writes cluster-autoscaler's status ConfigMap (YAML or legacy text) from the
+//!   group and the Nodes, and scales the group up for unschedulable pods.
+//! - The booster binary itself, as a process ([`Booster`]).
+//!
+//! NTH and Cluster Autoscaler are played by the harness because the Go module proxy here
+//! refuses both modules (`github.com/aws/aws-node-termination-handler`,
+//! `k8s.io/autoscaler/cluster-autoscaler`: 403 "not available" for every version).
+
+pub mod bridge;
+pub mod ca;
+pub mod nth;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, ListParams, PostParams};
+use kube::Client;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
+
+use crate::control_plane::{free_port, servers_dir, ControlPlane};
+use crate::moto::Moto;
+
+/// The group every scenario uses.
+pub const GROUP: &str = "spot-workers";
+/// The namespace of the workload.
+pub const NS: &str = "default";
+
+/// What a scenario's world looks like.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Instances (and so Nodes) at the start.
+    pub nodes: i32,
+    /// The group's max size.
+    pub max_size: i32,
+    /// From an instance's launch to its Node.
+    pub boot_delay: Duration,
+    /// Pods of the `web` Deployment; each asks for one of a node's 4 CPUs.
+    pub replicas: i32,
+    /// cluster-autoscaler's status in the legacy text form (CA <= 1.29) instead of YAML.
+    pub legacy_status: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            nodes: 3,
+            max_size: 8,
+            boot_delay: Duration::from_secs(8),
+            replicas: 9,
+            legacy_status: false,
+        }
+    }
+}
+
+/// What the harness saw while the scenario ran.
+#[derive(Debug, Default)]
+pub struct Record {
+    /// The group's desired capacity, each time it changed.
+    pub desired: Vec<(Duration, i32)>,
+    /// Instance id → Node name, for every instance that became a Node.
+    pub nodes: BTreeMap<String, String>,
+    /// Instances that ended (retired or interrupted).
+    pub ended: Vec<String>,
+    /// Pod-seconds of pods unscheduled for longer than the scheduling allowance.
+    pub pending_pod_seconds: f64,
+    /// Most pods unscheduled at once (beyond the allowance).
+    pub max_pending: usize,
+    /// Node-seconds with fewer schedulable Ready nodes than the workload needs.
+    pub capacity_deficit_node_seconds: f64,
+    /// Most simultaneous evictions in progress seen on signalled nodes (pods with a
+    /// deletion timestamp on distinct nodes).
+    pub max_nodes_draining: usize,
+    /// When each node was first seen draining (a pod of it terminating).
+    pub drain_started: BTreeMap<String, Duration>,
+    /// Fewest `web` pods running at once (`None` before the first sample).
+    pub min_running: Option<usize>,
+}
+
+/// Time after creation a pod may take to be scheduled before it counts as pending.
+pub const SCHEDULING_ALLOWANCE: Duration = Duration::from_secs(3);
+
+/// One scenario's world. Everything stops when it is dropped.
+pub struct Env {
+    /// The control plane (and kwok beside it).
+    pub cp: ControlPlane,
+    /// The AWS emulator.
+    pub moto: Moto,
+    /// Admin client.
+    pub kube: Client,
+    /// Auto Scaling client pointed at moto.
+    pub asg: aws_sdk_autoscaling::Client,
+    /// What the harness saw.
+    pub record: Arc<Mutex<Record>>,
+    /// When the world started; durations in [`Record`] count from here.
+    pub t0: Instant,
+    opts: Options,
+    tasks: Vec<JoinHandle<()>>,
+    imds: Mutex<Vec<Child>>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for c in self
+            .imds
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+        {
+            let mut c = c;
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Whether every server the suite needs is there; prints SKIPPED (or fails under
+/// `BOOSTER_REQUIRE_APISERVER=1` / `BOOSTER_REQUIRE_MOTO=1`) when not.
+pub fn available() -> bool {
+    if !crate::control_plane::available() {
+        return false;
+    }
+    let d = servers_dir();
+    let missing: Vec<&str> = ["kube-scheduler", "kwok", "ec2-metadata-mock"]
+        .into_iter()
+        .filter(|b| !d.join(b).exists())
+        .collect();
+    if !missing.is_empty() {
+        assert!(
+            std::env::var("BOOSTER_REQUIRE_APISERVER").as_deref() != Ok("1"),
+            "e2e servers missing in {}: {missing:?}; run scripts/build-test-servers.sh",
+            d.display()
+        );
+        eprintln!(
+            "SKIPPED e2e: {missing:?} missing in {} (make test builds them)",
+            d.display()
+        );
+        return false;
+    }
+    true
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// `now` in RFC 3339 (UTC, seconds).
+pub fn rfc3339_now() -> String {
+    booster_core::Timestamp::from_unix_secs(unix_now()).to_string()
+}
+
+/// A GET on loopback; `(status, body)`.
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut text))
+        .await
+        .ok()?
+        .ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((code, body))
+}
+
+/// Waits for `what` to hold, checking every 500 ms, or fails with `msg` after `secs`.
+pub async fn eventually<F, Fut>(secs: u64, msg: &str, mut what: F) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if what().await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{msg} (not within {secs} s)"));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn moto_client(url: &str) -> aws_sdk_autoscaling::Client {
+    aws_sdk_autoscaling::Client::from_conf(
+        aws_sdk_autoscaling::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url(url)
+            .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+            .build(),
+    )
+}
+
+impl Env {
+    /// Starts the world and waits until the workload runs on Ready nodes. `None` (printed
+    /// as SKIPPED) when the servers are missing and not required.
+    pub async fn start(opts: Options) -> Result<Option<Env>, String> {
+        if !available() {
+            return Ok(None);
+        }
+        let Some(moto) = Moto::start() else {
+            return Ok(None);
+        };
+        let mut cp = ControlPlane::start_with(
+            Some("deployment,replicaset,disruption,podgc,nodelifecycle"),
+            true,
+        )?;
+        let stages = cp.dir.join("kwok-stages.yaml");
+        std::fs::write(&stages, include_str!("kwok-stages.yaml")).map_err(|e| e.to_string())?;
+        let kwok_args: Vec<String> = vec![
+            format!("--config={}", stages.display()),
+            format!("--kubeconfig={}", cp.kubeconfig.display()),
+            "--manage-all-nodes=false".into(),
+            format!(
+                "--manage-nodes-with-annotation-selector={}=fake",
+                bridge::KWOK_ANNOTATION
+            ),
+            format!("--server-address=127.0.0.1:{}", free_port()),
+            "--node-ip=127.0.0.1".into(),
+            "--node-lease-duration-seconds=40".into(),
+        ];
+        cp.spawn_server("kwok", &servers_dir().join("kwok"), &kwok_args)?;
+        let kube = cp.admin().await?;
+        let asg = moto_client(&moto.url);
+        let zones = ["eu-west-1a", "eu-west-1b"];
+        asg.create_launch_configuration()
+            .launch_configuration_name("spot-lc")
+            .image_id("ami-12c6146b")
+            .instance_type("m5.xlarge")
+            .send()
+            .await
+            .map_err(|e| format!("launch configuration: {e:?}"))?;
+        asg.create_auto_scaling_group()
+            .auto_scaling_group_name(GROUP)
+            .launch_configuration_name("spot-lc")
+            .min_size(1)
+            .max_size(opts.max_size)
+            .desired_capacity(opts.nodes)
+            .set_availability_zones(Some(zones.iter().map(|z| z.to_string()).collect()))
+            .send()
+            .await
+            .map_err(|e| format!("group: {e:?}"))?;
+
+        let record = Arc::new(Mutex::new(Record::default()));
+        let t0 = Instant::now();
+        let mut env = Env {
+            cp,
+            moto,
+            kube,
+            asg,
+            record,
+            t0,
+            opts: opts.clone(),
+            tasks: Vec::new(),
+            imds: Mutex::new(Vec::new()),
+        };
+        env.tasks.push(tokio::spawn(bridge::run(
+            env.asg.clone(),
+            env.kube.clone(),
+            env.record.clone(),
+            t0,
+            opts.boot_delay,
+        )));
+        env.tasks.push(tokio::spawn(ca::run(
+            env.asg.clone(),
+            env.kube.clone(),
+            opts.legacy_status,
+        )));
+        env.wait_nodes_ready(opts.nodes as usize, 60).await?;
+        env.workload(opts.replicas).await?;
+        env.tasks.push(tokio::spawn(sampler(
+            env.kube.clone(),
+            env.record.clone(),
+            t0,
+            opts.replicas,
+        )));
+        Ok(Some(env))
+    }
+
+    /// Where the servers' logs are.
+    pub fn dir(&self) -> &Path {
+        &self.cp.dir
+    }
+
+    /// Waits until `n` Nodes are Ready.
+    pub async fn wait_nodes_ready(&self, n: usize, secs: u64) -> Result<(), String> {
+        let nodes: Api<Node> = Api::all(self.kube.clone());
+        eventually(secs, &format!("{n} Ready nodes"), || {
+            let nodes = nodes.clone();
+            async move {
+                nodes
+                    .list(&ListParams::default())
+                    .await
+                    .map(|l| l.items.iter().filter(|n| node_ready(n)).count() >= n)
+                    .unwrap_or(false)
+            }
+        })
+        .await
+    }
+
+    /// A `web` Deployment of `replicas` pods (1 CPU each) with a PodDisruptionBudget of
+    /// `maxUnavailable: 1`; returns when every pod runs.
+    async fn workload(&self, replicas: i32) -> Result<(), String> {
+        let labels = serde_json::json!({"app": "web"});
+        let d: Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "terminationGracePeriodSeconds": 2,
+                        "containers": [{"name": "web", "image": "registry.k8s.io/pause:3.10",
+                            "resources": {"requests": {"cpu": "1", "memory": "256Mi"}}}]
+                    }
+                }
+            }
+        }))
+        .map_err(|e| e.to_string())?;
+        Api::<Deployment>::namespaced(self.kube.clone(), NS)
+            .create(&PostParams::default(), &d)
+            .await
+            .map_err(|e| format!("deployment: {e}"))?;
+        let pdb: PodDisruptionBudget = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}}
+        }))
+        .map_err(|e| e.to_string())?;
+        Api::<PodDisruptionBudget>::namespaced(self.kube.clone(), NS)
+            .create(&PostParams::default(), &pdb)
+            .await
+            .map_err(|e| format!("pdb: {e}"))?;
+        let pods: Api<Pod> = Api::namespaced(self.kube.clone(), NS);
+        eventually(90, &format!("{replicas} web pods running"), || {
+            let pods = pods.clone();
+            async move {
+                pods.list(&ListParams::default().labels("app=web"))
+                    .await
+                    .map(|l| l.items.iter().filter(|p| pod_running(p)).count() == replicas as usize)
+                    .unwrap_or(false)
+            }
+        })
+        .await?;
+        let pdbs: Api<PodDisruptionBudget> = Api::namespaced(self.kube.clone(), NS);
+        eventually(30, "the budget allows one disruption", || {
+            let pdbs = pdbs.clone();
+            async move {
+                pdbs.get("web")
+                    .await
+                    .ok()
+                    .and_then(|p| p.status)
+                    .is_some_and(|s| s.disruptions_allowed == 1)
+            }
+        })
+        .await
+    }
+
+    /// The group's desired capacity and in-service instance ids, from moto.
+    pub async fn group(&self) -> Result<(i32, Vec<String>), String> {
+        bridge::describe(&self.asg).await
+    }
+
+    /// The Node running the most `web` pods (the one whose loss hurts most), and its
+    /// instance id.
+    pub async fn busiest_node(&self) -> Result<(String, String), String> {
+        let ranked = self.nodes_by_pods().await?;
+        ranked
+            .into_iter()
+            .next()
+            .ok_or_else(|| "no node runs web pods".to_string())
+    }
+
+    /// Nodes with `web` pods, busiest first, as (node, instance id).
+    pub async fn nodes_by_pods(&self) -> Result<Vec<(String, String)>, String> {
+        let pods = Api::<Pod>::namespaced(self.kube.clone(), NS)
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut count: BTreeMap<String, usize> = BTreeMap::new();
+        for p in &pods.items {
+            if let Some(n) = p.spec.as_ref().and_then(|s| s.node_name.clone()) {
+                *count.entry(n).or_default() += 1;
+            }
+        }
+        let ids = self
+            .record
+            .lock()
+            .map(|r| r.nodes.clone())
+            .unwrap_or_default();
+        let mut ranked: Vec<(usize, String, String)> = ids
+            .into_iter()
+            .filter_map(|(id, node)| count.get(&node).map(|c| (*c, node, id)))
+            .collect();
+        ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        Ok(ranked.into_iter().map(|(_, n, i)| (n, i)).collect())
+    }
+
+    /// NTH on `node` (instance `instance`): an ec2-metadata-mock serving a rebalance
+    /// recommendation after `rebalance_in`, and a spot interruption notice after
+    /// `interruption_in` if given; AWS interrupts the instance `notice_lead` after the
+    /// notice.
+    pub fn signal(
+        &mut self,
+        node: &str,
+        instance: &str,
+        rebalance_in: Duration,
+        interruption: Option<(Duration, Duration)>,
+    ) -> Result<(), String> {
+        let port = free_port();
+        let mut args: Vec<String> = vec![
+            "-n".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+            "--rebalance-delay-sec".into(),
+            rebalance_in.as_secs().to_string(),
+            "--mock-delay-sec".into(),
+            // No notice within the scenario unless asked.
+            interruption
+                .map_or(86_400, |(at, _)| at.as_secs())
+                .to_string(),
+        ];
+        args.push("--mock-ip-count=1000".into());
+        let log = self.cp.dir.join(format!("imds-{node}.log"));
+        let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let child = Command::new(servers_dir().join("ec2-metadata-mock"))
+            .args(&args)
+            .current_dir(&self.cp.dir)
+            .env("HOME", &self.cp.dir)
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .map_err(|e| format!("ec2-metadata-mock: {e}"))?;
+        if let Ok(mut v) = self.imds.lock() {
+            v.push(child);
+        }
+        self.tasks.push(tokio::spawn(nth::run(
+            self.kube.clone(),
+            self.asg.clone(),
+            port,
+            node.to_string(),
+            instance.to_string(),
+            interruption.map(|(_, lead)| lead),
+        )));
+        Ok(())
+    }
+
+    /// Starts the booster binary `bin` with `args` on top of the scenario's defaults.
+    pub fn booster(&self, bin: &Path, name: &str, args: &[&str]) -> Result<Booster, String> {
+        Booster::start(bin, self, name, args)
+    }
+
+    /// The options the world was started with.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// The desired capacities seen so far.
+    pub fn desired_history(&self) -> Vec<i32> {
+        self.record
+            .lock()
+            .map(|r| r.desired.iter().map(|(_, d)| *d).collect())
+            .unwrap_or_default()
+    }
+
+    /// A copy of the figures so far.
+    pub fn figures(&self) -> (f64, usize, f64) {
+        self.record
+            .lock()
+            .map(|r| {
+                (
+                    r.pending_pod_seconds,
+                    r.max_pending,
+                    r.capacity_deficit_node_seconds,
+                )
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Whether a Node is Ready.
+pub fn node_ready(n: &Node) -> bool {
+    n.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Whether a pod runs (and is not terminating).
+pub fn pod_running(p: &Pod) -> bool {
+    p.metadata.deletion_timestamp.is_none()
+        && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+}
+
+/// Every 500 ms: pods unscheduled beyond the allowance, nodes short of the workload, and
+/// nodes draining.
+async fn sampler(kube: Client, record: Arc<Mutex<Record>>, t0: Instant, replicas: i32) {
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), NS);
+    let nodes: Api<Node> = Api::all(kube);
+    let step = Duration::from_millis(500);
+    // Each node holds 4 pods of 1 CPU.
+    let needed = (replicas as usize).div_ceil(4);
+    let mut last = Instant::now();
+    loop {
+        tokio::time::sleep(step).await;
+        let (Ok(p), Ok(n)) = (
+            pods.list(&ListParams::default().labels("app=web")).await,
+            nodes.list(&ListParams::default()).await,
+        ) else {
+            continue;
+        };
+        let now = Instant::now();
+        let dt = now.duration_since(last).as_secs_f64();
+        last = now;
+        let wall = unix_now();
+        let pending =
+            p.items
+                .iter()
+                .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none())
+                .filter(|p| {
+                    p.metadata.creation_timestamp.as_ref().is_some_and(|c| {
+                        wall - c.0.as_second() > SCHEDULING_ALLOWANCE.as_secs() as i64
+                    })
+                })
+                .count();
+        let usable = n
+            .items
+            .iter()
+            .filter(|n| {
+                node_ready(n) && n.spec.as_ref().and_then(|s| s.unschedulable) != Some(true)
+            })
+            .count();
+        let draining: std::collections::BTreeSet<String> = p
+            .items
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_some())
+            .filter_map(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
+            .collect();
+        let running = p.items.iter().filter(|p| pod_running(p)).count();
+        if let Ok(mut r) = record.lock() {
+            r.min_running = Some(r.min_running.map_or(running, |m| m.min(running)));
+            r.pending_pod_seconds += pending as f64 * dt;
+            r.max_pending = r.max_pending.max(pending);
+            if usable < needed {
+                r.capacity_deficit_node_seconds += (needed - usable) as f64 * dt;
+            }
+            r.max_nodes_draining = r.max_nodes_draining.max(draining.len());
+            let since = now.duration_since(t0);
+            for d in draining {
+                r.drain_started.entry(d).or_insert(since);
+            }
+        }
+    }
+}
+
+/// The booster binary as a process, with its log in the scenario's directory.
+pub struct Booster {
+    child: Option<Child>,
+    /// Its /metrics port.
+    pub port: u16,
+    /// Its log.
+    pub log: PathBuf,
+}
+
+impl Drop for Booster {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl Booster {
+    fn start(bin: &Path, env: &Env, name: &str, extra: &[&str]) -> Result<Booster, String> {
+        let port = free_port();
+        let log = env.cp.dir.join(format!("{name}.log"));
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| e.to_string())?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let kubeconfig = env.cp.kubeconfig.display().to_string();
+        let port_s = port.to_string();
+        let mut args = vec![
+            "--connection-mode",
+            "kubectl",
+            "--kubeconfig",
+            &kubeconfig,
+            "--aws-region",
+            "eu-west-1",
+            "--aws-endpoint-url",
+            &env.moto.url,
+            "--metrics-host",
+            "127.0.0.1",
+            "--metrics-port",
+            &port_s,
+            "--resync",
+            "2s",
+            "--time-between-drains",
+            "2s",
+            "--drain-timeout",
+            "60s",
+            "--replacement-wait",
+            "90s",
+            "--max-time-consider-new-node",
+            "2m",
+        ];
+        args.extend_from_slice(extra);
+        let child = Command::new(bin)
+            .args(&args)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("RUST_LOG", "info,aws_spots_booster=debug,booster_k8s=debug")
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .map_err(|e| format!("{}: {e}", bin.display()))?;
+        Ok(Booster {
+            child: Some(child),
+            port,
+            log,
+        })
+    }
+
+    /// Waits until /readyz answers 200.
+    pub async fn wait_ready(&self, secs: u64) -> Result<(), String> {
+        let port = self.port;
+        eventually(secs, "booster ready", || async move {
+            matches!(http_get(port, "/readyz").await, Some((200, _)))
+        })
+        .await
+    }
+
+    /// Its /metrics text, empty when it does not answer.
+    pub async fn metrics(&self) -> String {
+        http_get(self.port, "/metrics")
+            .await
+            .map(|(_, b)| b)
+            .unwrap_or_default()
+    }
+
+    /// The sum of the samples of `name` whose labels contain every `labels` pair.
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        metric_sum(&self.metrics().await, name, labels)
+    }
+
+    /// Kills it with SIGKILL (no clean-up of any kind).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Whether it still runs.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+}
+
+/// The sum of the samples of `name` in Prometheus text whose label sets contain every
+/// `labels` entry (`key="value"`).
+pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            (n == name && labels.iter().all(|want| rest.contains(want)))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metric_sum;
+
+    #[test]
+    fn metric_sums_the_matching_series() {
+        let text = "# HELP x\nx_total{action=\"boost\",outcome=\"ok\"} 2\nx_total{action=\"boost\",outcome=\"dry_run\"} 3\nx_total{action=\"drain\",outcome=\"ok\"} 5\ny 1\n";
+        assert_eq!(metric_sum(text, "x_total", &["action=\"boost\""]), 5.0);
+        assert_eq!(metric_sum(text, "x_total", &["outcome=\"ok\""]), 7.0);
+        assert_eq!(metric_sum(text, "y", &[]), 1.0);
+        assert_eq!(metric_sum(text, "z", &[]), 0.0);
+    }
+}
