@@ -16,7 +16,7 @@ VENV := $(CACHE)/venv
 MOTO_STAMP := $(VENV)/.moto-$(MOTO_VERSION)
 export MOTO_SERVER := $(VENV)/bin/moto_server
 
-.PHONY: run test toolchain moto servers helm k8s-memory controller-memory docker-build docker-push fmt-check clippy unit bench fuzz fmt clean-cache
+.PHONY: run test e2e toolchain moto servers helm k8s-memory controller-memory docker-build docker-push fmt-check clippy unit bench fuzz fmt clean-cache
 
 ## run: the main job. With no cluster it runs the embedded simulator: every built-in
 ## scenario under nth-drain, upstream and booster, a table, and an HTML page of charts.
@@ -26,8 +26,9 @@ run: toolchain
 
 ## test: format check, clippy with -D warnings, and every test of the workspace: the
 ## booster-aws suite against a moto server, the booster-k8s suite against a real
-## kube-apiserver, etcd and kube-controller-manager (built from their Go modules, cached).
-test: toolchain moto servers helm fmt-check clippy unit
+## kube-apiserver, etcd and kube-controller-manager (built from their Go modules, cached),
+## then the end-to-end scenarios (`make e2e`).
+test: toolchain moto servers helm fmt-check clippy unit e2e
 
 toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
@@ -43,8 +44,9 @@ $(MOTO_STAMP):
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)'
 	@touch $@
 
-## servers: etcd, kube-apiserver, kube-controller-manager for the tests, built from their Go
-## modules into $(CACHE)/bin (minutes the first time, a second once cached).
+## servers: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and
+## amazon-ec2-metadata-mock for the tests, built from their Go modules into $(CACHE)/bin
+## (minutes the first time, a second once cached).
 servers:
 	BOOSTER_TEST_SERVERS=$(CACHE)/bin scripts/build-test-servers.sh
 
@@ -73,6 +75,13 @@ clippy:
 unit: moto servers helm
 	BOOSTER_REQUIRE_MOTO=1 BOOSTER_REQUIRE_APISERVER=1 BOOSTER_REQUIRE_HELM=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
 		$(CARGO) test --locked --workspace --all-features
+
+## e2e: the end-to-end scenarios, one at a time (each starts its own control plane,
+## kube-scheduler, kwok, moto and booster processes; about 9 minutes on 2 cores). Each
+## prints one line: `e2e <scenario>: ok in <s> s (<figures>)`.
+e2e: moto servers
+	BOOSTER_REQUIRE_MOTO=1 BOOSTER_REQUIRE_APISERVER=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
+		$(CARGO) test --locked -p booster-bin --test e2e -- --ignored --test-threads=1 --nocapture
 
 ## k8s-memory: the Kubernetes adapter's memory with 5,000 Nodes in a real apiserver.
 k8s-memory: servers

@@ -59,6 +59,12 @@ pub struct Controller {
     unknown: BTreeSet<String>,
     /// The last hold reported per node, to report a hold once, not every pass.
     holds: BTreeMap<String, Reason>,
+    /// Under `--dry-run`, the ledger as the plans so far would have left it: the next pass
+    /// decides on it, so the log shows the whole sequence (signal, boost, drain, retire)
+    /// rather than the first step again and again.
+    dry_ledger: Option<booster_core::Ledger>,
+    /// The dry-run actions logged by the last pass, to log a repeated one at debug level.
+    dry_logged: BTreeSet<String>,
 }
 
 /// Holds that mean something is wrong (fail safe engaged) rather than a normal wait.
@@ -97,6 +103,8 @@ impl Controller {
             drains: BTreeMap::new(),
             unknown: BTreeSet::new(),
             holds: BTreeMap::new(),
+            dry_ledger: None,
+            dry_logged: BTreeSet::new(),
         }
     }
 
@@ -151,7 +159,10 @@ impl Controller {
             };
             self.event(node, reason, &msg, warn).await;
         }
-        let snapshot = self.snapshot().await?;
+        let mut snapshot = self.snapshot().await?;
+        if let Some(l) = self.cfg.dry_run.then(|| self.dry_ledger.clone()).flatten() {
+            snapshot.ledger = l;
+        }
         let leader = self.ports.leader.is_leader().await;
         let cfg = if leader {
             self.cfg.clone()
@@ -173,6 +184,13 @@ impl Controller {
         )
         .await;
         self.report(&plan, &executed).await;
+        if self.cfg.dry_run {
+            let mut would = snapshot.ledger.clone();
+            for a in &plan.actions {
+                would.apply(a);
+            }
+            self.dry_ledger = Some(would);
+        }
 
         let mut drains_started = Vec::new();
         if !plan.dry_run && executed.aborted.is_none() {
@@ -228,6 +246,7 @@ impl Controller {
     /// Logs every action, and records Events: executed actions, failures, and holds whose
     /// reason changed.
     async fn report(&mut self, plan: &Plan, executed: &Executed) {
+        let mut dry_now = BTreeSet::new();
         for o in &executed.outcomes {
             let Some(a) = plan.actions.get(o.index) else {
                 continue;
@@ -251,7 +270,13 @@ impl Controller {
                     _ => None,
                 },
                 Ok(Effect::DryRun) => {
-                    tracing::info!(dry_run = true, "{a}");
+                    let text = a.to_string();
+                    if self.dry_logged.contains(&text) {
+                        tracing::debug!(dry_run = true, "{text}");
+                    } else {
+                        tracing::info!(dry_run = true, "{text}");
+                    }
+                    dry_now.insert(text);
                     None
                 }
                 Ok(effect) => {
@@ -265,13 +290,15 @@ impl Controller {
                         .then(|| (node.clone(), a.reason(), format!("{a} failed: {e}"), true))
                 }
             });
-            if let Some((n, reason, message, warning)) = event {
+            // A dry run (or a replica that does not lead) writes nothing, Events included.
+            if let Some((n, reason, message, warning)) = event.filter(|_| !plan.dry_run) {
                 self.event(&n, reason, &message, warning).await;
             }
         }
         if let Some(e) = &executed.aborted {
             tracing::warn!(error = %e, "ledger store failed: the rest of the plan waits for the next pass");
         }
+        self.dry_logged = dry_now;
     }
 
     /// Stops: drains in flight are abandoned (the ledger says they started; whoever leads
@@ -365,7 +392,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn dry_run_computes_the_plan_and_writes_nothing() {
+    async fn dry_run_computes_the_plan_and_writes_nothing_and_shows_the_next_steps() {
         let s = world(None);
         let (mut cluster, cloud) = observing(&s);
         cluster.expect_record_event().never();
@@ -381,6 +408,17 @@ mod tests {
             .actions
             .iter()
             .any(|a| matches!(a, Action::RecordSignal { .. })));
+        assert_eq!(r.executed.stores, 0);
+        // The next pass decides on the ledger the first would have written: the boost.
+        let r = c.pass().await.expect("pass");
+        assert!(
+            r.plan
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::SetDesired { .. })),
+            "{:?}",
+            r.plan.actions
+        );
         assert_eq!(r.executed.stores, 0);
     }
 

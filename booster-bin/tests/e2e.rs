@@ -23,7 +23,7 @@ fn report(name: &str, start: Instant, env: &Env, extra: &str) {
     let (pending, max_pending, deficit) = env.figures();
     let desired: Vec<String> = env.desired_history().iter().map(i32::to_string).collect();
     println!(
-        "e2e {name}: ok in {:.0} s (desired {}, pending {pending:.1} pod-s, max {max_pending} pending, capacity deficit {deficit:.1} node-s{}{extra})",
+        "\ne2e {name}: ok in {:.0} s (desired {}, pending {pending:.1} pod-s, max {max_pending} pending, capacity deficit {deficit:.1} node-s{}{extra})",
         start.elapsed().as_secs_f64(),
         desired.join("→"),
         if extra.is_empty() { "" } else { ", " },
@@ -87,4 +87,494 @@ async fn e2e_1_one_signal() {
         1.0
     );
     report("1-one-signal", start, &env, "");
+}
+
+/// 2. Storm: four nodes signalled within 15 s, with room for only three boosts under max
+/// size: drains respect `--max-concurrent-drains` and `--time-between-drains`, the group
+/// never exceeds max, and every signalled node is retired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_2_storm() {
+    let start = Instant::now();
+    let opts = Options {
+        nodes: 5,
+        max_size: 8,
+        replicas: 17,
+        legacy_status: true,
+        ..Options::default()
+    };
+    let Some(mut env) = Env::start(opts).await.expect("world") else {
+        return;
+    };
+    let booster = env
+        .booster(
+            bin(),
+            "booster",
+            &[
+                "--max-concurrent-drains",
+                "2",
+                "--time-between-drains",
+                "6s",
+            ],
+        )
+        .expect("booster");
+    booster.wait_ready(60).await.expect("ready");
+    let victims: Vec<(String, String)> = env
+        .nodes_by_pods()
+        .await
+        .expect("nodes")
+        .into_iter()
+        .take(4)
+        .collect();
+    assert_eq!(victims.len(), 4, "four busy nodes");
+    for (i, (node, instance)) in victims.iter().enumerate() {
+        env.signal(node, instance, Duration::from_secs(1 + 5 * i as u64), None)
+            .expect("signal");
+    }
+    for (_, instance) in &victims {
+        env.wait_ended(instance, 300).await.expect("retired");
+    }
+    let history = env.desired_history();
+    assert!(
+        history.iter().all(|d| *d <= 8),
+        "never above max size: {history:?}"
+    );
+    assert_eq!(
+        history.iter().max(),
+        Some(&8),
+        "boosted up to max: {history:?}"
+    );
+    let (desired, _) = env.group().await.expect("group");
+    assert_eq!(desired, 5, "back to the CA target: {history:?}");
+    let drains = env.record.lock().map(|r| r.drains.clone()).expect("record");
+    let victim_drains: Vec<_> = victims
+        .iter()
+        .filter_map(|(n, _)| drains.get(n).map(|d| d.0))
+        .collect();
+    assert_eq!(victim_drains.len(), 4, "every victim drained: {drains:?}");
+    assert!(
+        booster_tests::e2e::max_overlap(&drains) <= 2,
+        "at most 2 drains at once: {drains:?}"
+    );
+    // The drains' starts as the booster's ledger recorded them.
+    let (mut starts, most) = env
+        .record
+        .lock()
+        .map(|r| {
+            let s: Vec<_> = r.ledger_drains.values().copied().collect();
+            (s, r.max_ledger_draining)
+        })
+        .expect("record");
+    starts.sort();
+    assert_eq!(starts.len(), 4, "four drains in the ledger: {starts:?}");
+    assert!(most <= 2, "at most 2 entries draining at once: {most}");
+    let gaps: Vec<f64> = starts
+        .windows(2)
+        .map(|w| w[1].since(w[0]).as_secs_f64())
+        .collect();
+    assert!(
+        gaps.iter().all(|g| *g >= 6.0),
+        "drain starts at least 6 s apart: {gaps:?}"
+    );
+    env.wait_nodes_ready(5, 30).await.expect("5 Ready nodes");
+    let (cordoned, _) = env.cordoned_and_protected().await.expect("nodes");
+    assert!(cordoned.is_empty(), "nothing left cordoned: {cordoned:?}");
+    report(
+        "2-storm",
+        start,
+        &env,
+        &format!("4 signals, drain starts {gaps:.0?} s apart, at most {most} at once"),
+    );
+}
+
+/// 3. The booster is killed with SIGKILL mid-drain and started again: no second boost, the
+/// drain completes, the instance is retired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_3_sigkill_mid_drain() {
+    let start = Instant::now();
+    let Some(mut env) = Env::start(Options::default()).await.expect("world") else {
+        return;
+    };
+    let mut first = env.booster(bin(), "booster", &[]).expect("booster");
+    first.wait_ready(60).await.expect("ready");
+    let (victim, instance) = env.busiest_node().await.expect("victim");
+    env.signal(&victim, &instance, Duration::from_secs(1), None)
+        .expect("signal");
+    env.wait_drain_started(&victim, 90)
+        .await
+        .expect("drain started");
+    first.kill();
+    let killed_at = Instant::now();
+    let pods_left = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.kube.clone(), "default")
+        .list(&kube::api::ListParams::default().fields(&format!("spec.nodeName={victim}")))
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or_default();
+    assert!(pods_left > 0, "killed before the drain ended");
+    let second = env.booster(bin(), "booster", &[]).expect("booster");
+    env.wait_ended(&instance, 120).await.expect("retired");
+    let history = env.desired_history();
+    assert_eq!(
+        history.iter().max(),
+        Some(&4),
+        "one boost only: {history:?}"
+    );
+    assert_eq!(env.group().await.expect("group").0, 3, "{history:?}");
+    assert_eq!(
+        second
+            .metric("spots_booster_actions_total", &["action=\"setDesired\""])
+            .await,
+        0.0,
+        "the restarted booster did not boost again"
+    );
+    let r = env.record.lock().map(|r| r.min_running).ok().flatten();
+    assert!(r >= Some(8), "the budget held across the restart: {r:?}");
+    let resumed = killed_at.elapsed().as_secs_f64();
+    report(
+        "3-sigkill-mid-drain",
+        start,
+        &env,
+        &format!("{pods_left} pods left on the node at the kill, retired {resumed:.0} s after it"),
+    );
+}
+
+async fn lease_holder(env: &Env) -> Option<String> {
+    Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(env.kube.clone(), "kube-system")
+        .get_opt("aws-spots-booster")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+}
+
+/// 4. Two replicas: only the Lease holder acts; SIGKILL it and the other takes over within
+/// the lease duration (15 s) and handles the next signal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_4_two_replicas_lease_takeover() {
+    let start = Instant::now();
+    let opts = Options {
+        nodes: 4,
+        replicas: 13,
+        ..Options::default()
+    };
+    let Some(mut env) = Env::start(opts).await.expect("world") else {
+        return;
+    };
+    let mut a = env.booster(bin(), "booster-a", &[]).expect("a");
+    a.wait_ready(60).await.expect("a ready");
+    eventually(30, "a holds the Lease", || async {
+        lease_holder(&env).await.as_deref() == Some("booster-a")
+    })
+    .await
+    .expect("lease");
+    let b = env.booster(bin(), "booster-b", &[]).expect("b");
+    b.wait_ready(60).await.expect("b ready");
+    let ranked = env.nodes_by_pods().await.expect("nodes");
+    let (first, first_id) = ranked[0].clone();
+    env.signal(&first, &first_id, Duration::from_secs(1), None)
+        .expect("signal");
+    env.wait_ended(&first_id, 120).await.expect("first retired");
+    assert_eq!(
+        a.metric(
+            "spots_booster_actions_total",
+            &["action=\"setDesired\"", "outcome=\"ok\""]
+        )
+        .await,
+        1.0,
+        "the leader boosted"
+    );
+    // The standby decides in the dark (dry run, logged and counted as such) and writes
+    // nothing.
+    let b_applied = b
+        .metric("spots_booster_actions_total", &["outcome=\"ok\""])
+        .await;
+    assert_eq!(b_applied, 0.0, "the standby applied nothing");
+    assert_eq!(b.metric("spots_booster_leader", &[]).await, 0.0);
+
+    a.kill();
+    let killed = Instant::now();
+    eventually(30, "b takes the Lease", || async {
+        lease_holder(&env).await.as_deref() == Some("booster-b")
+    })
+    .await
+    .expect("takeover");
+    let takeover = killed.elapsed();
+    assert!(
+        takeover <= Duration::from_secs(17),
+        "takeover within the 15 s lease (+ one 2 s retry): {takeover:?}"
+    );
+    let ranked = env.nodes_by_pods().await.expect("nodes");
+    let (second, second_id) = ranked
+        .into_iter()
+        .find(|(n, _)| *n != first)
+        .expect("another node");
+    env.signal(&second, &second_id, Duration::from_secs(1), None)
+        .expect("signal");
+    env.wait_ended(&second_id, 120)
+        .await
+        .expect("second retired");
+    assert_eq!(
+        b.metric(
+            "spots_booster_actions_total",
+            &["action=\"setDesired\"", "outcome=\"ok\""]
+        )
+        .await,
+        1.0,
+        "the new leader boosted"
+    );
+    assert_eq!(env.group().await.expect("group").0, 4);
+    report(
+        "4-two-replicas",
+        start,
+        &env,
+        &format!("takeover {:.1} s after SIGKILL", takeover.as_secs_f64()),
+    );
+}
+
+/// 5. `--dry-run`: the plan is logged and exported; nothing in the cluster or the group
+/// changes (NTH's own cordon and taint aside).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_5_dry_run() {
+    let start = Instant::now();
+    let Some(mut env) = Env::start(Options::default()).await.expect("world") else {
+        return;
+    };
+    let booster = env
+        .booster(bin(), "booster", &["--dry-run"])
+        .expect("booster");
+    booster.wait_ready(60).await.expect("ready");
+    let (victim, instance) = env.busiest_node().await.expect("victim");
+    let kube = env.kube.clone();
+    let pods = |node: String| {
+        let kube = kube.clone();
+        async move {
+            Api::<k8s_openapi::api::core::v1::Pod>::namespaced(kube, "default")
+                .list(&kube::api::ListParams::default().fields(&format!("spec.nodeName={node}")))
+                .await
+                .map(|l| l.items.len())
+                .unwrap_or_default()
+        }
+    };
+    let before = pods(victim.clone()).await;
+    env.signal(&victim, &instance, Duration::from_secs(1), None)
+        .expect("signal");
+    eventually(60, "a dry-run boost in the metrics", || async {
+        booster
+            .metric(
+                "spots_booster_actions_total",
+                &["action=\"setDesired\"", "outcome=\"dry_run\""],
+            )
+            .await
+            >= 1.0
+    })
+    .await
+    .expect("plan exported");
+    // Give a real run time to have boosted, drained and retired.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(env.desired_history(), vec![3], "desired never changed");
+    assert_eq!(pods(victim.clone()).await, before, "no pod evicted");
+    let (_, protected) = env.cordoned_and_protected().await.expect("nodes");
+    assert!(protected.is_empty(), "no node protected: {protected:?}");
+    assert_eq!(
+        env.ledger_entries().await.expect("ledger"),
+        None,
+        "no ledger written"
+    );
+    let node = Api::<Node>::all(env.kube.clone())
+        .get(&victim)
+        .await
+        .expect("node");
+    let taints = node.spec.and_then(|s| s.taints).unwrap_or_default();
+    assert!(
+        taints
+            .iter()
+            .any(|t| t.key.ends_with("rebalance-recommendation")),
+        "NTH's taint left in place"
+    );
+    let log = std::fs::read_to_string(&booster.log).expect("log");
+    assert!(
+        log.contains("setDesired") && log.contains("dry_run=true") || log.contains("dry run"),
+        "the plan is logged"
+    );
+    let planned = booster
+        .metric("spots_booster_actions_total", &["outcome=\"dry_run\""])
+        .await;
+    report(
+        "5-dry-run",
+        start,
+        &env,
+        &format!("{planned} planned actions exported, none applied"),
+    );
+}
+
+/// 6. A signal that never becomes an interruption, in a group at max size (no boost
+/// possible): after `--signal-expiry` the node is given back (uncordoned, NTH's taint
+/// removed), nothing drained, desired unchanged, nothing left cordoned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_6_never_interrupted() {
+    let start = Instant::now();
+    let opts = Options {
+        max_size: 3,
+        ..Options::default()
+    };
+    let Some(mut env) = Env::start(opts).await.expect("world") else {
+        return;
+    };
+    let booster = env
+        .booster(bin(), "booster", &["--signal-expiry", "40s"])
+        .expect("booster");
+    booster.wait_ready(60).await.expect("ready");
+    let (victim, instance) = env.busiest_node().await.expect("victim");
+    env.signal(&victim, &instance, Duration::from_secs(1), None)
+        .expect("signal");
+    eventually(30, "NTH cordoned the node", || async {
+        env.cordoned_and_protected()
+            .await
+            .is_ok_and(|(c, _)| c.contains(&victim))
+    })
+    .await
+    .expect("cordon");
+    let cordoned_at = Instant::now();
+    let nodes = Api::<Node>::all(env.kube.clone());
+    eventually(
+        90,
+        "the node is given back: uncordoned, NTH's taint removed",
+        || async {
+            nodes.get(&victim).await.is_ok_and(|n| {
+                let spec = n.spec.unwrap_or_default();
+                spec.unschedulable != Some(true)
+                    && !spec
+                        .taints
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|t| t.key.ends_with("rebalance-recommendation"))
+            })
+        },
+    )
+    .await
+    .expect("given back");
+    let held = cordoned_at.elapsed().as_secs_f64();
+    let (cordoned, _) = env.cordoned_and_protected().await.expect("nodes");
+    assert!(cordoned.is_empty(), "nothing left cordoned: {cordoned:?}");
+    assert_eq!(env.desired_history(), vec![3], "no boost at max size");
+    let drains = env.record.lock().map(|r| r.drains.clone()).expect("record");
+    assert!(drains.is_empty(), "nothing drained: {drains:?}");
+    let ids = env.group().await.expect("group").1;
+    assert!(ids.contains(&instance), "the instance stays");
+    report(
+        "6-never-interrupted",
+        start,
+        &env,
+        &format!("given back {held:.0} s after NTH's cordon (expiry 40 s)"),
+    );
+}
+
+/// One run of scenario 7's world: a long boot, a notice 3 s after the recommendation and
+/// the interruption 8 s after that, so the node is lost before any replacement is Ready.
+/// Returns (pending pod-s, capacity deficit node-s, the env).
+async fn interruption_first(
+    with_booster: bool,
+) -> Option<(f64, f64, Env, Option<booster_tests::e2e::Booster>)> {
+    let opts = Options {
+        boot_delay: Duration::from_secs(25),
+        ..Options::default()
+    };
+    let mut env = Env::start(opts).await.expect("world")?;
+    let booster = if with_booster {
+        let b = env.booster(bin(), "booster", &[]).expect("booster");
+        b.wait_ready(60).await.expect("ready");
+        Some(b)
+    } else {
+        None
+    };
+    let (victim, instance) = env.busiest_node().await.expect("victim");
+    env.signal(
+        &victim,
+        &instance,
+        Duration::from_secs(1),
+        Some((Duration::from_secs(4), Duration::from_secs(8))),
+    )
+    .expect("signal");
+    env.wait_ended(&instance, 60).await.expect("interrupted");
+    // Until every pod runs again and at least 3 nodes are Ready.
+    env.wait_nodes_ready(3, 90).await.expect("capacity back");
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.kube.clone(), "default");
+    eventually(90, "every pod running again", || async {
+        pods.list(&kube::api::ListParams::default().labels("app=web"))
+            .await
+            .is_ok_and(|l| {
+                l.items
+                    .iter()
+                    .filter(|p| booster_tests::e2e::pod_running(p))
+                    .count()
+                    == 9
+            })
+    })
+    .await
+    .expect("recovered");
+    let (pending, _, deficit) = env.figures();
+    Some((pending, deficit, env, booster))
+}
+
+/// 7. The spot interruption comes before the replacement is Ready: no more capacity lost
+/// than without the booster (same world, NTH and CA alone), and the booster's state stays
+/// consistent (its ledger empties, no node stays protected or cordoned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_7_interruption_before_replacement() {
+    let start = Instant::now();
+    let Some((base_pending, base_deficit, base_env, _)) = interruption_first(false).await else {
+        return;
+    };
+    drop(base_env);
+    let Some((pending, deficit, env, booster)) = interruption_first(true).await else {
+        return;
+    };
+    assert!(
+        pending <= base_pending + 2.0,
+        "no more pending than NTH alone: {pending:.1} vs {base_pending:.1} pod-s"
+    );
+    assert!(
+        deficit <= base_deficit + 1.0,
+        "no more capacity lost than NTH alone: {deficit:.1} vs {base_deficit:.1} node-s"
+    );
+    eventually(60, "the ledger empties", || async {
+        env.ledger_entries()
+            .await
+            .is_ok_and(|e| e.is_none_or(|e| e.is_empty()))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}; logs in {}", env.dir().display()));
+    eventually(30, "no node protected or cordoned", || async {
+        env.cordoned_and_protected()
+            .await
+            .is_ok_and(|(c, p)| c.is_empty() && p.is_empty())
+    })
+    .await
+    .expect("clean");
+    let history = env.desired_history();
+    assert!(history.iter().all(|d| *d <= 8), "{history:?}");
+    let boosts = match &booster {
+        Some(b) => {
+            b.metric(
+                "spots_booster_actions_total",
+                &["action=\"setDesired\"", "outcome=\"ok\""],
+            )
+            .await
+        }
+        None => 0.0,
+    };
+    report(
+        "7-interruption-first",
+        start,
+        &env,
+        &format!(
+            "{boosts} boost; without the booster: pending {base_pending:.1} pod-s, deficit {base_deficit:.1} node-s"
+        ),
+    );
 }

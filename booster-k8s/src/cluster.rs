@@ -20,6 +20,9 @@ use crate::convert::{self, PodRole};
 use crate::drain;
 use crate::errors::port_error;
 
+/// Reads and compare-and-swaps of a node's taints before a conflict is returned.
+const UNTAINT_ATTEMPTS: u32 = 5;
+
 /// Where things live and how drains behave.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -370,29 +373,48 @@ impl Cluster for KubeCluster {
     }
 
     async fn remove_rebalance_taint(&self, node: &str) -> Result<(), PortError> {
-        let n = self
-            .node_api()
-            .get(node)
-            .await
-            .map_err(|e| port_error(&format!("get node {node}"), e))?;
-        let taints = n.spec.and_then(|s| s.taints).unwrap_or_default();
-        if !taints.iter().any(|t| t.key == convert::REBALANCE_TAINT) {
-            return Ok(());
+        // A compare-and-swap on the node's resourceVersion, so that a taint somebody adds
+        // meanwhile is not lost; a node object changes often (status, heartbeats from its
+        // kubelet or kwok), so a conflict is read again and retried, as client-go's
+        // RetryOnConflict does.
+        let mut attempt = 1;
+        loop {
+            let n = self
+                .node_api()
+                .get(node)
+                .await
+                .map_err(|e| port_error(&format!("get node {node}"), e))?;
+            let taints = n.spec.and_then(|s| s.taints).unwrap_or_default();
+            if !taints.iter().any(|t| t.key == convert::REBALANCE_TAINT) {
+                return Ok(());
+            }
+            let kept: Vec<_> = taints
+                .into_iter()
+                .filter(|t| t.key != convert::REBALANCE_TAINT)
+                .collect();
+            let r = self
+                .patch_node(
+                    node,
+                    serde_json::json!({
+                        "metadata": { "resourceVersion": n.metadata.resource_version },
+                        "spec": { "taints": kept },
+                    }),
+                    "untaint",
+                )
+                .await;
+            match r {
+                Err(PortError::Conflict(_)) if attempt < UNTAINT_ATTEMPTS => {
+                    tracing::debug!(
+                        node,
+                        attempt,
+                        "node changed while untainting; reading it again"
+                    );
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                }
+                other => return other,
+            }
         }
-        let kept: Vec<_> = taints
-            .into_iter()
-            .filter(|t| t.key != convert::REBALANCE_TAINT)
-            .collect();
-        // The resourceVersion makes it a compare-and-swap: 409 if the taints changed.
-        self.patch_node(
-            node,
-            serde_json::json!({
-                "metadata": { "resourceVersion": n.metadata.resource_version },
-                "spec": { "taints": kept },
-            }),
-            "untaint",
-        )
-        .await
     }
 
     async fn protect(&self, node: &str, for_node: &str) -> Result<(), PortError> {

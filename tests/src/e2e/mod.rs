@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams, PostParams};
 use kube::Client;
@@ -86,11 +86,13 @@ pub struct Record {
     pub max_pending: usize,
     /// Node-seconds with fewer schedulable Ready nodes than the workload needs.
     pub capacity_deficit_node_seconds: f64,
-    /// Most simultaneous evictions in progress seen on signalled nodes (pods with a
-    /// deletion timestamp on distinct nodes).
-    pub max_nodes_draining: usize,
-    /// When each node was first seen draining (a pod of it terminating).
-    pub drain_started: BTreeMap<String, Duration>,
+    /// Each drained node's drain: from its first pod seen terminating to the first sample
+    /// with none of its `web` pods left running (`None` while some are).
+    pub drains: BTreeMap<String, (Duration, Option<Duration>)>,
+    /// Drain starts as the booster's ledger records them (`Draining { since }`), by node.
+    pub ledger_drains: BTreeMap<String, booster_core::Timestamp>,
+    /// Most ledger entries in `Draining` at once whose node still had pods.
+    pub max_ledger_draining: usize,
     /// Fewest `web` pods running at once (`None` before the first sample).
     pub min_running: Option<usize>,
 }
@@ -497,6 +499,63 @@ impl Env {
             .unwrap_or_default()
     }
 
+    /// The booster's ledger entries (node names), `None` when it has no ledger yet.
+    pub async fn ledger_entries(&self) -> Result<Option<Vec<String>>, String> {
+        Ok(read_ledger(&self.kube)
+            .await?
+            .map(|l| l.entries.into_keys().collect()))
+    }
+
+    /// Nodes cordoned, and nodes with cluster-autoscaler's scale-down disabled.
+    pub async fn cordoned_and_protected(&self) -> Result<(Vec<String>, Vec<String>), String> {
+        let list = Api::<Node>::all(self.kube.clone())
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let name = |n: &Node| n.metadata.name.clone().unwrap_or_default();
+        let cordoned = list
+            .items
+            .iter()
+            .filter(|n| n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true))
+            .map(name)
+            .collect();
+        let protected = list
+            .items
+            .iter()
+            .filter(|n| {
+                n.metadata.annotations.as_ref().is_some_and(|a| {
+                    a.get("cluster-autoscaler.kubernetes.io/scale-down-disabled")
+                        .is_some_and(|v| v == "true")
+                })
+            })
+            .map(name)
+            .collect();
+        Ok((cordoned, protected))
+    }
+
+    /// Waits until `instance` has left the group (retired or interrupted).
+    pub async fn wait_ended(&self, instance: &str, secs: u64) -> Result<(), String> {
+        let record = self.record.clone();
+        eventually(secs, &format!("instance {instance} ended"), move || {
+            let done = record
+                .lock()
+                .is_ok_and(|r| r.ended.iter().any(|i| i == instance));
+            async move { done }
+        })
+        .await
+        .map_err(|e| format!("{e}; logs in {}", self.dir().display()))
+    }
+
+    /// Waits until a drain of `node` has been seen to start.
+    pub async fn wait_drain_started(&self, node: &str, secs: u64) -> Result<(), String> {
+        let record = self.record.clone();
+        eventually(secs, &format!("drain of {node} started"), move || {
+            let done = record.lock().is_ok_and(|r| r.drains.contains_key(node));
+            async move { done }
+        })
+        .await
+    }
+
     /// A copy of the figures so far.
     pub fn figures(&self) -> (f64, usize, f64) {
         self.record
@@ -510,6 +569,40 @@ impl Env {
             })
             .unwrap_or_default()
     }
+}
+
+/// The booster's ledger as stored in its ConfigMap, `None` before its first store.
+pub async fn read_ledger(kube: &Client) -> Result<Option<booster_core::Ledger>, String> {
+    let cm = Api::<ConfigMap>::namespaced(kube.clone(), "kube-system")
+        .get_opt("aws-spots-booster-ledger")
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(text) = cm
+        .and_then(|c| c.data)
+        .and_then(|d| d.get("ledger.json").cloned())
+    else {
+        return Ok(None);
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("ledger: {e}"))
+}
+
+/// Most drains that overlapped in time.
+pub fn max_overlap(drains: &BTreeMap<String, (Duration, Option<Duration>)>) -> usize {
+    let mut edges: Vec<(Duration, i32)> = Vec::new();
+    for (start, end) in drains.values() {
+        edges.push((*start, 1));
+        edges.push((end.unwrap_or(Duration::MAX), -1));
+    }
+    // Ends sort before starts at the same instant.
+    edges.sort();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, d) in edges {
+        now += d;
+        most = most.max(now);
+    }
+    most.max(0) as usize
 }
 
 /// Whether a Node is Ready.
@@ -530,7 +623,7 @@ pub fn pod_running(p: &Pod) -> bool {
 /// nodes draining.
 async fn sampler(kube: Client, record: Arc<Mutex<Record>>, t0: Instant, replicas: i32) {
     let pods: Api<Pod> = Api::namespaced(kube.clone(), NS);
-    let nodes: Api<Node> = Api::all(kube);
+    let nodes: Api<Node> = Api::all(kube.clone());
     let step = Duration::from_millis(500);
     // Each node holds 4 pods of 1 CPU.
     let needed = (replicas as usize).div_ceil(4);
@@ -564,24 +657,54 @@ async fn sampler(kube: Client, record: Arc<Mutex<Record>>, t0: Instant, replicas
                 node_ready(n) && n.spec.as_ref().and_then(|s| s.unschedulable) != Some(true)
             })
             .count();
-        let draining: std::collections::BTreeSet<String> = p
-            .items
-            .iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_some())
-            .filter_map(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
-            .collect();
+        let on = |terminating: bool| -> std::collections::BTreeSet<String> {
+            p.items
+                .iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_some() == terminating)
+                .filter_map(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
+                .collect()
+        };
+        let (draining, live) = (on(true), on(false));
         let running = p.items.iter().filter(|p| pod_running(p)).count();
+        let ledger_drains: Vec<(String, booster_core::Timestamp)> = read_ledger(&kube)
+            .await
+            .ok()
+            .flatten()
+            .map(|l| {
+                l.entries
+                    .into_iter()
+                    .filter_map(|(n, e)| match e.drain {
+                        booster_core::DrainState::Draining { since, .. } => Some((n, since)),
+                        booster_core::DrainState::NotStarted => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         if let Ok(mut r) = record.lock() {
             r.min_running = Some(r.min_running.map_or(running, |m| m.min(running)));
+            // A drain counts while its node still has pods (as the engine counts slots);
+            // an entry stays `Draining` until its node is gone.
+            let busy = ledger_drains
+                .iter()
+                .filter(|(n, _)| live.contains(n) || draining.contains(n))
+                .count();
+            r.max_ledger_draining = r.max_ledger_draining.max(busy);
+            for (n, since) in ledger_drains {
+                r.ledger_drains.entry(n).or_insert(since);
+            }
             r.pending_pod_seconds += pending as f64 * dt;
             r.max_pending = r.max_pending.max(pending);
             if usable < needed {
                 r.capacity_deficit_node_seconds += (needed - usable) as f64 * dt;
             }
-            r.max_nodes_draining = r.max_nodes_draining.max(draining.len());
             let since = now.duration_since(t0);
             for d in draining {
-                r.drain_started.entry(d).or_insert(since);
+                r.drains.entry(d).or_insert((since, None));
+            }
+            for (node, (_, end)) in r.drains.iter_mut() {
+                if end.is_none() && !live.contains(node) {
+                    *end = Some(since);
+                }
             }
         }
     }
@@ -614,7 +737,7 @@ impl Booster {
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let kubeconfig = env.cp.kubeconfig.display().to_string();
         let port_s = port.to_string();
-        let mut args = vec![
+        let mut args: Vec<&str> = vec![
             "--connection-mode",
             "kubectl",
             "--kubeconfig",
@@ -627,23 +750,27 @@ impl Booster {
             "127.0.0.1",
             "--metrics-port",
             &port_s,
-            "--resync",
-            "2s",
-            "--time-between-drains",
-            "2s",
-            "--drain-timeout",
-            "60s",
-            "--replacement-wait",
-            "90s",
-            "--max-time-consider-new-node",
-            "2m",
         ];
+        // The scenario's pace, unless the caller sets the flag.
+        for (flag, value) in [
+            ("--resync", "2s"),
+            ("--time-between-drains", "2s"),
+            ("--drain-timeout", "60s"),
+            ("--replacement-wait", "90s"),
+            ("--max-time-consider-new-node", "2m"),
+        ] {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
         args.extend_from_slice(extra);
         let child = Command::new(bin)
             .args(&args)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            // Its Lease identity.
+            .env("POD_NAME", name)
             .env("RUST_LOG", "info,aws_spots_booster=debug,booster_k8s=debug")
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
@@ -720,5 +847,20 @@ mod tests {
         assert_eq!(metric_sum(text, "x_total", &["outcome=\"ok\""]), 7.0);
         assert_eq!(metric_sum(text, "y", &[]), 1.0);
         assert_eq!(metric_sum(text, "z", &[]), 0.0);
+    }
+
+    #[test]
+    fn overlap_counts_drains_running_together() {
+        use std::collections::BTreeMap;
+        use std::time::Duration;
+        let s = Duration::from_secs;
+        let mut d = BTreeMap::new();
+        d.insert("a".to_string(), (s(0), Some(s(10))));
+        d.insert("b".to_string(), (s(5), Some(s(12))));
+        d.insert("c".to_string(), (s(10), Some(s(20))));
+        // a ends as c starts: two at most.
+        assert_eq!(super::max_overlap(&d), 2);
+        d.insert("e".to_string(), (s(11), None));
+        assert_eq!(super::max_overlap(&d), 3);
     }
 }
