@@ -16,16 +16,27 @@ use super::{Record, GROUP};
 /// The annotation kwok manages nodes by.
 pub const KWOK_ANNOTATION: &str = "kwok.x-k8s.io/node";
 
-/// The group's desired capacity and in-service (or pending) instance ids.
-pub async fn describe(asg: &aws_sdk_autoscaling::Client) -> Result<(i32, Vec<String>), String> {
-    let (desired, instances) = describe_zones(asg).await?;
-    Ok((desired, instances.into_keys().collect()))
+/// The group as moto describes it.
+#[derive(Debug, Default)]
+pub struct GroupView {
+    /// Desired capacity.
+    pub desired: i32,
+    /// Min size.
+    pub min: i32,
+    /// Max size.
+    pub max: i32,
+    /// Instance id → zone, for the instances still in the group (not terminating).
+    pub instances: BTreeMap<String, String>,
 }
 
-/// Desired capacity, and instance id → zone for the instances still in the group.
-async fn describe_zones(
-    asg: &aws_sdk_autoscaling::Client,
-) -> Result<(i32, BTreeMap<String, String>), String> {
+/// The group's desired capacity and in-service (or pending) instance ids.
+pub async fn describe(asg: &aws_sdk_autoscaling::Client) -> Result<(i32, Vec<String>), String> {
+    let g = describe_group(asg).await?;
+    Ok((g.desired, g.instances.into_keys().collect()))
+}
+
+/// The group, from moto.
+pub async fn describe_group(asg: &aws_sdk_autoscaling::Client) -> Result<GroupView, String> {
     let out = asg
         .describe_auto_scaling_groups()
         .auto_scaling_group_names(GROUP)
@@ -50,7 +61,12 @@ async fn describe_zones(
             ))
         })
         .collect();
-    Ok((g.desired_capacity().unwrap_or_default(), instances))
+    Ok(GroupView {
+        desired: g.desired_capacity().unwrap_or_default(),
+        min: g.min_size().unwrap_or_default(),
+        max: g.max_size().unwrap_or_default(),
+        instances,
+    })
 }
 
 fn node_for(name: &str, id: &str, zone: &str) -> Result<Node, String> {
@@ -94,8 +110,10 @@ pub async fn run(
     let mut last_desired = None;
     let mut n = 0u32;
     loop {
-        match describe_zones(&asg).await {
-            Ok((desired, instances)) => {
+        match describe_group(&asg).await {
+            Ok(GroupView {
+                desired, instances, ..
+            }) => {
                 if last_desired != Some(desired) {
                     last_desired = Some(desired);
                     if let Ok(mut r) = record.lock() {

@@ -41,15 +41,19 @@ fn go_time(unix: i64) -> String {
         .replace('Z', ".000000000 +0000 UTC")
 }
 
-/// The status text in the YAML form.
-pub fn yaml_status(c: &Counts, unix: i64) -> String {
-    let t = go_time(unix);
-    let unready = c.registered - c.ready;
+/// The probe time, the Nodes not (yet) Ready, and the scale-up state.
+fn common(c: &Counts, unix: i64) -> (String, usize, &'static str) {
     let scale_up = if c.target as usize > c.registered {
         "InProgress"
     } else {
         "NoActivity"
     };
+    (go_time(unix), c.registered - c.ready, scale_up)
+}
+
+/// The status text in the YAML form.
+pub fn yaml_status(c: &Counts, unix: i64) -> String {
+    let (t, unready, scale_up) = common(c, unix);
     format!(
         "time: {t}\nautoscalerStatus: Running\nclusterWide:\n  health:\n    status: Healthy\n    nodeCounts:\n      registered:\n        total: {reg}\n        ready: {ready}\n        notStarted: {unready}\n      longUnregistered: 0\n      unregistered: 0\n    lastProbeTime: \"{t}\"\n  scaleUp:\n    status: {scale_up}\n    lastProbeTime: \"{t}\"\nnodeGroups:\n- name: {GROUP}\n  health:\n    status: Healthy\n    nodeCounts:\n      registered:\n        total: {reg}\n        ready: {ready}\n        notStarted: {unready}\n      longUnregistered: 0\n      unregistered: 0\n    cloudProviderTarget: {target}\n    minSize: {min}\n    maxSize: {max}\n    lastProbeTime: \"{t}\"\n  scaleUp:\n    status: {scale_up}\n    lastProbeTime: \"{t}\"\n  scaleDown:\n    status: NoCandidates\n    lastProbeTime: \"{t}\"\n",
         reg = c.registered,
@@ -62,13 +66,7 @@ pub fn yaml_status(c: &Counts, unix: i64) -> String {
 
 /// The status text in the legacy form.
 pub fn legacy_status(c: &Counts, unix: i64) -> String {
-    let t = go_time(unix);
-    let unready = c.registered - c.ready;
-    let scale_up = if c.target as usize > c.registered {
-        "InProgress"
-    } else {
-        "NoActivity"
-    };
+    let (t, unready, scale_up) = common(c, unix);
     format!(
         "Cluster-autoscaler status at {t}:\nCluster-wide:\n  Health:      Healthy (ready={ready} unready=0 (resourceUnready=0) notStarted={unready} longNotStarted=0 registered={reg} longUnregistered=0)\n               LastProbeTime:      {t}\n               LastTransitionTime: {t}\n  ScaleUp:     {scale_up} (ready={ready} registered={reg})\n               LastProbeTime:      {t}\n               LastTransitionTime: {t}\n  ScaleDown:   NoCandidates (candidates=0)\n               LastProbeTime:      {t}\n               LastTransitionTime: {t}\n\nNodeGroups:\n  Name:        {GROUP}\n  Health:      Healthy (ready={ready} unready=0 (resourceUnready=0) notStarted={unready} longNotStarted=0 registered={reg} longUnregistered=0 cloudProviderTarget={target} (minSize={min}, maxSize={max}))\n               LastProbeTime:      {t}\n               LastTransitionTime: {t}\n  ScaleUp:     {scale_up} (ready={ready} cloudProviderTarget={target})\n               LastProbeTime:      {t}\n               LastTransitionTime: {t}\n  ScaleDown:   NoCandidates (candidates=0)\n               LastProbeTime:      {t}\n               LastTransitionTime: {t}\n\n",
         reg = c.registered,
@@ -80,16 +78,7 @@ pub fn legacy_status(c: &Counts, unix: i64) -> String {
 }
 
 async fn counts(asg: &aws_sdk_autoscaling::Client, nodes: &Api<Node>) -> Result<Counts, String> {
-    let out = asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(GROUP)
-        .send()
-        .await
-        .map_err(|e| format!("describe: {e:?}"))?;
-    let g = out
-        .auto_scaling_groups()
-        .first()
-        .ok_or_else(|| format!("group {GROUP} not found"))?;
+    let g = super::bridge::describe_group(asg).await?;
     let list = nodes
         .list(&ListParams::default().labels("type=kwok"))
         .await
@@ -97,9 +86,9 @@ async fn counts(asg: &aws_sdk_autoscaling::Client, nodes: &Api<Node>) -> Result<
     Ok(Counts {
         registered: list.items.len(),
         ready: list.items.iter().filter(|n| node_ready(n)).count(),
-        target: g.desired_capacity().unwrap_or_default(),
-        min: g.min_size().unwrap_or_default(),
-        max: g.max_size().unwrap_or_default(),
+        target: g.desired,
+        min: g.min,
+        max: g.max,
     })
 }
 

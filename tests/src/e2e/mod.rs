@@ -116,7 +116,8 @@ pub struct Env {
     pub t0: Instant,
     opts: Options,
     tasks: Vec<JoinHandle<()>>,
-    imds: Mutex<Vec<Child>>,
+    /// Per signalled node: its metadata mock (and the real NTH, if used).
+    procs: Mutex<Vec<Child>>,
 }
 
 impl Drop for Env {
@@ -124,13 +125,12 @@ impl Drop for Env {
         for t in &self.tasks {
             t.abort();
         }
-        for c in self
-            .imds
+        let procs = self
+            .procs
             .lock()
             .map(|mut v| std::mem::take(&mut *v))
-            .unwrap_or_default()
-        {
-            let mut c = c;
+            .unwrap_or_default();
+        for mut c in procs {
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -286,7 +286,7 @@ impl Env {
             t0,
             opts: opts.clone(),
             tasks: Vec::new(),
-            imds: Mutex::new(Vec::new()),
+            procs: Mutex::new(Vec::new()),
         };
         env.tasks.push(tokio::spawn(bridge::run(
             env.asg.clone(),
@@ -431,9 +431,10 @@ impl Env {
     }
 
     /// NTH on `node` (instance `instance`): an ec2-metadata-mock serving a rebalance
-    /// recommendation after `rebalance_in`, and a spot interruption notice after
-    /// `interruption_in` if given; AWS interrupts the instance `notice_lead` after the
-    /// notice.
+    /// recommendation after `rebalance_in`, and, with `interruption = (notice_in, lead)`, a
+    /// spot interruption notice after `notice_in`, the instance being reclaimed `lead`
+    /// after the notice. NTH is the harness's ([`nth::run`]) unless `BOOSTER_E2E_NTH`
+    /// names a real binary.
     pub fn signal(
         &mut self,
         node: &str,
@@ -467,17 +468,49 @@ impl Env {
             .stderr(Stdio::from(err))
             .spawn()
             .map_err(|e| format!("ec2-metadata-mock: {e}"))?;
-        if let Ok(mut v) = self.imds.lock() {
+        if let Ok(mut v) = self.procs.lock() {
             v.push(child);
         }
-        self.tasks.push(tokio::spawn(nth::run(
-            self.kube.clone(),
-            self.asg.clone(),
-            port,
-            node.to_string(),
-            instance.to_string(),
-            interruption.map(|(_, lead)| lead),
-        )));
+        if let Some(nth_bin) = std::env::var_os("BOOSTER_E2E_NTH") {
+            let api_port = self
+                .cp
+                .url
+                .rsplit(':')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            nth::in_cluster_credentials(
+                &self.cp.dir.join("certs"),
+                crate::control_plane::ADMIN_TOKEN,
+            )?;
+            let log = self.cp.dir.join(format!("nth-{node}.log"));
+            let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+            let err = out.try_clone().map_err(|e| e.to_string())?;
+            let child = nth::real_nth(Path::new(&nth_bin), port, node, &api_port)
+                .stdout(Stdio::from(out))
+                .stderr(Stdio::from(err))
+                .spawn()
+                .map_err(|e| format!("NTH: {e}"))?;
+            if let Ok(mut v) = self.procs.lock() {
+                v.push(child);
+            }
+        } else {
+            self.tasks.push(tokio::spawn(nth::run(
+                self.kube.clone(),
+                port,
+                node.to_string(),
+                instance.to_string(),
+                interruption.is_some(),
+            )));
+        }
+        if let Some((_, lead)) = interruption {
+            self.tasks.push(tokio::spawn(nth::interrupt_after_notice(
+                self.asg.clone(),
+                port,
+                instance.to_string(),
+                lead,
+            )));
+        }
         Ok(())
     }
 

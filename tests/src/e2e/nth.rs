@@ -10,9 +10,15 @@
 //!   `spot-itn` taint, a cordon, a `SpotInterruption` Event, and a drain through the
 //!   Eviction API (budgets respected, a refused eviction retried every 2 s).
 //!
-//! After the notice, AWS interrupts: `lead` later the instance is terminated without
-//! decrementing the group, which launches a replacement.
+//! After the notice, AWS interrupts ([`interrupt_after_notice`]): `lead` later the instance
+//! is terminated without decrementing the group, which launches a replacement.
+//!
+//! With `BOOSTER_E2E_NTH=<path to a node-termination-handler binary>` the real NTH runs
+//! instead ([`real_nth`]); the Go module proxy this project builds from refuses NTH's
+//! module, so CI cannot build it, but a binary built elsewhere can be checked this way.
 
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
@@ -120,15 +126,9 @@ async fn drain(kube: &Client, node: &str, until: Instant) {
     }
 }
 
-/// Runs until the instance is interrupted (or the task is aborted).
-pub async fn run(
-    kube: Client,
-    asg: aws_sdk_autoscaling::Client,
-    imds: u16,
-    node: String,
-    instance: String,
-    lead: Option<Duration>,
-) {
+/// NTH's part: runs until the spot interruption notice has been handled (or the task is
+/// aborted). `watch_notice`: whether the scenario serves a notice at all.
+pub async fn run(kube: Client, imds: u16, node: String, instance: String, watch_notice: bool) {
     let nodes: Api<Node> = Api::all(kube.clone());
     let mut rebalanced = false;
     loop {
@@ -146,7 +146,7 @@ pub async fn run(
                 rebalanced = true;
             }
         }
-        if let Some(lead) = lead {
+        if watch_notice {
             if let Some((200, body)) =
                 http_get(imds, "/latest/meta-data/spot/instance-action").await
             {
@@ -157,15 +157,71 @@ pub async fn run(
                     rfc3339_now()
                 );
                 event(&kube, &node, &instance, "SpotInterruption", message).await;
-                let interrupt_at = Instant::now() + lead;
-                drain(&kube, &node, interrupt_at).await;
-                tokio::time::sleep(interrupt_at.saturating_duration_since(Instant::now())).await;
-                interrupt(&asg, &instance).await;
+                drain(&kube, &node, Instant::now() + Duration::from_secs(120)).await;
                 return;
             }
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+}
+
+/// AWS's part: `lead` after the node's metadata first serves the spot interruption notice,
+/// the instance is reclaimed.
+pub async fn interrupt_after_notice(
+    asg: aws_sdk_autoscaling::Client,
+    imds: u16,
+    instance: String,
+    lead: Duration,
+) {
+    while !matches!(
+        http_get(imds, "/latest/meta-data/spot/instance-action").await,
+        Some((200, _))
+    ) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(lead).await;
+    interrupt(&asg, &instance).await;
+}
+
+/// The real NTH binary (`BOOSTER_E2E_NTH`) for `node`, configured through its environment
+/// as the Helm chart would for IMDS mode with rebalance monitoring on and rebalance
+/// draining off, pointed at the node's metadata mock. It reads in-cluster credentials from
+/// the fixed service-account paths, which [`in_cluster_credentials`] writes.
+pub fn real_nth(bin: &Path, imds: u16, node: &str, api_port: &str) -> Command {
+    let mut c = Command::new(bin);
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NODE_NAME", node)
+        .env("INSTANCE_METADATA_URL", format!("http://127.0.0.1:{imds}"))
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", api_port)
+        .env("ENABLE_REBALANCE_MONITORING", "true")
+        .env("ENABLE_REBALANCE_DRAINING", "false")
+        .env("ENABLE_SPOT_INTERRUPTION_DRAINING", "true")
+        .env("ENABLE_SCHEDULED_EVENT_DRAINING", "false")
+        .env("EMIT_KUBERNETES_EVENTS", "true")
+        .env("TAINT_NODE", "true")
+        .env("IGNORE_DAEMON_SETS", "true")
+        .env("DELETE_LOCAL_DATA", "true")
+        .env("POD_TERMINATION_GRACE_PERIOD", "-1")
+        .env("NODE_TERMINATION_GRACE_PERIOD", "120")
+        .env("METADATA_TRIES", "3")
+        .env("LOG_LEVEL", "debug");
+    c
+}
+
+/// Where client-go's in-cluster configuration reads its token and CA.
+const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// Writes the admin token and the apiserver's certificate where an in-cluster client looks
+/// for them (needs write access to /var/run; the real-NTH mode only).
+pub fn in_cluster_credentials(certs: &Path, token: &str) -> Result<(), String> {
+    std::fs::create_dir_all(SA_DIR).map_err(|e| format!("{SA_DIR}: {e}"))?;
+    std::fs::write(format!("{SA_DIR}/token"), token).map_err(|e| e.to_string())?;
+    std::fs::copy(certs.join("apiserver.crt"), format!("{SA_DIR}/ca.crt"))
+        .map_err(|e| format!("apiserver.crt: {e}"))?;
+    std::fs::write(format!("{SA_DIR}/namespace"), "kube-system").map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// AWS reclaims the instance: it ends, and the group (desired unchanged) replaces it.
