@@ -99,10 +99,20 @@ impl Drop for ControlPlane {
 }
 
 fn spawn(bin: &Path, args: &[String], log: &Path) -> Result<Child, String> {
+    spawn_env(bin, args, &[], log)
+}
+
+fn spawn_env(
+    bin: &Path,
+    args: &[String],
+    env: &[(&str, &str)],
+    log: &Path,
+) -> Result<Child, String> {
     let out = std::fs::File::create(log).map_err(|e| e.to_string())?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
     Command::new(bin)
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
         .spawn()
@@ -243,7 +253,18 @@ impl ControlPlane {
     /// Starts another server beside the control plane, logging to `<name>.log` in
     /// [`ControlPlane::dir`]; it is stopped with the control plane.
     pub fn spawn_server(&mut self, name: &str, bin: &Path, args: &[String]) -> Result<(), String> {
-        let child = spawn(bin, args, &self.dir.join(format!("{name}.log")))?;
+        self.spawn_server_with_env(name, bin, args, &[])
+    }
+
+    /// [`ControlPlane::spawn_server`] with extra environment variables.
+    pub fn spawn_server_with_env(
+        &mut self,
+        name: &str,
+        bin: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<(), String> {
+        let child = spawn_env(bin, args, env, &self.dir.join(format!("{name}.log")))?;
         self.children.push((name.to_string(), child));
         Ok(())
     }

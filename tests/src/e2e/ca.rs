@@ -9,6 +9,11 @@
 //!   the nodes already coming (target − registered), capped at max size.
 //!
 //! It never scales down: no scenario runs as long as CA's 10-minute unneeded time.
+//!
+//! With `BOOSTER_E2E_CA=<path to a cluster-autoscaler binary built with -tags aws>` the
+//! real one runs instead ([`real_ca_args`]), its AWS provider pointed at moto through the
+//! cloud config's service overrides. The Go module proxy this project builds from refuses
+//! CA's module, so CI cannot build it.
 
 use std::time::Duration;
 
@@ -90,6 +95,40 @@ async fn counts(asg: &aws_sdk_autoscaling::Client, nodes: &Api<Node>) -> Result<
         min: g.min,
         max: g.max,
     })
+}
+
+/// The real cluster-autoscaler's flags for the e2e world (and its cloud config, written into
+/// `dir`): the group by name, the status ConfigMap on, a 2 s scan, AWS at `moto`.
+pub fn real_ca_args(
+    dir: &std::path::Path,
+    kubeconfig: &std::path::Path,
+    moto: &str,
+    max_size: i32,
+) -> Result<Vec<String>, String> {
+    let mut cloud = String::from("[Global]\n");
+    for (i, service) in ["autoscaling", "ec2", "eks"].iter().enumerate() {
+        cloud.push_str(&format!(
+            "[ServiceOverride \"{n}\"]\nService = {service}\nRegion = eu-west-1\nURL = {moto}\nSigningRegion = eu-west-1\n",
+            n = i + 1
+        ));
+    }
+    let path = dir.join("ca-cloud-config.ini");
+    std::fs::write(&path, cloud).map_err(|e| e.to_string())?;
+    Ok(vec![
+        "--cloud-provider=aws".into(),
+        format!("--cloud-config={}", path.display()),
+        format!("--kubeconfig={}", kubeconfig.display()),
+        format!("--nodes=1:{max_size}:{GROUP}"),
+        "--write-status-configmap=true".into(),
+        "--status-config-map-name=cluster-autoscaler-status".into(),
+        "--namespace=kube-system".into(),
+        "--scan-interval=2s".into(),
+        "--leader-elect=false".into(),
+        format!("--address=127.0.0.1:{}", crate::control_plane::free_port()),
+        "--aws-use-static-instance-list=true".into(),
+        "--expander=random".into(),
+        "--v=2".into(),
+    ])
 }
 
 /// Pods the scheduler reported unschedulable.

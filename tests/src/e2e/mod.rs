@@ -295,11 +295,31 @@ impl Env {
             t0,
             opts.boot_delay,
         )));
-        env.tasks.push(tokio::spawn(ca::run(
-            env.asg.clone(),
-            env.kube.clone(),
-            opts.legacy_status,
-        )));
+        if let Some(ca_bin) = std::env::var_os("BOOSTER_E2E_CA") {
+            let args = ca::real_ca_args(
+                &env.cp.dir,
+                &env.cp.kubeconfig,
+                &env.moto.url,
+                opts.max_size,
+            )?;
+            env.cp.spawn_server_with_env(
+                "cluster-autoscaler",
+                Path::new(&ca_bin),
+                &args,
+                &[
+                    ("AWS_REGION", "eu-west-1"),
+                    ("AWS_ACCESS_KEY_ID", "test"),
+                    ("AWS_SECRET_ACCESS_KEY", "test"),
+                    ("AWS_EC2_METADATA_DISABLED", "true"),
+                ],
+            )?;
+        } else {
+            env.tasks.push(tokio::spawn(ca::run(
+                env.asg.clone(),
+                env.kube.clone(),
+                opts.legacy_status,
+            )));
+        }
         env.wait_nodes_ready(opts.nodes as usize, 60).await?;
         env.workload(opts.replicas).await?;
         env.tasks.push(tokio::spawn(sampler(
@@ -443,18 +463,27 @@ impl Env {
         interruption: Option<(Duration, Duration)>,
     ) -> Result<(), String> {
         let port = free_port();
+        // As real IMDS does, the notice keeps its time on every read (the mock's default is
+        // the time of the request, which makes NTH see a new event at every poll).
+        let at = |d: Duration| {
+            booster_core::Timestamp::from_unix_secs(unix_now() + d.as_secs() as i64).to_string()
+        };
+        let notice_in = interruption.map_or(Duration::from_secs(86_400), |(n, _)| n);
         let mut args: Vec<String> = vec![
+            "spot".into(),
             "-n".into(),
             "127.0.0.1".into(),
             "-p".into(),
             port.to_string(),
             "--rebalance-delay-sec".into(),
             rebalance_in.as_secs().to_string(),
-            "--mock-delay-sec".into(),
+            "--rebalance-rec-time".into(),
+            at(rebalance_in),
             // No notice within the scenario unless asked.
-            interruption
-                .map_or(86_400, |(at, _)| at.as_secs())
-                .to_string(),
+            "--mock-delay-sec".into(),
+            notice_in.as_secs().to_string(),
+            "--time".into(),
+            at(notice_in + Duration::from_secs(120)),
         ];
         args.push("--mock-ip-count=1000".into());
         let log = self.cp.dir.join(format!("imds-{node}.log"));
