@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_autoscaling::config::retry::RetryConfig;
-use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_autoscaling::types::Tag;
 use aws_sdk_autoscaling::Client;
 use booster_aws::{AutoScaling, Settings};
@@ -19,11 +18,7 @@ fn moto() -> Option<Moto> {
 
 fn client(m: &Moto) -> Client {
     Client::from_conf(
-        aws_sdk_autoscaling::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .endpoint_url(&m.url)
-            .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+        m.config()
             .retry_config(RetryConfig::standard().with_max_attempts(2))
             .build(),
     )

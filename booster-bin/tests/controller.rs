@@ -18,9 +18,7 @@ fn bin() -> Command {
 fn controller(args: &[&str]) -> Command {
     let mut c = bin();
     c.args(args)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(booster_tests::moto::TEST_AWS_ENV)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     c
@@ -234,7 +232,6 @@ async fn sync_nodes(
 
 #[tokio::test]
 async fn the_binary_boosts_drains_and_retires_a_signalled_node_with_a_real_apiserver_and_moto() {
-    use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
     use booster_tests::control_plane::Kubelet;
     use booster_tests::moto::Moto;
     use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod};
@@ -245,14 +242,7 @@ async fn the_binary_boosts_drains_and_retires_a_signalled_node_with_a_real_apise
     let cp = ControlPlane::start(false).expect("control plane");
     let admin = cp.admin().await.expect("ready");
     let _kubelet = Kubelet::start(admin.clone(), Duration::from_secs(1));
-    let asg = aws_sdk_autoscaling::Client::from_conf(
-        aws_sdk_autoscaling::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .endpoint_url(&moto.url)
-            .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
-            .build(),
-    );
+    let asg = moto.client();
     asg.create_launch_configuration()
         .launch_configuration_name("lc")
         .image_id("ami-12c6146b")

@@ -7,6 +7,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// What a process needs in its environment to call moto: test credentials, and no lookup
+/// of instance metadata.
+pub const TEST_AWS_ENV: [(&str, &str); 3] = [
+    ("AWS_ACCESS_KEY_ID", "test"),
+    ("AWS_SECRET_ACCESS_KEY", "test"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
+
 /// A running moto server.
 pub struct Moto {
     child: Child,
@@ -62,5 +70,23 @@ impl Moto {
             std::thread::sleep(Duration::from_millis(50));
         }
         Some(moto)
+    }
+}
+
+impl Moto {
+    /// An Auto Scaling client configuration for this server (test credentials, eu-west-1),
+    /// to finish and build.
+    pub fn config(&self) -> aws_sdk_autoscaling::config::Builder {
+        use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
+        aws_sdk_autoscaling::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+    }
+
+    /// An Auto Scaling client for this server.
+    pub fn client(&self) -> aws_sdk_autoscaling::Client {
+        aws_sdk_autoscaling::Client::from_conf(self.config().build())
     }
 }

@@ -27,7 +27,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -214,17 +213,6 @@ where
     }
 }
 
-fn moto_client(url: &str) -> aws_sdk_autoscaling::Client {
-    aws_sdk_autoscaling::Client::from_conf(
-        aws_sdk_autoscaling::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .endpoint_url(url)
-            .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
-            .build(),
-    )
-}
-
 impl Env {
     /// Starts the world and waits until the workload runs on Ready nodes. `None` (printed
     /// as SKIPPED) when the servers are missing and not required.
@@ -255,7 +243,7 @@ impl Env {
         ];
         cp.spawn_server("kwok", &servers_dir().join("kwok"), &kwok_args)?;
         let kube = cp.admin().await?;
-        let asg = moto_client(&moto.url);
+        let asg = moto.client();
         let zones = ["eu-west-1a", "eu-west-1b"];
         asg.create_launch_configuration()
             .launch_configuration_name("spot-lc")
@@ -302,16 +290,13 @@ impl Env {
                 &env.moto.url,
                 opts.max_size,
             )?;
+            let mut aws_env = crate::moto::TEST_AWS_ENV.to_vec();
+            aws_env.push(("AWS_REGION", "eu-west-1"));
             env.cp.spawn_server_with_env(
                 "cluster-autoscaler",
                 Path::new(&ca_bin),
                 &args,
-                &[
-                    ("AWS_REGION", "eu-west-1"),
-                    ("AWS_ACCESS_KEY_ID", "test"),
-                    ("AWS_SECRET_ACCESS_KEY", "test"),
-                    ("AWS_EC2_METADATA_DISABLED", "true"),
-                ],
+                &aws_env,
             )?;
         } else {
             env.tasks.push(tokio::spawn(ca::run(
@@ -828,9 +813,7 @@ impl Booster {
         args.extend_from_slice(extra);
         let child = Command::new(bin)
             .args(&args)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(crate::moto::TEST_AWS_ENV)
             // Its Lease identity.
             .env("POD_NAME", name)
             .env("RUST_LOG", "info,aws_spots_booster=debug,booster_k8s=debug")
