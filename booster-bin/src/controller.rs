@@ -160,7 +160,8 @@ impl Controller {
             self.event(node, reason, &msg, warn).await;
         }
         let mut snapshot = self.snapshot().await?;
-        if let Some(l) = self.cfg.dry_run.then(|| self.dry_ledger.clone()).flatten() {
+        // Taken, not cloned: this pass stores the next one before it returns.
+        if let Some(l) = self.dry_ledger.take().filter(|_| self.cfg.dry_run) {
             snapshot.ledger = l;
         }
         let leader = self.ports.leader.is_leader().await;
