@@ -464,6 +464,31 @@ async fn e2e_6_never_interrupted() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let (cordoned, _) = env.cordoned_and_protected().await.expect("nodes");
     assert!(cordoned.is_empty(), "nothing cordoned again: {cordoned:?}");
+    // NTH restarts (a DaemonSet rollout): it forgets, cordons and taints again for the same
+    // recommendation; the booster gives the node back again, without a boost.
+    env.restart_nth(&victim).expect("NTH restarted");
+    eventually(30, "NTH cordoned it again", || async {
+        env.cordoned_and_protected()
+            .await
+            .is_ok_and(|(c, _)| c.contains(&victim))
+    })
+    .await
+    .expect("re-cordon");
+    let recordoned = Instant::now();
+    eventually(30, "given back again", || async {
+        nodes.get(&victim).await.is_ok_and(|n| {
+            let spec = n.spec.unwrap_or_default();
+            spec.unschedulable != Some(true)
+                && !spec
+                    .taints
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|t| t.key.ends_with("rebalance-recommendation"))
+        })
+    })
+    .await
+    .expect("given back again");
+    let again = recordoned.elapsed().as_secs_f64();
     assert_eq!(env.desired_history(), vec![3], "no boost at max size");
     let drains = env.record.lock().map(|r| r.drains.clone()).expect("record");
     assert!(drains.is_empty(), "nothing drained: {drains:?}");
@@ -473,7 +498,9 @@ async fn e2e_6_never_interrupted() {
         "6-never-interrupted",
         start,
         &env,
-        &format!("given back {held:.0} s after NTH's cordon (expiry 40 s)"),
+        &format!(
+            "given back {held:.0} s after NTH's cordon (expiry 40 s), again {again:.0} s after a restarted NTH cordoned it again"
+        ),
     );
 }
 

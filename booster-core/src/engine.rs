@@ -498,7 +498,17 @@ impl<'a> Decider<'a> {
             }
             return;
         };
-        if e.released_at.is_some() {
+        if let Some(released_at) = e.released_at {
+            // NTH's taint is back on a node we gave back: NTH cordoned it again for the same
+            // recommendation, so it is given back again. A cordon without the taint is
+            // somebody else's and stays.
+            if node.rebalance_taint && !leaving {
+                self.push(Action::Release {
+                    node: name.to_string(),
+                    at: released_at,
+                    reason: Reason::RetaintedAfterRelease,
+                });
+            }
             return;
         }
         let draining = matches!(e.drain, DrainState::Draining { .. });

@@ -341,6 +341,9 @@ reasons! {
     DrainComplete => "drain complete",
     /// The signal never turned into an interruption within the expiry.
     SignalExpired => "signal expired without an interruption",
+    /// A node given back carries NTH's taint again for a recommendation already handled
+    /// (NTH keeps its events in memory: after a restart it cordons and taints again).
+    RetaintedAfterRelease => "NTH cordoned the node again for a recommendation already handled",
     /// The drain started before a boost could be made.
     DrainStartedFirst => "drain started before a boost was possible",
     /// The node and its instance are gone.

@@ -498,6 +498,25 @@ fn table() {
             &[],
         ),
         case(
+            "released entry: NTH cordons and taints again (restarted): given back again",
+            spot(4000)
+                .signal("spot-0", t(0))
+                .entry("spot-0", t(0), |e| e.released_at = Some(t(1800)))
+                .with_node("spot-0", |n| {
+                    n.unschedulable = true;
+                    n.rebalance_taint = true;
+                }),
+            &["release spot-0 (retaintedAfterRelease)"],
+        ),
+        case(
+            "released entry: a cordon without NTH's taint is somebody else's",
+            spot(4000)
+                .signal("spot-0", t(0))
+                .entry("spot-0", t(0), |e| e.released_at = Some(t(1800)))
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &[],
+        ),
+        case(
             "released entry: a newer signal starts over",
             spot(4000)
                 .signal("spot-0", t(3990))

@@ -115,8 +115,32 @@ pub struct Env {
     pub t0: Instant,
     opts: Options,
     tasks: Vec<JoinHandle<()>>,
-    /// Per signalled node: its metadata mock (and the real NTH, if used).
+    /// Per signalled node: its metadata mock.
     procs: Mutex<Vec<Child>>,
+    /// Per signalled node: its metadata mock's port, its instance, whether a notice comes.
+    nth_of: BTreeMap<String, (u16, String, bool)>,
+    /// Per signalled node: its NTH.
+    nth_running: BTreeMap<String, NthProcess>,
+}
+
+/// One node's NTH.
+enum NthProcess {
+    /// The real binary.
+    Real(Child),
+    /// The harness's part.
+    Harness(JoinHandle<()>),
+}
+
+impl NthProcess {
+    fn stop(self) {
+        match self {
+            NthProcess::Real(mut c) => {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            NthProcess::Harness(t) => t.abort(),
+        }
+    }
 }
 
 impl Drop for Env {
@@ -129,6 +153,9 @@ impl Drop for Env {
             .lock()
             .map(|mut v| std::mem::take(&mut *v))
             .unwrap_or_default();
+        for (_, nth) in std::mem::take(&mut self.nth_running) {
+            nth.stop();
+        }
         for mut c in procs {
             let _ = c.kill();
             let _ = c.wait();
@@ -275,6 +302,8 @@ impl Env {
             opts: opts.clone(),
             tasks: Vec::new(),
             procs: Mutex::new(Vec::new()),
+            nth_of: BTreeMap::new(),
+            nth_running: BTreeMap::new(),
         };
         env.tasks.push(tokio::spawn(bridge::run(
             env.asg.clone(),
@@ -485,6 +514,28 @@ impl Env {
         if let Ok(mut v) = self.procs.lock() {
             v.push(child);
         }
+        self.nth_of.insert(
+            node.to_string(),
+            (port, instance.to_string(), interruption.is_some()),
+        );
+        self.start_nth(node)?;
+        if let Some((_, lead)) = interruption {
+            self.tasks.push(tokio::spawn(nth::interrupt_after_notice(
+                self.asg.clone(),
+                port,
+                instance.to_string(),
+                lead,
+            )));
+        }
+        Ok(())
+    }
+
+    /// Starts NTH for a signalled node: the real binary if `BOOSTER_E2E_NTH` names one, else
+    /// the harness's part.
+    fn start_nth(&mut self, node: &str) -> Result<(), String> {
+        let Some((port, instance, notice)) = self.nth_of.get(node).cloned() else {
+            return Err(format!("{node} was never signalled"));
+        };
         if let Some(nth_bin) = std::env::var_os("BOOSTER_E2E_NTH") {
             let api_port = self
                 .cp
@@ -498,34 +549,40 @@ impl Env {
                 crate::control_plane::ADMIN_TOKEN,
             )?;
             let log = self.cp.dir.join(format!("nth-{node}.log"));
-            let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+            let out = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .map_err(|e| e.to_string())?;
             let err = out.try_clone().map_err(|e| e.to_string())?;
             let child = nth::real_nth(Path::new(&nth_bin), port, node, &api_port)
                 .stdout(Stdio::from(out))
                 .stderr(Stdio::from(err))
                 .spawn()
                 .map_err(|e| format!("NTH: {e}"))?;
-            if let Ok(mut v) = self.procs.lock() {
-                v.push(child);
-            }
+            self.nth_running
+                .insert(node.to_string(), NthProcess::Real(child));
         } else {
-            self.tasks.push(tokio::spawn(nth::run(
+            let task = tokio::spawn(nth::run(
                 self.kube.clone(),
                 port,
                 node.to_string(),
-                instance.to_string(),
-                interruption.is_some(),
-            )));
-        }
-        if let Some((_, lead)) = interruption {
-            self.tasks.push(tokio::spawn(nth::interrupt_after_notice(
-                self.asg.clone(),
-                port,
-                instance.to_string(),
-                lead,
-            )));
+                instance,
+                notice,
+            ));
+            self.nth_running
+                .insert(node.to_string(), NthProcess::Harness(task));
         }
         Ok(())
+    }
+
+    /// Restarts `node`'s NTH, as a rollout of its DaemonSet does: its events are kept in
+    /// memory only, so it handles the recommendation again from the start.
+    pub fn restart_nth(&mut self, node: &str) -> Result<(), String> {
+        if let Some(old) = self.nth_running.remove(node) {
+            old.stop();
+        }
+        self.start_nth(node)
     }
 
     /// Starts the booster binary `bin` with `args` on top of the scenario's defaults.
