@@ -206,11 +206,7 @@ async fn e2e_3_sigkill_mid_drain() {
         .expect("drain started");
     first.kill();
     let killed_at = Instant::now();
-    let pods_left = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.kube.clone(), "default")
-        .list(&kube::api::ListParams::default().fields(&format!("spec.nodeName={victim}")))
-        .await
-        .map(|l| l.items.len())
-        .unwrap_or_default();
+    let pods_left = env.pods_on(&victim).await;
     assert!(pods_left > 0, "killed before the drain ended");
     let second = env.booster(bin(), "booster", &[]).expect("booster");
     env.wait_ended(&instance, 120).await.expect("retired");
@@ -348,18 +344,7 @@ async fn e2e_5_dry_run() {
         .expect("booster");
     booster.wait_ready(60).await.expect("ready");
     let (victim, instance) = env.busiest_node().await.expect("victim");
-    let kube = env.kube.clone();
-    let pods = |node: String| {
-        let kube = kube.clone();
-        async move {
-            Api::<k8s_openapi::api::core::v1::Pod>::namespaced(kube, "default")
-                .list(&kube::api::ListParams::default().fields(&format!("spec.nodeName={node}")))
-                .await
-                .map(|l| l.items.len())
-                .unwrap_or_default()
-        }
-    };
-    let before = pods(victim.clone()).await;
+    let before = env.pods_on(&victim).await;
     env.signal(&victim, &instance, Duration::from_secs(1), None)
         .expect("signal");
     eventually(60, "a dry-run boost in the metrics", || async {
@@ -376,7 +361,7 @@ async fn e2e_5_dry_run() {
     // Give a real run time to have boosted, drained and retired.
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert_eq!(env.desired_history(), vec![3], "desired never changed");
-    assert_eq!(pods(victim.clone()).await, before, "no pod evicted");
+    assert_eq!(env.pods_on(&victim).await, before, "no pod evicted");
     let (_, protected) = env.cordoned_and_protected().await.expect("nodes");
     assert!(protected.is_empty(), "no node protected: {protected:?}");
     assert_eq!(

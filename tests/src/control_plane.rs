@@ -102,19 +102,30 @@ fn spawn(bin: &Path, args: &[String], log: &Path) -> Result<Child, String> {
     spawn_env(bin, args, &[], log)
 }
 
+/// A process's stdout and stderr, both appended to `log` (created if need be), so that a
+/// restarted process adds to its predecessor's log.
+pub fn log_to(log: &Path) -> Result<(Stdio, Stdio), String> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    Ok((Stdio::from(out), Stdio::from(err)))
+}
+
 fn spawn_env(
     bin: &Path,
     args: &[String],
     env: &[(&str, &str)],
     log: &Path,
 ) -> Result<Child, String> {
-    let out = std::fs::File::create(log).map_err(|e| e.to_string())?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let (out, err) = log_to(log)?;
     Command::new(bin)
         .args(args)
         .envs(env.iter().copied())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
+        .stdout(out)
+        .stderr(err)
         .spawn()
         .map_err(|e| format!("starting {}: {e}", bin.display()))
 }

@@ -23,7 +23,7 @@ pub mod nth;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,7 +35,7 @@ use kube::Client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
-use crate::control_plane::{free_port, servers_dir, ControlPlane};
+use crate::control_plane::{free_port, log_to, servers_dir, ControlPlane};
 use crate::moto::Moto;
 
 /// The group every scenario uses.
@@ -429,6 +429,16 @@ impl Env {
         bridge::describe(&self.asg).await
     }
 
+    /// How many pods of the workload's namespace are bound to `node` (terminating ones
+    /// included).
+    pub async fn pods_on(&self, node: &str) -> usize {
+        Api::<Pod>::namespaced(self.kube.clone(), NS)
+            .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
+            .await
+            .map(|l| l.items.len())
+            .unwrap_or_default()
+    }
+
     /// The Node running the most `web` pods (the one whose loss hurts most), and its
     /// instance id.
     pub async fn busiest_node(&self) -> Result<(String, String), String> {
@@ -500,15 +510,13 @@ impl Env {
             at(notice_in + Duration::from_secs(120)),
         ];
         args.push("--mock-ip-count=1000".into());
-        let log = self.cp.dir.join(format!("imds-{node}.log"));
-        let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let (out, err) = log_to(&self.cp.dir.join(format!("imds-{node}.log")))?;
         let child = Command::new(servers_dir().join("ec2-metadata-mock"))
             .args(&args)
             .current_dir(&self.cp.dir)
             .env("HOME", &self.cp.dir)
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .map_err(|e| format!("ec2-metadata-mock: {e}"))?;
         if let Ok(mut v) = self.procs.lock() {
@@ -548,16 +556,10 @@ impl Env {
                 &self.cp.dir.join("certs"),
                 crate::control_plane::ADMIN_TOKEN,
             )?;
-            let log = self.cp.dir.join(format!("nth-{node}.log"));
-            let out = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .map_err(|e| e.to_string())?;
-            let err = out.try_clone().map_err(|e| e.to_string())?;
+            let (out, err) = log_to(&self.cp.dir.join(format!("nth-{node}.log")))?;
             let child = nth::real_nth(Path::new(&nth_bin), port, node, &api_port)
-                .stdout(Stdio::from(out))
-                .stderr(Stdio::from(err))
+                .stdout(out)
+                .stderr(err)
                 .spawn()
                 .map_err(|e| format!("NTH: {e}"))?;
             self.nth_running
@@ -833,12 +835,7 @@ impl Booster {
     fn start(bin: &Path, env: &Env, name: &str, extra: &[&str]) -> Result<Booster, String> {
         let port = free_port();
         let log = env.cp.dir.join(format!("{name}.log"));
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .map_err(|e| e.to_string())?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let (out, err) = log_to(&log)?;
         let kubeconfig = env.cp.kubeconfig.display().to_string();
         let port_s = port.to_string();
         let mut args: Vec<&str> = vec![
@@ -874,8 +871,8 @@ impl Booster {
             // Its Lease identity.
             .env("POD_NAME", name)
             .env("RUST_LOG", "info,aws_spots_booster=debug,booster_k8s=debug")
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .map_err(|e| format!("{}: {e}", bin.display()))?;
         Ok(Booster {
