@@ -1,0 +1,217 @@
+//! `decide`: snapshot in, plan out.
+//!
+//! One pass, in this order, so that the plan reads like the life of a signal:
+//!
+//! 1. new signals -> `RecordSignal` (with the boost already `Applying` when allowed)
+//!    (`signals.rs`);
+//! 2. per group: settle an `Applying` boost (`SetDesired` while desired == from, else
+//!    `ConfirmBoost`), start queued boosts (`BeginBoost`) (`boosts.rs`), and walk each
+//!    entry: cordon, expiry, drain progress, retire, forget (`entries.rs`);
+//! 3. drain starts, oldest signal first, within `max_concurrent_drains` and
+//!    `time_between_drains` (`drains.rs`);
+//! 4. replacements: protect new ones, unprotect those whose signal is handled
+//!    (`replacements.rs`).
+//!
+//! This module holds `decide`, the indexes every step reads and the small helpers.
+//!
+//! The engine never lowers desired capacity: `SetDesired` always has `to > from` with
+//! `from` the observed desired capacity. Capacity goes back down only through a `Retire`
+//! with `decrement`, which is set exactly when that signal's boost was applied.
+
+mod boosts;
+mod drains;
+mod entries;
+mod replacements;
+mod signals;
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::ca_status::CaStatus;
+use crate::config::Config;
+use crate::ledger::Entry;
+use crate::plan::{Action, Plan, Reason};
+use crate::snapshot::{CaObservation, Group, Instance, Node, Snapshot};
+use crate::time::Timestamp;
+
+/// Computes the plan for `snapshot` under `config`. Pure and deterministic.
+pub fn decide(snapshot: &Snapshot, config: &Config) -> Plan {
+    let mut d = Decider::new(snapshot, config);
+    d.record_new_signals();
+    d.walk_groups();
+    d.start_drains();
+    d.replacements();
+    d.plan.dry_run = config.dry_run;
+    d.plan
+}
+
+/// Whether the cluster-autoscaler status allows boosts at `now`; `Err` says why not.
+pub fn ca_gate<'a>(
+    obs: &'a CaObservation,
+    now: Timestamp,
+    config: &Config,
+) -> Result<&'a CaStatus, Reason> {
+    match obs {
+        CaObservation::Missing => Err(Reason::CaStatusMissing),
+        CaObservation::Invalid { .. } => Err(Reason::CaStatusInvalid),
+        CaObservation::Parsed { status, updated_at } => {
+            if now.since(*updated_at) > config.ca_status_max_age {
+                Err(Reason::CaStatusStale)
+            } else if status.is_initializing() {
+                Err(Reason::CaInitializing)
+            } else {
+                Ok(status)
+            }
+        }
+    }
+}
+
+/// Whether configuration or tags keep the booster's hands off `group`.
+pub fn untouchable(group: &Group, config: &Config) -> Option<Reason> {
+    if config.ignored_groups.contains(&group.name) {
+        Some(Reason::GroupIgnored)
+    } else if group
+        .tags
+        .get(&config.opt_out_tag)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"))
+    {
+        Some(Reason::GroupOptedOut)
+    } else {
+        None
+    }
+}
+
+struct DrainCandidate<'a> {
+    node: &'a str,
+    signal_at: Timestamp,
+    reason: Reason,
+}
+
+struct Decider<'a> {
+    s: &'a Snapshot,
+    cfg: &'a Config,
+    now: Timestamp,
+    plan: Plan,
+    groups: HashMap<&'a str, &'a Group>,
+    /// instance id -> (group, instance)
+    instances: HashMap<&'a str, (&'a Group, &'a Instance)>,
+    nodes: HashMap<&'a str, &'a Node>,
+    /// signalled node -> replacement nodes protected for it
+    protected: HashMap<&'a str, Vec<&'a Node>>,
+    /// group -> entries (active or released), sorted by (signal time, name)
+    by_group: BTreeMap<&'a str, Vec<(&'a str, &'a Entry)>>,
+    /// group -> new signals this pass: (node, signal time, instance id)
+    fresh: BTreeMap<&'a str, Vec<(&'a str, Timestamp, &'a str)>>,
+    /// groups whose desired capacity may move in this plan: no retire there
+    boosting: Vec<&'a str>,
+    candidates: Vec<DrainCandidate<'a>>,
+    /// entries whose Draining is live (node present, instance not leaving)
+    draining: u32,
+    /// whether cluster-autoscaler's status allows boosts (same for every group)
+    ca: Result<&'a CaStatus, Reason>,
+}
+
+impl<'a> Decider<'a> {
+    fn new(s: &'a Snapshot, cfg: &'a Config) -> Self {
+        let mut groups = HashMap::with_capacity_and_hasher(s.groups.len(), Default::default());
+        let mut instances = HashMap::with_capacity_and_hasher(
+            s.groups.iter().map(|g| g.instances.len()).sum(),
+            Default::default(),
+        );
+        for g in &s.groups {
+            groups.insert(g.name.as_str(), g);
+            for i in &g.instances {
+                instances.insert(i.id.as_str(), (g, i));
+            }
+        }
+        let mut nodes = HashMap::with_capacity_and_hasher(s.nodes.len(), Default::default());
+        let mut protected: HashMap<&str, Vec<&Node>> = HashMap::default();
+        for n in &s.nodes {
+            nodes.insert(n.name.as_str(), n);
+            // Only protections still on: a spent replacement (marker without the
+            // scale-down annotation) stands in for nobody.
+            if let Some(f) = n.protected_for.as_ref().filter(|_| n.scale_down_disabled) {
+                protected.entry(f.as_str()).or_default().push(n);
+            }
+        }
+        let mut by_group: BTreeMap<&str, Vec<(&str, &Entry)>> = BTreeMap::new();
+        for (name, e) in &s.ledger.entries {
+            by_group
+                .entry(e.group.as_str())
+                .or_default()
+                .push((name.as_str(), e));
+        }
+        for v in by_group.values_mut() {
+            v.sort_by_key(|(n, e)| (e.signal_at, *n));
+        }
+        Decider {
+            s,
+            cfg,
+            now: s.now,
+            plan: Plan::default(),
+            groups,
+            instances,
+            nodes,
+            protected,
+            by_group,
+            fresh: BTreeMap::new(),
+            boosting: Vec::new(),
+            candidates: Vec::new(),
+            draining: 0,
+            ca: ca_gate(&s.ca_status, s.now, cfg),
+        }
+    }
+
+    fn push(&mut self, a: Action) {
+        self.plan.actions.push(a);
+    }
+
+    fn hold(&mut self, node: &str, reason: Reason) {
+        self.push(Action::Hold {
+            node: node.to_string(),
+            reason,
+        });
+    }
+
+    /// Asks to be called again at `t` if that is in the future.
+    fn wake_at(&mut self, t: Timestamp) {
+        if t > self.now {
+            self.plan.next_wakeup = Some(self.plan.next_wakeup.map_or(t, |w| w.min(t)));
+        }
+    }
+
+    fn expired(&self, signal_at: Timestamp) -> bool {
+        self.now.since(signal_at) >= self.cfg.signal_expiry
+    }
+
+    /// The group exists and neither configuration nor tags keep us off it.
+    fn touchable_group(&self, name: &str) -> bool {
+        self.groups
+            .get(name)
+            .is_some_and(|g| untouchable(g, self.cfg).is_none())
+    }
+
+    /// The node's instance is in a group we may touch.
+    fn touchable_node(&self, n: &Node) -> bool {
+        n.instance_id
+            .as_deref()
+            .and_then(|id| self.instances.get(id))
+            .is_some_and(|(g, _)| untouchable(g, self.cfg).is_none())
+    }
+
+    fn live(&self, node: &str, e: &Entry) -> bool {
+        e.released_at.is_none() && !self.gone(node, e)
+    }
+
+    /// The node is gone and its instance is gone or leaving.
+    fn gone(&self, node: &str, e: &Entry) -> bool {
+        !self.nodes.contains_key(node) && self.instance_leaving_or_absent(e)
+    }
+
+    fn instance_leaving_or_absent(&self, e: &Entry) -> bool {
+        self.instances
+            .get(e.instance_id.as_str())
+            .is_none_or(|(_, i)| i.lifecycle.is_leaving())
+    }
+}

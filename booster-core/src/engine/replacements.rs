@@ -1,0 +1,125 @@
+//! Step 4: replacements are protected from scale-down while their signal waits.
+
+use std::collections::BTreeMap;
+
+use super::Decider;
+use crate::ledger::DrainState;
+use crate::plan::{Action, Reason};
+use crate::time::Timestamp;
+
+impl<'a> Decider<'a> {
+    /// Step 4: protect replacements from scale-down while their signal waits; unprotect after.
+    pub(super) fn replacements(&mut self) {
+        // Unprotect: protections whose signal is handled or unknown.
+        for n in &self.s.nodes {
+            let Some(for_node) = n.protected_for.as_deref() else {
+                continue;
+            };
+            if !n.scale_down_disabled {
+                continue; // already unprotected: the marker stays
+            }
+            if !self.touchable_node(n) {
+                continue;
+            }
+            let reason = match self.s.ledger.entries.get(for_node) {
+                None => Some(Reason::ProtectionOrphaned),
+                Some(e) if e.released_at.is_some() || self.gone(for_node, e) => {
+                    Some(Reason::SignalHandled)
+                }
+                Some(e) if self.instance_leaving_or_absent(e) => Some(Reason::SignalHandled),
+                Some(e) => {
+                    let drained = matches!(e.drain, DrainState::Draining { .. })
+                        && self
+                            .nodes
+                            .get(for_node)
+                            .is_some_and(|sn| sn.pods_to_evict == 0);
+                    drained.then_some(Reason::SignalHandled)
+                }
+            };
+            if let Some(reason) = reason {
+                self.push(Action::Unprotect {
+                    node: n.name.clone(),
+                    reason,
+                });
+            }
+        }
+
+        // Protect: pair each boosted signal still waiting for its drain with one node of its
+        // group created after the boost, oldest first on both sides.
+        // Entries are already grouped (and sorted) in `by_group`; skip groups we may not touch.
+        let mut waiting: BTreeMap<&str, Vec<(Timestamp, &str)>> = BTreeMap::new();
+        for (&group, entries) in &self.by_group {
+            if !self.touchable_group(group) {
+                continue;
+            }
+            for &(name, e) in entries {
+                let Some(at) = e.boost.boosted_at() else {
+                    continue;
+                };
+                if !self.live(name, e)
+                    || self.expired(e.signal_at)
+                    || self.protected.contains_key(name)
+                {
+                    continue;
+                }
+                let pods_left = self.nodes.get(name).is_some_and(|n| n.pods_to_evict > 0);
+                if matches!(e.drain, DrainState::Draining { .. }) && !pods_left {
+                    continue;
+                }
+                waiting.entry(group).or_default().push((at, name));
+            }
+        }
+        if waiting.is_empty() {
+            return;
+        }
+        let window = self.cfg.new_node_window;
+        let mut fresh_nodes: BTreeMap<&str, Vec<(Timestamp, &str)>> = BTreeMap::new();
+        for n in &self.s.nodes {
+            let eligible = n.protected_for.is_none()
+                && !n.scale_down_disabled
+                && !n.unschedulable
+                && self.now.since(n.created_at) <= window;
+            if !eligible {
+                continue;
+            }
+            let Some((g, _)) = n
+                .instance_id
+                .as_deref()
+                .and_then(|id| self.instances.get(id))
+            else {
+                continue;
+            };
+            // Cheapest test first: most groups have no signal waiting.
+            if waiting.contains_key(g.name.as_str()) && !self.s.ledger.entries.contains_key(&n.name)
+            {
+                fresh_nodes
+                    .entry(g.name.as_str())
+                    .or_default()
+                    .push((n.created_at, n.name.as_str()));
+            }
+        }
+        for (group, mut sigs) in waiting {
+            let Some(mut cands) = fresh_nodes.remove(group) else {
+                continue;
+            };
+            sigs.sort_unstable();
+            cands.sort_unstable();
+            let mut next = 0;
+            for (boost_at, sig) in sigs {
+                // Strictly after: no instance boots in the instant its boost is recorded.
+                while next < cands.len() && cands[next].0 <= boost_at {
+                    next += 1;
+                }
+                let Some(&(_, rep)) = cands.get(next) else {
+                    break;
+                };
+                next += 1;
+                self.push(Action::Protect {
+                    node: rep.to_string(),
+                    for_node: sig.to_string(),
+                    reason: Reason::ReplacementLaunched,
+                });
+            }
+        }
+    }
+}
