@@ -5,10 +5,8 @@ use std::hint::black_box;
 
 use booster_core::ca_status::parse;
 use booster_core::ledger::{Boost, DrainState, Entry};
-use booster_core::testkit::{mk_ca_group, mk_instance, mk_node, t, T0};
-use booster_core::{
-    decide, CaObservation, CaStatus, CaStatusFormat, Config, Group, Signal, SignalSource, Snapshot,
-};
+use booster_core::testkit::{mk_ca_group, mk_instance, mk_node, nth_event, t, T0};
+use booster_core::{decide, CaObservation, CaStatus, CaStatusFormat, Config, Group, Snapshot};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn legacy_status(groups: usize) -> String {
@@ -55,11 +53,10 @@ pub fn cluster(nodes: usize) -> Snapshot {
         s.groups[g].instances.push(mk_instance(&id));
         s.groups[g].desired += 1;
         if i % 10 == 0 {
-            s.signals.push(Signal {
-                node: name.clone(),
-                at: t(100 + (i % 400) as u64),
-                source: SignalSource::Event,
-            });
+            let at = t(100 + (i % 400) as u64);
+            s.signals.push(nth_event(&name, at));
+            n.rebalance_taint = true;
+            n.tainted_at = Some(at);
             if i % 20 == 0 {
                 let boost = match i % 60 {
                     0 => Boost::Applying {

@@ -45,10 +45,41 @@ pub struct Config {
     pub disable_drain: bool,
     /// Compute and report the plan, change nothing (upstream `--dry-run`).
     pub dry_run: bool,
+    /// Namespaces whose Events are read as signals (NTH writes to `default`).
+    pub event_namespaces: BTreeSet<String>,
+    /// Event source components read as signals (`source.component` or
+    /// `reportingComponent`; NTH's is `aws-node-termination-handler`).
+    pub event_components: BTreeSet<String>,
+    /// Field managers whose cordon corroborates an Event (NTH's is its binary's name,
+    /// `node-termination-handler`).
+    pub nth_field_managers: BTreeSet<String>,
+    /// How far an Event's claimed time may be ahead of its creation (clocks differ).
+    pub clock_skew: Dur,
+    /// NTH posts its Event and cordons a moment apart: an Event backs NTH's cordon only if
+    /// the two were made this close (both times are the apiserver's), and an Event nothing
+    /// backs is reported as rejected once it is this old.
+    pub corroboration_grace: Dur,
+    /// When set, only groups that carry this tag key are touched (Cluster Autoscaler's
+    /// auto-discovery tag `k8s.io/cluster-autoscaler/<cluster-name>`).
+    pub cluster_tag: Option<String>,
 }
 
 /// The default opt-out tag key.
 pub const DEFAULT_OPT_OUT_TAG: &str = "aws-spots-booster/enabled";
+/// NTH's Event source component.
+pub const NTH_COMPONENT: &str = "aws-node-termination-handler";
+/// The field manager of NTH's writes to Nodes (client-go's default: its binary's name).
+pub const NTH_FIELD_MANAGER: &str = "node-termination-handler";
+/// The namespace NTH writes its Events to.
+pub const NTH_EVENT_NAMESPACE: &str = "default";
+/// The tag key Cluster Autoscaler's auto-discovery gives a cluster's groups.
+pub fn cluster_tag_for(cluster_name: &str) -> String {
+    format!("k8s.io/cluster-autoscaler/{cluster_name}")
+}
+
+fn set_of(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -66,6 +97,12 @@ impl Default for Config {
             opt_out_tag: DEFAULT_OPT_OUT_TAG.to_string(),
             disable_drain: false,
             dry_run: false,
+            event_namespaces: set_of(&[NTH_EVENT_NAMESPACE]),
+            event_components: set_of(&[NTH_COMPONENT]),
+            nth_field_managers: set_of(&[NTH_FIELD_MANAGER]),
+            clock_skew: Dur::from_secs(120),
+            corroboration_grace: Dur::from_secs(60),
+            cluster_tag: None,
         }
     }
 }

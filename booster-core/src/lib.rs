@@ -38,7 +38,7 @@ pub use ca_status::{CaNodeGroup, CaStatus, CaStatusError, CaStatusFormat};
 pub use config::Config;
 pub use engine::decide;
 pub use ledger::{Boost, DrainState, Entry, Ledger};
-pub use plan::{Action, Plan, Reason};
+pub use plan::{Action, Plan, Reason, Rejected, Rejection};
 pub use snapshot::{
     CaObservation, Group, Instance, Lifecycle, Node, Signal, SignalSource, Snapshot,
 };

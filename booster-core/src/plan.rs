@@ -26,6 +26,85 @@ pub struct Plan {
     /// The plan was computed in dry-run mode: report it, execute nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// Events that do not count as signals, and why. Nothing is done for them; the driver
+    /// counts and logs each one once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<Rejection>,
+}
+
+/// An Event the engine will not act on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rejection {
+    /// The Event's `namespace/name` ([`crate::snapshot::Signal::id`]).
+    pub signal: String,
+    /// The node it names.
+    pub node: String,
+    /// Why it does not count.
+    pub reason: Rejected,
+}
+
+/// Why an Event does not count as a signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Rejected {
+    /// Posted in a namespace that is not configured (`--event-namespaces`).
+    Namespace,
+    /// Its source component is not NTH's (`--event-components`).
+    Component,
+    /// It names no Node of this cluster (forged, or it outlived its node: Events stay for
+    /// the apiserver's event TTL after a retire).
+    UnknownNode,
+    /// Created before the Node it names: it is about an earlier node of that name.
+    BeforeNode,
+    /// Its `instance-id` annotation is not the Node's instance.
+    InstanceMismatch,
+    /// It claims a time later than its own creation (plus the clock skew).
+    FutureTime,
+    /// The Node carries neither NTH's rebalance taint nor NTH's cordon: nothing that only a
+    /// node-level actor can write backs the claim.
+    Uncorroborated,
+}
+
+impl Rejected {
+    /// Every reason, for metrics that pre-register labels.
+    pub const ALL: &'static [Rejected] = &[
+        Rejected::Namespace,
+        Rejected::Component,
+        Rejected::UnknownNode,
+        Rejected::BeforeNode,
+        Rejected::InstanceMismatch,
+        Rejected::FutureTime,
+        Rejected::Uncorroborated,
+    ];
+
+    /// camelCase, as in JSON and the metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejected::Namespace => "namespace",
+            Rejected::Component => "component",
+            Rejected::UnknownNode => "unknownNode",
+            Rejected::BeforeNode => "beforeNode",
+            Rejected::InstanceMismatch => "instanceMismatch",
+            Rejected::FutureTime => "futureTime",
+            Rejected::Uncorroborated => "uncorroborated",
+        }
+    }
+
+    /// One sentence for logs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Rejected::Namespace => "Event is in a namespace that is not read for signals",
+            Rejected::Component => "Event's source component is not NTH's",
+            Rejected::UnknownNode => "Event names no Node of this cluster",
+            Rejected::BeforeNode => "Event was created before the Node it names",
+            Rejected::InstanceMismatch => "Event's instance-id is not the Node's instance",
+            Rejected::FutureTime => "Event claims a time after its own creation",
+            Rejected::Uncorroborated => {
+                "neither NTH's rebalance taint nor NTH's cordon is on the Node"
+            }
+        }
+    }
 }
 
 impl Plan {
@@ -374,6 +453,8 @@ reasons! {
     GroupIgnored => "group is ignored by configuration",
     /// The group opted out by tag.
     GroupOptedOut => "group opted out by tag",
+    /// The group lacks the cluster's tag (`--cluster-name` / `--cluster-tag`).
+    GroupNotThisCluster => "group does not carry this cluster's tag",
     /// Waiting for the replacement.
     WaitingForReplacement => "waiting for the replacement to be Ready",
     /// All drain slots are taken.

@@ -157,9 +157,22 @@ pub struct Node {
     /// `spec.unschedulable` (cordoned).
     #[serde(default)]
     pub unschedulable: bool,
-    /// Carries NTH's `aws-node-termination-handler/rebalance-recommendation` taint.
+    /// Carries NTH's `aws-node-termination-handler/rebalance-recommendation` taint. Only a
+    /// principal that may write Nodes can set it, so it proves a signal on its own.
     #[serde(default)]
     pub rebalance_taint: bool,
+    /// When the write that carries NTH's taint was made: the server-recorded time of the
+    /// `managedFields` entry that owns the taints, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tainted_at: Option<Timestamp>,
+    /// While cordoned: the field manager that set `spec.unschedulable` (from
+    /// `managedFields`, recorded by the apiserver: `node-termination-handler` for NTH's
+    /// cordon, `kubectl-cordon` for an operator's). An Event cannot fake it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cordoned_by: Option<String>,
+    /// When that manager last wrote the node (server time), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cordoned_at: Option<Timestamp>,
     /// Carries `cluster-autoscaler.kubernetes.io/scale-down-disabled=true`, whoever set it.
     #[serde(default)]
     pub scale_down_disabled: bool,
@@ -175,26 +188,59 @@ pub struct Node {
     pub pods_to_evict: u32,
 }
 
-/// Where a signal was seen.
+/// What a claimed signal was read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum SignalSource {
     /// A `RebalanceRecommendation` Event (they expire after the apiserver's event TTL).
+    /// Anyone allowed to create Events can write one, so an Event is only a claim: it
+    /// counts once the Node itself corroborates it (see [`crate::engine`]'s trust rules).
     Event,
-    /// NTH's rebalance-recommendation taint on the Node.
-    Taint,
 }
 
-/// A rebalance recommendation for one node.
+/// A claimed rebalance recommendation for one node, as read from an Event. Every field but
+/// `created_at` is written by whoever posted the Event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Signal {
-    /// The node it is about.
+    /// The node it names.
     pub node: String,
-    /// When it was issued or first seen.
+    /// The time it claims (NTH's `… cordoned at <time>`), else the Event's own times.
     pub at: Timestamp,
-    /// Where it was seen.
+    /// Where it was read.
     pub source: SignalSource,
+    /// `namespace/name` of the Event: counts and logs a rejected Event once.
+    #[serde(default)]
+    pub id: String,
+    /// The Event's namespace.
+    #[serde(default)]
+    pub namespace: String,
+    /// Its `source.component` (or `reportingComponent`).
+    #[serde(default)]
+    pub component: String,
+    /// Its `instance-id` annotation (NTH sets it), to be checked against the Node's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// `metadata.creationTimestamp`: set by the apiserver, so the one time a poster cannot
+    /// choose. `None` when unknown (hand-written snapshots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
+}
+
+impl Signal {
+    /// An Event signal for `node` claiming `at`, with every other field empty.
+    pub fn event(node: &str, at: Timestamp) -> Self {
+        Signal {
+            node: node.to_string(),
+            at,
+            source: SignalSource::Event,
+            id: String::new(),
+            namespace: String::new(),
+            component: String::new(),
+            instance_id: None,
+            created_at: None,
+        }
+    }
 }
 
 /// Extracts the instance id from an AWS `spec.providerID`: `aws:///eu-west-1a/i-0abc` ->

@@ -3,9 +3,7 @@
 
 use crate::ca_status::{CaNodeGroup, CaStatus, CaStatusFormat};
 use crate::ledger::{Boost, DrainState, Entry};
-use crate::snapshot::{
-    CaObservation, Group, Instance, Lifecycle, Node, Signal, SignalSource, Snapshot,
-};
+use crate::snapshot::{CaObservation, Group, Instance, Lifecycle, Node, Signal, Snapshot};
 use crate::time::{Dur, Timestamp};
 
 /// 2024-06-10T12:00:00Z, the origin of test time.
@@ -34,6 +32,18 @@ pub fn mk_ca_group(g: &Group) -> CaNodeGroup {
         max_size: g.max_size,
         scale_up: Some("NoActivity".into()),
         ..CaNodeGroup::default()
+    }
+}
+
+/// NTH's Event about `node`, claiming and created at `at`.
+pub fn nth_event(node: &str, at: Timestamp) -> Signal {
+    Signal {
+        id: format!("default/{node}"),
+        namespace: crate::config::NTH_EVENT_NAMESPACE.into(),
+        component: crate::config::NTH_COMPONENT.into(),
+        instance_id: Some(instance_of(node)),
+        created_at: Some(at),
+        ..Signal::event(node, at)
     }
 }
 
@@ -127,13 +137,23 @@ impl SnapshotBuilder {
         self
     }
 
-    /// A rebalance Event for `node` at `at`.
-    pub fn signal(mut self, node: &str, at: Timestamp) -> Self {
-        self.s.signals.push(Signal {
-            node: node.to_string(),
-            at,
-            source: SignalSource::Event,
-        });
+    /// A rebalance recommendation for `node` at `at`, as NTH reports it with its
+    /// recommended settings: NTH's Event (in `default`, from NTH's component, created at
+    /// `at`) and its taint on the node, written at `at`.
+    pub fn signal(self, node: &str, at: Timestamp) -> Self {
+        self.event(node, at, |_| {}).with_node(node, |n| {
+            n.rebalance_taint = true;
+            n.tainted_at = Some(at);
+        })
+    }
+
+    /// A `RebalanceRecommendation` Event alone (nothing on the node), as NTH would post it
+    /// at `at`, adjusted by `f`.
+    pub fn event(mut self, node: &str, at: Timestamp, f: impl FnOnce(&mut Signal)) -> Self {
+        let mut e = nth_event(node, at);
+        e.id = format!("default/{node}.{}", self.s.signals.len());
+        f(&mut e);
+        self.s.signals.push(e);
         self
     }
 
@@ -194,7 +214,10 @@ impl SnapshotBuilder {
 pub fn apply_to_node(node: &mut Node, action: &crate::plan::Action) {
     use crate::plan::Action;
     match action {
-        Action::Cordon { .. } => node.unschedulable = true,
+        Action::Cordon { .. } => {
+            node.unschedulable = true;
+            node.cordoned_by = Some("aws-spots-booster".into());
+        }
         Action::Protect { for_node, .. } => {
             node.protected_for = Some(for_node.clone());
             node.scale_down_disabled = true;
@@ -203,7 +226,9 @@ pub fn apply_to_node(node: &mut Node, action: &crate::plan::Action) {
         Action::Unprotect { .. } => node.scale_down_disabled = false,
         Action::Release { .. } => {
             node.unschedulable = false;
+            node.cordoned_by = None;
             node.rebalance_taint = false;
+            node.tainted_at = None;
         }
         _ => {}
     }

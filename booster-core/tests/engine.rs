@@ -493,7 +493,7 @@ fn table() {
         case(
             "released entry: an old signal is not handled again",
             spot(4000)
-                .signal("spot-0", t(0))
+                .event("spot-0", t(0), |_| {})
                 .entry("spot-0", t(0), |e| e.released_at = Some(t(1800))),
             &[],
         ),
@@ -511,7 +511,7 @@ fn table() {
         case(
             "released entry: a cordon without NTH's taint is somebody else's",
             spot(4000)
-                .signal("spot-0", t(0))
+                .event("spot-0", t(0), |_| {})
                 .entry("spot-0", t(0), |e| e.released_at = Some(t(1800)))
                 .with_node("spot-0", |n| n.unschedulable = true),
             &[],
@@ -533,6 +533,105 @@ fn table() {
             ),
             |c| c.disable_drain = true,
         ),
+        // Trust: only what a node-level actor writes makes an Event count.
+        case(
+            "an Event alone (no taint, no cordon) does nothing",
+            spot(100).event("spot-0", t(90), |_| {}),
+            &[],
+        ),
+        case(
+            "an Event on a node an operator cordoned does nothing",
+            spot(100)
+                .event("spot-0", t(90), |_| {})
+                .with_node("spot-0", |n| {
+                    n.unschedulable = true;
+                    n.cordoned_by = Some("kubectl-cordon".into());
+                    n.cordoned_at = Some(t(10));
+                }),
+            &[],
+        ),
+        case(
+            "an Event on a node NTH cordoned is a signal from the cordon's time",
+            spot(100)
+                .event("spot-0", t(85), |e| e.at = t(5))
+                .with_node("spot-0", |n| {
+                    n.unschedulable = true;
+                    n.cordoned_by = Some("node-termination-handler".into());
+                    n.cordoned_at = Some(t(90));
+                }),
+            &["recordSignal spot-0 applying:3->4 (newSignal)"],
+        ),
+        case(
+            "an Event posted long after NTH's cordon (for an interruption, say) does nothing",
+            spot(400)
+                .event("spot-0", t(390), |_| {})
+                .with_node("spot-0", |n| {
+                    n.unschedulable = true;
+                    n.cordoned_by = Some("node-termination-handler".into());
+                    n.cordoned_at = Some(t(90));
+                }),
+            &[],
+        ),
+        case(
+            "NTH's cordon without an Event is not a signal (NTH cordons for interruptions too)",
+            spot(100).with_node("spot-0", |n| {
+                n.unschedulable = true;
+                n.cordoned_by = Some("node-termination-handler".into());
+                n.cordoned_at = Some(t(90));
+            }),
+            &[],
+        ),
+        case(
+            "NTH's taint alone is a signal",
+            spot(100).with_node("spot-0", |n| {
+                n.rebalance_taint = true;
+                n.tainted_at = Some(t(90));
+            }),
+            &["recordSignal spot-0 applying:3->4 (newSignal)"],
+        ),
+        case(
+            "a forged Event claiming a time long past does not expire a fresh taint",
+            spot(4000)
+                .event("spot-0", t(0), |_| {})
+                .with_node("spot-0", |n| {
+                    n.rebalance_taint = true;
+                    n.tainted_at = Some(t(3990));
+                }),
+            &["recordSignal spot-0 applying:3->4 (newSignal)"],
+        ),
+        case(
+            "an old taint is expired whatever an Event claims",
+            spot(4000)
+                .event("spot-0", t(3990), |_| {})
+                .with_node("spot-0", |n| {
+                    n.unschedulable = true;
+                    n.rebalance_taint = true;
+                    n.tainted_at = Some(t(10));
+                }),
+            &[
+                "recordSignal spot-0 abandoned:signalExpired released (staleSignal)",
+                "release spot-0 (signalExpired)",
+            ],
+        ),
+        with(
+            case(
+                "a group without the cluster's tag is refused",
+                spot(100).signal("spot-0", t(90)),
+                &["hold spot-0 (groupNotThisCluster)"],
+            ),
+            |c| c.cluster_tag = Some("k8s.io/cluster-autoscaler/prod".into()),
+        ),
+        with(
+            case(
+                "a group with the cluster's tag is boosted",
+                spot(100).signal("spot-0", t(90)).with_group("spot", |g| {
+                    g.tags
+                        .insert("k8s.io/cluster-autoscaler/prod".into(), "owned".into());
+                }),
+                &["recordSignal spot-0 applying:3->4 (newSignal)"],
+            ),
+            |c| c.cluster_tag = Some("k8s.io/cluster-autoscaler/prod".into()),
+        ),
     ];
 
     let mut failures = Vec::new();
@@ -550,6 +649,48 @@ fn table() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+/// Every kind of forged Event is rejected with its reason, and a genuine one among them is
+/// handled.
+#[test]
+fn forged_events_are_rejected_with_their_reason_and_a_genuine_one_is_handled() {
+    use booster_core::Rejected;
+    let s = spot(100)
+        .node("spot", "fresh", |n| n.created_at = t(50))
+        .event("spot-1", t(90), |e| e.namespace = "tenant".into())
+        .event("spot-1", t(90), |e| e.component = "kubectl".into())
+        .event("ghost", t(90), |_| {})
+        .event("spot-1", t(90), |e| e.instance_id = Some("i-other".into()))
+        .event("spot-1", t(90), |e| e.at = t(100 + 3600))
+        .event("fresh", t(40), |_| {})
+        .event("spot-2", t(10), |_| {})
+        .signal("spot-0", t(95))
+        .build();
+    let plan = decide(&s, &Config::default());
+    let got: Vec<(&str, Rejected)> = plan
+        .rejected
+        .iter()
+        .map(|r| (r.node.as_str(), r.reason))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("spot-1", Rejected::Namespace),
+            ("spot-1", Rejected::Component),
+            ("ghost", Rejected::UnknownNode),
+            ("spot-1", Rejected::InstanceMismatch),
+            ("spot-1", Rejected::FutureTime),
+            ("fresh", Rejected::BeforeNode),
+            // Created 90 s ago, past the 60 s grace, and nothing on the node backs it.
+            ("spot-2", Rejected::Uncorroborated),
+        ]
+    );
+    let acted: Vec<String> = plan.mutations().map(ToString::to_string).collect();
+    assert_eq!(acted, vec!["recordSignal spot-0 applying:3->4 (newSignal)"]);
+    // Within the grace, an uncorroborated Event is not judged yet.
+    let young = spot(100).event("spot-2", t(80), |_| {}).build();
+    assert!(decide(&young, &Config::default()).rejected.is_empty());
 }
 
 #[test]

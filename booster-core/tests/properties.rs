@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use booster_core::ca_status::{CaNodeGroup, CaStatus, CaStatusFormat};
 use booster_core::ledger::{Boost, DrainState, Ledger};
-use booster_core::testkit::{apply_to_node, mk_ca_group, mk_instance};
+use booster_core::testkit::{apply_to_node, mk_ca_group, mk_instance, nth_event};
 use booster_core::{
     decide, Action, CaObservation, Config, Dur, Group, Instance, Lifecycle, Node, Plan, Signal,
-    SignalSource, Snapshot, Timestamp,
+    Snapshot, Timestamp,
 };
 use proptest::prelude::*;
 
@@ -25,8 +25,11 @@ const EVENT_TTL: u64 = 3600;
 
 #[derive(Clone, Debug)]
 enum Op {
-    /// NTH sees a rebalance recommendation for the n-th node: Event + cordon.
-    Signal(usize),
+    /// NTH sees a rebalance recommendation for the n-th node: Event + cordon, and its taint
+    /// when the flag is set (otherwise the cordon corroborates the Event).
+    Signal(usize, bool),
+    /// A tenant posts forged Events about the n-th node, of the given kind (see [`forged`]).
+    Forge(usize, u8),
     /// Time passes.
     Advance(u64),
     /// CA raises a group's desired capacity.
@@ -45,7 +48,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0usize..64).prop_map(Op::Signal),
+        4 => ((0usize..64), prop::bool::weighted(0.7)).prop_map(|(n, t)| Op::Signal(n, t)),
+        2 => ((0usize..64), 0u8..8).prop_map(|(n, k)| Op::Forge(n, k)),
         6 => (1u64..240).prop_map(Op::Advance),
         1 => ((0usize..4), 1u32..3).prop_map(|(g, n)| Op::CaScaleUp(g, n)),
         1 => (0usize..4).prop_map(Op::CaScaleDown),
@@ -106,11 +110,47 @@ struct World {
     gone_at: BTreeMap<String, Timestamp>,
     blocked: BTreeSet<String>,
     signals: Vec<Signal>,
+    /// Events a tenant posted; the booster must act as if they were not there.
+    forged: Vec<Signal>,
     ledger: Ledger,
     ca: u8,
     seq: u32,
     crash: Option<u8>,
     checks: Checks,
+}
+
+/// Forged Events of one kind about `name` (whose Node is `node`, if it exists), posted at
+/// `now` by a tenant that may only create Events: 0 in its own namespace, 1 from another
+/// component, 2 about a Node that does not exist, 3 with another instance id, 4 claiming a
+/// time in the future, 5 in NTH's exact form claiming a time long past, 6 created before
+/// the Node existed, 7 the past-time form by the hundred.
+fn forged(kind: u8, seq: u32, node: Option<&Node>, name: &str, now: Timestamp) -> Vec<Signal> {
+    let long_ago = Timestamp::from_unix_secs(1_600_000_000);
+    let mut e = nth_event(name, long_ago);
+    e.id = format!("tenant/forged-{seq}");
+    e.created_at = Some(now);
+    e.instance_id = node.and_then(|n| n.instance_id.clone());
+    match kind {
+        0 => e.namespace = "tenant".into(),
+        1 => e.component = "kubectl".into(),
+        2 => e.node = format!("ghost-{seq}"),
+        3 => e.instance_id = Some("i-0ffffffffffffffff".into()),
+        4 => e.at = now.plus(Dur::from_secs(86_400)),
+        6 => {
+            e.created_at =
+                node.map(|n| Timestamp::from_unix_millis(n.created_at.unix_millis() - 1000))
+        }
+        7 => {
+            return (0..100)
+                .map(|k| Signal {
+                    id: format!("tenant/flood-{seq}-{k}"),
+                    ..e.clone()
+                })
+                .collect()
+        }
+        _ => {}
+    }
+    vec![e]
 }
 
 /// The CA status as the Kubernetes adapter would report it in each generated mode:
@@ -159,6 +199,7 @@ impl World {
             gone_at: BTreeMap::new(),
             blocked: BTreeSet::new(),
             signals: Vec::new(),
+            forged: Vec::new(),
             ledger: Ledger::default(),
             ca: 3,
             seq: 0,
@@ -272,10 +313,11 @@ impl World {
             self.nodes
                 .retain(|_, n| n.instance_id.as_deref() != Some(id.as_str()));
         }
-        // Events expire.
+        // Events expire, counted from their creation.
         let now = self.now;
-        self.signals
-            .retain(|s| now.since(s.at) < Dur::from_secs(EVENT_TTL));
+        let live = |s: &Signal| now.since(s.created_at.unwrap_or(s.at)) < Dur::from_secs(EVENT_TTL);
+        self.signals.retain(live);
+        self.forged.retain(live);
         self.reconcile_asgs();
     }
 
@@ -300,16 +342,33 @@ impl World {
         let names: Vec<String> = self.nodes.keys().cloned().collect();
         let pick = |i: usize| names.get(i % names.len().max(1)).cloned();
         match *op {
-            Op::Signal(i) => {
+            Op::Signal(i, taint) => {
                 if let Some(n) = pick(i) {
+                    let now = self.now;
                     if let Some(node) = self.nodes.get_mut(&n) {
-                        node.unschedulable = true;
+                        if !node.unschedulable {
+                            node.unschedulable = true;
+                            node.cordoned_by = Some("node-termination-handler".into());
+                            node.cordoned_at = Some(now);
+                        }
+                        if taint && !node.rebalance_taint {
+                            node.rebalance_taint = true;
+                            node.tainted_at = Some(now);
+                        }
                     }
-                    self.signals.push(Signal {
-                        node: n,
-                        at: self.now,
-                        source: SignalSource::Event,
-                    });
+                    self.seq += 1;
+                    let mut e = nth_event(&n, now);
+                    e.id = format!("default/nth-{}", self.seq);
+                    e.instance_id = self.nodes.get(&n).and_then(|x| x.instance_id.clone());
+                    self.signals.push(e);
+                }
+            }
+            Op::Forge(i, kind) => {
+                if let Some(n) = pick(i) {
+                    self.seq += 1;
+                    let node = self.nodes.get(&n).cloned();
+                    self.forged
+                        .extend(forged(kind, self.seq, node.as_ref(), &n, self.now));
                 }
             }
             Op::Advance(s) => self.advance(s),
@@ -389,7 +448,7 @@ impl World {
             ca_status,
             groups: self.groups.clone(),
             nodes: self.nodes.values().cloned().collect(),
-            signals: self.signals.clone(),
+            signals: self.signals.iter().chain(&self.forged).cloned().collect(),
             ledger: self.ledger.clone(),
         }
     }
@@ -399,6 +458,32 @@ impl World {
         let snap = self.snapshot();
         let plan = decide(&snap, cfg);
         check_plan(&snap, cfg, &plan)?;
+        let genuine = Snapshot {
+            signals: self.signals.clone(),
+            ..snap.clone()
+        };
+        prop_assert_eq!(
+            &decide(&genuine, cfg).actions,
+            &plan.actions,
+            "property 11: forged Events changed the plan"
+        );
+        // Every forged Event not in NTH's exact form is rejected, whatever the Node shows.
+        let rejected: BTreeSet<&str> = plan.rejected.iter().map(|r| r.signal.as_str()).collect();
+        for e in &self.forged {
+            let exact = e.namespace == "default"
+                && e.component == "aws-node-termination-handler"
+                && !e.node.starts_with("ghost-")
+                && e.instance_id.as_deref() != Some("i-0ffffffffffffffff")
+                && e.at <= self.now
+                && e.created_at
+                    .zip(self.nodes.get(&e.node))
+                    .is_none_or(|(c, n)| c >= n.created_at);
+            prop_assert!(
+                exact || rejected.contains(e.id.as_str()),
+                "property 11: forged {:?} not rejected",
+                e
+            );
+        }
         let dry = decide(
             &snap,
             &Config {
@@ -792,132 +877,150 @@ fn snapshot() -> impl Strategy<Value = (Snapshot, Config)> {
         0u64..4000,
         0u8..4,
         proptest::option::of(0u64..4000),
+        proptest::collection::vec((0usize..64, 0u8..8), 0..6),
     )
-        .prop_map(|(cfg, sizes, states, sigs, now, ca, last_drain)| {
-            let now_t = t0().plus(Dur::from_secs(now));
-            let mut s = Snapshot {
-                now: now_t,
-                ..Snapshot::default()
-            };
-            let mut seq = 0;
-            for (gi, (min, extra, room)) in sizes.into_iter().enumerate() {
-                let name = match gi {
-                    2 => IGNORED.to_string(),
-                    _ => format!("g{gi}"),
+        .prop_map(
+            |(cfg, sizes, states, sigs, now, ca, last_drain, forgeries)| {
+                let now_t = t0().plus(Dur::from_secs(now));
+                let mut s = Snapshot {
+                    now: now_t,
+                    ..Snapshot::default()
                 };
-                let desired = min + extra;
-                let mut g = Group {
-                    name: name.clone(),
-                    min_size: min,
-                    desired,
-                    max_size: desired + room,
-                    ..Group::default()
-                };
-                if gi == 3 {
-                    g.tags
-                        .insert("aws-spots-booster/enabled".into(), "false".into());
-                }
-                for _ in 0..desired {
-                    seq += 1;
-                    let id = format!("i-{seq}");
-                    g.instances.push(mk_instance(&id));
-                    s.nodes.push(Node {
-                        name: format!("n{seq}"),
-                        instance_id: Some(id),
-                        created_at: t0().plus(Dur::from_secs(seq as u64 * 37 % 900)),
-                        ready: seq % 3 != 0,
-                        unschedulable: seq % 4 == 0,
-                        pods_to_evict: seq % 3,
-                        ..Node::default()
-                    });
-                }
-                s.groups.push(g);
-            }
-            let nodes = s.nodes.clone();
-            for (i, (kind, at, pods, flag)) in states.into_iter().enumerate() {
-                let Some(n) = nodes.get(i % nodes.len().max(1)) else {
-                    continue;
-                };
-                let Some(g) = s.groups.iter().find(|g| {
-                    g.instances
-                        .iter()
-                        .any(|x| Some(&x.id) == n.instance_id.as_ref())
-                }) else {
-                    continue;
-                };
-                let at_t = t0().plus(Dur::from_secs(at.min(now)));
-                let boost = match kind {
-                    0 => Boost::Queued {
-                        reason: booster_core::Reason::AtMaxSize,
-                    },
-                    1 => Boost::Applying {
-                        from: g.desired.saturating_sub(u32::from(flag)),
-                        to: g.desired + 1,
-                        at: at_t,
-                    },
-                    2..=4 => Boost::Applied {
-                        to: g.desired,
-                        at: at_t,
-                        assumed: flag,
-                    },
-                    _ => Boost::Abandoned {
-                        reason: booster_core::Reason::DrainStartedFirst,
-                    },
-                };
-                let drain = if kind >= 3 {
-                    DrainState::Draining {
-                        since: at_t,
-                        attempt: 1,
+                let mut seq = 0;
+                for (gi, (min, extra, room)) in sizes.into_iter().enumerate() {
+                    let name = match gi {
+                        2 => IGNORED.to_string(),
+                        _ => format!("g{gi}"),
+                    };
+                    let desired = min + extra;
+                    let mut g = Group {
+                        name: name.clone(),
+                        min_size: min,
+                        desired,
+                        max_size: desired + room,
+                        ..Group::default()
+                    };
+                    if gi == 3 {
+                        g.tags
+                            .insert("aws-spots-booster/enabled".into(), "false".into());
                     }
-                } else {
-                    DrainState::NotStarted
+                    for _ in 0..desired {
+                        seq += 1;
+                        let id = format!("i-{seq}");
+                        g.instances.push(mk_instance(&id));
+                        s.nodes.push(Node {
+                            name: format!("n{seq}"),
+                            instance_id: Some(id),
+                            created_at: t0().plus(Dur::from_secs(seq as u64 * 37 % 900)),
+                            ready: seq % 3 != 0,
+                            unschedulable: seq % 4 == 0,
+                            pods_to_evict: seq % 3,
+                            ..Node::default()
+                        });
+                    }
+                    s.groups.push(g);
+                }
+                let nodes = s.nodes.clone();
+                for (i, (kind, at, pods, flag)) in states.into_iter().enumerate() {
+                    let Some(n) = nodes.get(i % nodes.len().max(1)) else {
+                        continue;
+                    };
+                    let Some(g) = s.groups.iter().find(|g| {
+                        g.instances
+                            .iter()
+                            .any(|x| Some(&x.id) == n.instance_id.as_ref())
+                    }) else {
+                        continue;
+                    };
+                    let at_t = t0().plus(Dur::from_secs(at.min(now)));
+                    let boost = match kind {
+                        0 => Boost::Queued {
+                            reason: booster_core::Reason::AtMaxSize,
+                        },
+                        1 => Boost::Applying {
+                            from: g.desired.saturating_sub(u32::from(flag)),
+                            to: g.desired + 1,
+                            at: at_t,
+                        },
+                        2..=4 => Boost::Applied {
+                            to: g.desired,
+                            at: at_t,
+                            assumed: flag,
+                        },
+                        _ => Boost::Abandoned {
+                            reason: booster_core::Reason::DrainStartedFirst,
+                        },
+                    };
+                    let drain = if kind >= 3 {
+                        DrainState::Draining {
+                            since: at_t,
+                            attempt: 1,
+                        }
+                    } else {
+                        DrainState::NotStarted
+                    };
+                    s.ledger.entries.insert(
+                        n.name.clone(),
+                        booster_core::Entry {
+                            instance_id: n.instance_id.clone().unwrap_or_default(),
+                            group: g.name.clone(),
+                            signal_at: at_t,
+                            boost,
+                            drain,
+                            released_at: (kind == 5 && flag).then_some(now_t),
+                        },
+                    );
+                    if let Some(node) = s.nodes.iter_mut().find(|x| x.name == n.name) {
+                        node.pods_to_evict = pods;
+                    }
+                }
+                for (i, at) in sigs {
+                    if let Some(n) = nodes.get(i % nodes.len().max(1)) {
+                        let at = t0().plus(Dur::from_secs(at.min(now)));
+                        s.signals.push(Signal {
+                            instance_id: n.instance_id.clone(),
+                            ..nth_event(&n.name, at)
+                        });
+                        if let Some(node) = s.nodes.iter_mut().find(|x| x.name == n.name) {
+                            node.rebalance_taint = true;
+                            node.tainted_at = Some(at);
+                        }
+                    }
+                }
+                let genuine = s.signals.len();
+                for (seq, (i, kind)) in forgeries.into_iter().enumerate() {
+                    if let Some(n) = s.nodes.get(i % s.nodes.len().max(1)).cloned() {
+                        s.signals
+                            .extend(forged(kind, seq as u32, Some(&n), &n.name, now_t));
+                    }
+                }
+                // The forged Events last, so that the property can strip them.
+                s.signals[genuine..]
+                    .iter_mut()
+                    .for_each(|e| e.id.insert_str(0, "forged:"));
+                let status = CaStatus {
+                    format: CaStatusFormat::Legacy,
+                    time: None,
+                    autoscaler_status: None,
+                    node_groups: s
+                        .groups
+                        .iter()
+                        .map(|g| CaNodeGroup {
+                            name: g.name.clone(),
+                            health: Some("Healthy".into()),
+                            max_size: g.max_size,
+                            ..CaNodeGroup::default()
+                        })
+                        .collect(),
                 };
-                s.ledger.entries.insert(
-                    n.name.clone(),
-                    booster_core::Entry {
-                        instance_id: n.instance_id.clone().unwrap_or_default(),
-                        group: g.name.clone(),
-                        signal_at: at_t,
-                        boost,
-                        drain,
-                        released_at: (kind == 5 && flag).then_some(now_t),
-                    },
-                );
-                if let Some(node) = s.nodes.iter_mut().find(|x| x.name == n.name) {
-                    node.pods_to_evict = pods;
-                }
-            }
-            for (i, at) in sigs {
-                if let Some(n) = nodes.get(i % nodes.len().max(1)) {
-                    s.signals.push(Signal {
-                        node: n.name.clone(),
-                        at: t0().plus(Dur::from_secs(at.min(now))),
-                        source: SignalSource::Event,
-                    });
-                }
-            }
-            let status = CaStatus {
-                format: CaStatusFormat::Legacy,
-                time: None,
-                autoscaler_status: None,
-                node_groups: s
-                    .groups
-                    .iter()
-                    .map(|g| CaNodeGroup {
-                        name: g.name.clone(),
-                        health: Some("Healthy".into()),
-                        max_size: g.max_size,
-                        ..CaNodeGroup::default()
-                    })
-                    .collect(),
-            };
-            s.ca_status = ca_observation(ca, status, now_t);
-            s.ledger.last_drain_started_at =
-                last_drain.map(|d| t0().plus(Dur::from_secs(d.min(now))));
-            let mut cfg = cfg;
-            cfg.ignored_groups.insert(IGNORED.into());
-            (s, cfg)
-        })
+                s.ca_status = ca_observation(ca, status, now_t);
+                s.ledger.last_drain_started_at =
+                    last_drain.map(|d| t0().plus(Dur::from_secs(d.min(now))));
+                let mut cfg = cfg;
+                cfg.ignored_groups.insert(IGNORED.into());
+                (s, cfg)
+            },
+        )
 }
 
 proptest! {
@@ -928,6 +1031,12 @@ proptest! {
     fn properties_hold_on_generated_snapshots((s, cfg) in snapshot()) {
         let plan = decide(&s, &cfg);
         check_plan(&s, &cfg, &plan)?;
+        // Property 11: forged Events change nothing.
+        let genuine = Snapshot {
+            signals: s.signals.iter().filter(|e| !e.id.starts_with("forged:")).cloned().collect(),
+            ..s.clone()
+        };
+        prop_assert_eq!(&decide(&genuine, &cfg).actions, &plan.actions, "property 11: forged Events changed the plan");
         let dry = decide(&s, &Config { dry_run: true, ..cfg.clone() });
         prop_assert_eq!(&dry.actions, &plan.actions);
         // Deterministic.
@@ -965,7 +1074,7 @@ fn one_signal_one_boost_with_a_crash_at_every_step() {
                 .keys()
                 .position(|n| n.starts_with("spot-a"))
                 .expect("spot-a has nodes");
-            w.apply_op(&Op::Signal(first_spot));
+            w.apply_op(&Op::Signal(first_spot, true));
             for step in 0..40 {
                 if step == crash_step {
                     w.crash = Some(share);

@@ -2,7 +2,7 @@
 //! and DESIGN.md's properties over random scenarios.
 
 use booster_core::sim::scenario::{
-    self, AppSpec, ChangeSpec, GroupSpec, Lead, Never, Range, RestartSpec, SignalSpec,
+    self, AppSpec, ChangeSpec, ForgedSpec, GroupSpec, Lead, Never, Range, RestartSpec, SignalSpec,
 };
 use booster_core::sim::{run, Policy, Report, Scenario};
 use booster_core::{Config, Dur};
@@ -19,7 +19,7 @@ fn calls(r: &Report, op: &str) -> u64 {
 #[test]
 fn built_in_scenarios_parse_and_run_without_broken_properties() {
     let all = scenario::builtins().expect("built-ins parse");
-    assert_eq!(all.len(), 11);
+    assert_eq!(all.len(), 12);
     for (s, (file, _)) in all.iter().zip(scenario::BUILTIN) {
         assert_eq!(&s.name, file, "scenario name matches its file");
         assert!(!s.description.is_empty(), "{} has a description", s.name);
@@ -104,6 +104,47 @@ fn steady_state_costs_one_describe_a_minute() {
         minutes * 12,
         "upstream polls tags every 5 s"
     );
+}
+
+/// Property 11 in the simulator: 70 forged Events of every kind move the booster not at
+/// all (the same calls as with none), and the genuine recommendation is still handled;
+/// upstream, which believes any Event, cordons and drains nodes nobody signalled.
+#[test]
+fn forged_events_change_nothing_under_the_booster() {
+    let s = scenario::builtin("forged-events").expect("scenario");
+    let clean = Scenario {
+        forged: Vec::new(),
+        ..s.clone()
+    };
+    for seed in [1, 2, 3] {
+        let [_, up, b] = by_policy(&s, seed);
+        let base = run(&clean, Policy::Booster, seed);
+        assert_eq!(b.forged_events, 70);
+        assert_eq!(b.unsignalled_nodes_touched, 0, "seed {seed}");
+        // Forged Events wake the loop, so they cost passes; the describe cache (15 s) bounds
+        // what that costs AWS over the 10 minutes they come in. No write differs.
+        for op in ["SetDesiredCapacity", "TerminateInstanceInAutoScalingGroup"] {
+            assert_eq!(calls(&b, op), calls(&base, op), "seed {seed}: {op}");
+        }
+        let describes = calls(&b, "DescribeAutoScalingGroups");
+        assert!(
+            describes <= calls(&base, "DescribeAutoScalingGroups") + 10 * 4,
+            "seed {seed}: {describes} describes"
+        );
+        assert_eq!(
+            calls(&b, "SetDesiredCapacity"),
+            1,
+            "the genuine one boosted"
+        );
+        assert_eq!(
+            b.capacity_deficit_node_seconds, base.capacity_deficit_node_seconds,
+            "seed {seed}"
+        );
+        assert!(
+            up.unsignalled_nodes_touched > 0,
+            "seed {seed}: upstream believes them"
+        );
+    }
 }
 
 #[test]
@@ -327,6 +368,13 @@ fn random_scenario() -> impl Strategy<Value = Scenario> {
                             None => Lead::Never(Never::Never),
                         },
                     }],
+                    // A tenant's forged Events around the genuine ones.
+                    forged: vec![ForgedSpec {
+                        group: "spot".into(),
+                        at: Dur::from_secs(at / 2),
+                        count: signals * 7,
+                        within: Dur::from_secs(within + 600),
+                    }],
                     // Cluster Autoscaler's own scale-up, racing the boosts.
                     changes: growth
                         .map(|(at, more)| ChangeSpec {
@@ -370,6 +418,7 @@ proptest! {
         let b = run(&s, Policy::Booster, seed);
         prop_assert!(b.violations.is_empty(), "{:?}", b.violations);
         prop_assert_eq!(b.desired_lowered, 0, "property 2");
+        prop_assert_eq!(b.unsignalled_nodes_touched, 0, "property 11: a forged Event made it act");
         prop_assert!(b.peak_concurrent_drains <= s.booster.max_concurrent_drains + 1);
         // With the workload growing as well, nth-drain can be lucky: see
         // `growth_right_after_a_retire_can_favour_nth_drain`.

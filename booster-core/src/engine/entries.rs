@@ -20,8 +20,11 @@ impl<'a> Decider<'a> {
             match self.groups.get(name).copied() {
                 Some(group) if untouchable(group, self.cfg).is_none() => {
                     self.boosts(group, &entries, &fresh);
+                    // An entry replaced by a new signal this pass is the new signal's now.
                     for (node, entry) in entries {
-                        self.walk_entry(group, node, entry);
+                        if !fresh.iter().any(|(f, ..)| *f == node) {
+                            self.walk_entry(group, node, entry);
+                        }
                     }
                 }
                 // A group that disappeared, or was ignored after its signals were recorded:

@@ -71,6 +71,12 @@ pub fn ca_gate<'a>(
 pub fn untouchable(group: &Group, config: &Config) -> Option<Reason> {
     if config.ignored_groups.contains(&group.name) {
         Some(Reason::GroupIgnored)
+    } else if config
+        .cluster_tag
+        .as_ref()
+        .is_some_and(|k| !group.tags.contains_key(k))
+    {
+        Some(Reason::GroupNotThisCluster)
     } else if group
         .tags
         .get(&config.opt_out_tag)

@@ -148,6 +148,7 @@ impl Cloud for SimCloud {
         let r = {
             let mut w = lock(&self.w);
             Self::count(&mut w, "TerminateInstanceInAutoScalingGroup");
+            w.touched_by_controller(&super::world::node_name(instance_id));
             w.retire(instance_id, decrement).map(|done| {
                 if done {
                     RetireOutcome::Terminated
@@ -193,13 +194,25 @@ impl Cluster for SimCluster {
     }
 
     async fn set_unschedulable(&self, node: &str, unschedulable: bool) -> Result<(), PortError> {
-        lock(&self.w)
-            .node_mut(node)
-            .map(|n| n.unschedulable = unschedulable)
+        let mut w = lock(&self.w);
+        let now = w.now;
+        if unschedulable {
+            w.touched_by_controller(node);
+        }
+        w.node_mut(node).map(|n| {
+            if unschedulable {
+                n.cordon(super::world::BOOSTER_MANAGER, now)
+            } else {
+                n.uncordon()
+            }
+        })
     }
 
     async fn remove_rebalance_taint(&self, node: &str) -> Result<(), PortError> {
-        lock(&self.w).node_mut(node).map(|n| n.taint = false)
+        lock(&self.w).node_mut(node).map(|n| {
+            n.taint = false;
+            n.tainted_at = None;
+        })
     }
 
     async fn protect(&self, node: &str, for_node: &str) -> Result<(), PortError> {
@@ -223,6 +236,7 @@ impl Cluster for SimCluster {
             if spec.dry_run {
                 return Ok(DrainOutcome::Drained);
             }
+            w.touched_by_controller(&spec.node);
             w.start_drain(&spec.node, Actor::Controller, spec.timeout)
         };
         poll_fn(|_| match lock(&self.w).drain_state(id) {

@@ -18,6 +18,8 @@ pub(crate) struct Metrics {
     pub pods_killed: u64,
     pub evictions: u64,
     pub signals: u32,
+    pub forged: u32,
+    pub unsignalled_touched: u32,
     pub interruptions: u32,
     pub desired_lowered: u32,
     pub decisions: u64,
@@ -76,6 +78,13 @@ pub struct Report {
     pub evictions: u64,
     /// Rebalance recommendations delivered.
     pub signals: u32,
+    /// Forged Events a tenant posted.
+    #[serde(default)]
+    pub forged_events: u32,
+    /// Nodes the policy cordoned, drained or retired though no recommendation or
+    /// interruption named them: forged Events made it act.
+    #[serde(default)]
+    pub unsignalled_nodes_touched: u32,
     /// Spot interruptions that happened.
     pub interruptions: u32,
     /// Times the policy set a group's desired capacity lower than it was.
@@ -123,6 +132,8 @@ impl Metrics {
             pods_killed: self.pods_killed,
             evictions: self.evictions,
             signals: self.signals,
+            forged_events: self.forged,
+            unsignalled_nodes_touched: self.unsignalled_touched,
             interruptions: self.interruptions,
             desired_lowered: self.desired_lowered,
             decisions: self.decisions,

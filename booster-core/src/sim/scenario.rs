@@ -31,6 +31,10 @@ pub struct Scenario {
     /// Rebalance recommendations.
     #[serde(default)]
     pub signals: Vec<SignalSpec>,
+    /// Forged `RebalanceRecommendation` Events a tenant posts (one who may only create
+    /// Events): every kind of forgery, about the group's nodes.
+    #[serde(default)]
+    pub forged: Vec<ForgedSpec>,
     /// Replica changes of the workload over time.
     #[serde(default)]
     pub changes: Vec<ChangeSpec>,
@@ -150,6 +154,24 @@ pub struct SignalSpec {
     pub within: Dur,
     /// Recommendation to interruption, or `never`.
     pub lead: Lead,
+}
+
+/// Forged Events about a group's initial nodes, cycling through the kinds of forgery: in
+/// the tenant's namespace, from another component, about a Node that does not exist, with
+/// another instance id, claiming a future time, in NTH's exact form claiming a time long
+/// past, created before their Node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ForgedSpec {
+    /// The group whose nodes they name.
+    pub group: String,
+    /// The first one, from the start of the run.
+    pub at: Dur,
+    /// How many.
+    pub count: u32,
+    /// Spread evenly over this window after `at`.
+    #[serde(default)]
+    pub within: Dur,
 }
 
 /// A change of a Deployment's replicas.
@@ -340,6 +362,14 @@ impl Scenario {
                 }
             }
         }
+        for f in &self.forged {
+            if !self.groups.iter().any(|g| g.name == f.group) {
+                return Err(bad(format!("forged Events for unknown group {}", f.group)));
+            }
+            if f.count > 100_000 {
+                return Err(bad("more than 100000 forged Events".into()));
+            }
+        }
         for c in &self.changes {
             if !self.workload.iter().any(|a| a.name == c.app) {
                 return Err(bad(format!("change for unknown app {}", c.app)));
@@ -370,6 +400,7 @@ builtin!(
     "single-az",
     "pdb-blocking",
     "restart-mid-drain",
+    "forged-events",
 );
 
 /// A built-in scenario by name.

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ledger::Ledger;
 use crate::ports::{ClusterView, PortError};
-use crate::snapshot::{CaObservation, Group, Instance, Lifecycle, Node, Signal, SignalSource};
+use crate::snapshot::{CaObservation, Group, Instance, Lifecycle, Node, Signal};
 use crate::time::{Dur, Timestamp};
 
 use super::report::{Metrics, Sample};
@@ -32,6 +32,7 @@ const K_SPREAD: u64 = 3;
 const K_LEAD: u64 = 4;
 const K_TERM: u64 = 5;
 const K_AWS_PICK: u64 = 6;
+const K_FORGE: u64 = 7;
 
 /// Who runs a drain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +92,11 @@ struct SimGroup {
     launches: u64,
 }
 
+/// The field managers of the cordons the simulated peers make.
+const NTH_MANAGER: &str = crate::config::NTH_FIELD_MANAGER;
+const CA_MANAGER: &str = "cluster-autoscaler";
+pub(crate) const BOOSTER_MANAGER: &str = "aws-spots-booster";
+
 pub(crate) struct SimNode {
     pub name: String,
     pub instance_id: String,
@@ -98,11 +104,32 @@ pub(crate) struct SimNode {
     pub created_at: Timestamp,
     pub ready_since: Option<Timestamp>,
     pub unschedulable: bool,
+    /// The field manager of the cordon, as `managedFields` would show it.
+    pub cordoned_by: Option<&'static str>,
+    pub cordoned_at: Option<Timestamp>,
     pub taint: bool,
+    pub tainted_at: Option<Timestamp>,
     pub protected_for: Option<String>,
     pub scale_down_disabled: bool,
     /// Upstream's `asbooster.docplanner.com/ignore-recent-ready` annotation.
     pub upstream_ignore: bool,
+}
+
+impl SimNode {
+    /// A cordon by `manager` at `at`; an uncordon when `manager` is `None`.
+    pub(crate) fn cordon(&mut self, manager: &'static str, at: Timestamp) {
+        if !self.unschedulable {
+            self.unschedulable = true;
+            self.cordoned_by = Some(manager);
+            self.cordoned_at = Some(at);
+        }
+    }
+
+    pub(crate) fn uncordon(&mut self) {
+        self.unschedulable = false;
+        self.cordoned_by = None;
+        self.cordoned_at = None;
+    }
 }
 
 struct Pod {
@@ -130,8 +157,16 @@ struct App {
 
 struct RebalanceEvent {
     node: String,
+    /// The time it claims.
     at: Timestamp,
+    /// When it was posted.
+    created: Timestamp,
+    /// The kind of forgery (see [`super::scenario::ForgedSpec`]), `None` for NTH's own.
+    forged: Option<u8>,
 }
+
+/// Kinds of forged Event, in [`super::scenario::ForgedSpec`]'s order.
+const FORGERIES: u8 = 7;
 
 enum Timed {
     Signal {
@@ -148,6 +183,11 @@ enum Timed {
     Change {
         app: usize,
         replicas: u32,
+    },
+    Forge {
+        group: usize,
+        initial: u32,
+        kind: u8,
     },
 }
 
@@ -173,6 +213,10 @@ pub(crate) struct World {
     next_pod: u64,
     apps: Vec<App>,
     events: Vec<RebalanceEvent>,
+    /// Nodes a genuine recommendation or interruption named.
+    genuine: BTreeSet<String>,
+    /// Nodes the controller touched that none named.
+    unsignalled: BTreeSet<String>,
     drains: BTreeMap<u64, DrainProc>,
     next_drain: u64,
     timeline: Vec<(Timestamp, Timed)>,
@@ -200,6 +244,8 @@ impl World {
             next_pod: 0,
             apps: Vec::new(),
             events: Vec::new(),
+            genuine: BTreeSet::new(),
+            unsignalled: BTreeSet::new(),
             drains: BTreeMap::new(),
             next_drain: 0,
             timeline: Vec::new(),
@@ -310,6 +356,25 @@ impl World {
                 ));
             }
         }
+        for (fi, f) in sc.forged.iter().enumerate() {
+            let Some(gi) = sc.groups.iter().position(|g| g.name == f.group) else {
+                continue;
+            };
+            let initial = sc.groups[gi].desired.max(1);
+            for j in 0..f.count {
+                let step = f.within.as_millis() / u64::from(f.count.max(1));
+                let at = START.plus(f.at).plus(Dur::from_millis(step * u64::from(j)));
+                let pick = rng::hash(self.seed, &[K_FORGE, fi as u64, u64::from(j)]);
+                tl.push((
+                    at,
+                    Timed::Forge {
+                        group: gi,
+                        initial: (pick % u64::from(initial)) as u32,
+                        kind: (j % u32::from(FORGERIES)) as u8,
+                    },
+                ));
+            }
+        }
         for c in &sc.changes {
             if let Some(ai) = sc.workload.iter().position(|a| a.name == c.app) {
                 tl.push((
@@ -386,7 +451,10 @@ impl World {
                 created_at: at,
                 ready_since: None,
                 unschedulable: false,
+                cordoned_by: None,
+                cordoned_at: None,
                 taint: false,
+                tainted_at: None,
                 protected_for: None,
                 scale_down_disabled: false,
                 upstream_ignore: false,
@@ -443,6 +511,11 @@ impl World {
                     }
                     self.reconcile_replicas();
                 }
+                Timed::Forge {
+                    group,
+                    initial,
+                    kind,
+                } => self.forge(group, initial, kind),
             }
         }
     }
@@ -467,12 +540,19 @@ impl World {
             return;
         }
         self.metrics.signals += 1;
+        self.genuine.insert(name.clone());
         self.events.push(RebalanceEvent {
             node: name.clone(),
             at: self.now,
+            created: self.now,
+            forged: None,
         });
+        let now = self.now;
         if let Some(n) = self.nodes.get_mut(&name) {
-            n.unschedulable = true;
+            // NTH's recommended settings: Events and the taint on.
+            n.cordon(NTH_MANAGER, now);
+            n.taint = true;
+            n.tainted_at = Some(now);
         }
         if self.nth_drains_on_rebalance {
             let timeout = self.sc.timing.nth_drain_timeout;
@@ -496,14 +576,44 @@ impl World {
         self.bump();
     }
 
+    /// A tenant posts a forged Event about an initial node of `group` (nothing else: it
+    /// may only create Events).
+    fn forge(&mut self, group: usize, initial: u32, kind: u8) {
+        let id = format!("i-{}-{:04}", self.groups[group].name, initial);
+        let name = node_name(&id);
+        let node = if kind == 2 {
+            format!("ghost-{}", self.metrics.forged)
+        } else {
+            name
+        };
+        self.metrics.forged += 1;
+        self.events.push(RebalanceEvent {
+            node,
+            at: self.now,
+            created: self.now,
+            forged: Some(kind),
+        });
+        self.bump();
+    }
+
+    /// The controller under test cordons, drains or retires `node`: counted when no
+    /// recommendation or interruption ever named it (a forged Event made it act).
+    pub fn touched_by_controller(&mut self, node: &str) {
+        if !self.genuine.contains(node) && self.unsignalled.insert(node.to_string()) {
+            self.metrics.unsignalled_touched += 1;
+        }
+    }
+
     /// NTH on a spot interruption notice: cordon and drain until the end.
     fn interruption_notice(&mut self, id: &str) {
         if self.live_instance(id).is_none() {
             return;
         }
         let name = node_name(id);
+        self.genuine.insert(name.clone());
+        let now = self.now;
         if let Some(n) = self.nodes.get_mut(&name) {
-            n.unschedulable = true;
+            n.cordon(NTH_MANAGER, now);
             let notice = self.sc.timing.interruption_notice;
             self.start_drain(&name, Actor::Nth, notice);
             self.bump();
@@ -1072,10 +1182,11 @@ impl World {
                 }
             }
         }
+        let now = self.now;
         let Some(node) = self.nodes.get_mut(name) else {
             return false;
         };
-        node.unschedulable = true;
+        node.cordon(CA_MANAGER, now);
         let id = node.instance_id.clone();
         for k in pods {
             let _ = self.evict(k);
@@ -1101,7 +1212,10 @@ impl World {
                 created_at: n.created_at,
                 ready: n.ready_since.is_some(),
                 unschedulable: n.unschedulable,
+                cordoned_by: n.cordoned_by.map(str::to_string),
+                cordoned_at: n.cordoned_at,
                 rebalance_taint: n.taint,
+                tainted_at: n.tainted_at,
                 scale_down_disabled: n.scale_down_disabled,
                 protected_for: n.protected_for.clone(),
                 pods_to_evict: self.pods_to_evict(&n.name),
@@ -1110,12 +1224,8 @@ impl World {
         let signals = self
             .events
             .iter()
-            .filter(|e| self.now.since(e.at) < EVENT_TTL)
-            .map(|e| Signal {
-                node: e.node.clone(),
-                at: e.at,
-                source: SignalSource::Event,
-            })
+            .filter(|e| self.now.since(e.created) < EVENT_TTL)
+            .map(|e| self.event_signal(e))
             .collect();
         ClusterView {
             nodes,
@@ -1123,6 +1233,32 @@ impl World {
             ca_status: self.ca.status.clone(),
             ledger: self.ledger.clone(),
         }
+    }
+
+    /// An Event as the Kubernetes adapter reads it; a forged one is odd in its own way.
+    fn event_signal(&self, e: &RebalanceEvent) -> Signal {
+        let node = self.nodes.get(&e.node);
+        let mut sig = Signal {
+            id: format!("default/{}.{}", e.node, e.created.unix_millis()),
+            namespace: crate::config::NTH_EVENT_NAMESPACE.into(),
+            component: crate::config::NTH_COMPONENT.into(),
+            instance_id: node.map(|n| n.instance_id.clone()),
+            created_at: Some(e.created),
+            ..Signal::event(&e.node, e.at)
+        };
+        match e.forged {
+            Some(0) => sig.namespace = "tenant".into(),
+            Some(1) => sig.component = "kubectl".into(),
+            Some(3) => sig.instance_id = Some("i-0ffffffffffffffff".into()),
+            Some(4) => sig.at = e.created.plus(Dur::from_mins(24 * 60)),
+            Some(5) => sig.at = Timestamp::EPOCH,
+            Some(6) => {
+                sig.created_at =
+                    node.map(|n| Timestamp::from_unix_millis(n.created_at.unix_millis() - 1000))
+            }
+            _ => {}
+        }
+        sig
     }
 
     /// Auto Scaling groups as DescribeAutoScalingGroups shows them.
@@ -1228,7 +1364,7 @@ impl World {
         let mut seen = BTreeSet::new();
         self.events
             .iter()
-            .filter(|e| self.now.since(e.at) < EVENT_TTL && self.nodes.contains_key(&e.node))
+            .filter(|e| self.now.since(e.created) < EVENT_TTL && self.nodes.contains_key(&e.node))
             .filter(|e| seen.insert(e.node.clone()))
             .map(|e| e.node.clone())
             .collect()
