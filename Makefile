@@ -16,7 +16,7 @@ VENV := $(CACHE)/venv
 MOTO_STAMP := $(VENV)/.moto-$(MOTO_VERSION)
 export MOTO_SERVER := $(VENV)/bin/moto_server
 
-.PHONY: run test e2e toolchain moto servers helm k8s-memory controller-memory docker-build docker-push fmt-check clippy unit bench fuzz fmt clean-cache
+.PHONY: run test e2e toolchain moto servers helm k8s-memory controller-memory event-flood-memory docker-build docker-push fmt-check clippy unit bench fuzz fmt clean-cache
 
 ## run: the main job. With no cluster it runs the embedded simulator: every built-in
 ## scenario under nth-drain, upstream and booster, a table, and an HTML page of charts.
@@ -103,6 +103,15 @@ docker-push:
 controller-memory: servers
 	BOOSTER_REQUIRE_APISERVER=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
 		$(CARGO) test --locked --release -p booster-bin --test controller binary_size_and_rss -- --ignored --nocapture
+
+## event-flood-memory: the release binary's RSS while FLOOD_EVENTS RebalanceRecommendation
+## Events with FLOOD_BYTES-byte messages arrive, and when it starts after them (make test
+## runs the same check at 1,000 x 256 KiB).
+FLOOD_EVENTS ?= 10000
+FLOOD_BYTES ?= 1048576
+event-flood-memory: servers
+	BOOSTER_REQUIRE_APISERVER=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin FLOOD_EVENTS=$(FLOOD_EVENTS) FLOOD_BYTES=$(FLOOD_BYTES) \
+		$(CARGO) test --locked --release -p booster-bin --test flood -- --nocapture
 
 ## bench: criterion benchmarks of the parser, the engine and a simulated storm.
 bench:

@@ -43,6 +43,8 @@ pub struct Settings {
     pub endpoint_url: Option<String>,
     /// A group with this tag set to `false` is never touched.
     pub opt_out_tag: String,
+    /// When set, a group without this tag key (this cluster's) is never touched.
+    pub cluster_tag: Option<String>,
     /// How long a describe is reused.
     pub describe_ttl: Duration,
     /// Attempts per call, the first included (adaptive retry mode: throttles slow the
@@ -56,6 +58,7 @@ impl Default for Settings {
             region: None,
             endpoint_url: None,
             opt_out_tag: DEFAULT_OPT_OUT_TAG.to_string(),
+            cluster_tag: None,
             // The simulator's figures assume the same.
             describe_ttl: Duration::from_secs(15),
             max_attempts: 5,
@@ -219,12 +222,26 @@ impl AutoScaling {
             .ok_or_else(|| PortError::NotFound(format!("Auto Scaling group {name} not found")))
     }
 
-    fn refuse_opted_out(&self, g: &Group, what: &str) -> Result<(), PortError> {
+    /// The engine's own guard, again at the last moment: an opted-out group, or one that
+    /// is not this cluster's, is never written to.
+    fn refuse_untouchable(&self, g: &Group, what: &str) -> Result<(), PortError> {
         if self.opted_out(g) {
             tracing::warn!(group = %g.name, tag = %self.settings.opt_out_tag, "refused {what}: the group opted out");
             return Err(PortError::Rejected(format!(
                 "{what}: group {} is opted out by tag {}=false",
                 g.name, self.settings.opt_out_tag
+            )));
+        }
+        if let Some(tag) = self
+            .settings
+            .cluster_tag
+            .as_ref()
+            .filter(|t| !g.tags.contains_key(*t))
+        {
+            tracing::warn!(group = %g.name, tag = %tag, "refused {what}: the group is not this cluster's");
+            return Err(PortError::Rejected(format!(
+                "{what}: group {} does not carry this cluster's tag {tag}",
+                g.name
             )));
         }
         Ok(())
@@ -281,7 +298,7 @@ impl Cloud for AutoScaling {
     async fn set_desired(&self, group: &str, desired: u32) -> Result<SetDesiredOutcome, PortError> {
         // The engine decided on a view a few seconds old: re-read before writing.
         let g = self.fetch_one(group).await?;
-        self.refuse_opted_out(&g, "SetDesiredCapacity")?;
+        self.refuse_untouchable(&g, "SetDesiredCapacity")?;
         if g.desired >= desired {
             tracing::info!(
                 group,
@@ -339,7 +356,7 @@ impl Cloud for AutoScaling {
             return Ok(RetireOutcome::AlreadyGone);
         };
         let g = self.fetch_one(&group).await?;
-        self.refuse_opted_out(&g, "TerminateInstanceInAutoScalingGroup")?;
+        self.refuse_untouchable(&g, "TerminateInstanceInAutoScalingGroup")?;
         if g.instances
             .iter()
             .any(|i| i.id == instance_id && i.lifecycle.is_leaving())

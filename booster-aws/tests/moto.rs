@@ -269,6 +269,62 @@ async fn an_opted_out_group_is_never_touched() {
     );
 }
 
+#[tokio::test]
+async fn a_group_without_the_cluster_tag_is_never_touched() {
+    let Some(m) = moto() else { return };
+    let c = client(&m);
+    groups(
+        &c,
+        "theirs",
+        1,
+        2,
+        5,
+        &[("k8s.io/cluster-autoscaler/other", "owned")],
+    )
+    .await;
+    groups(
+        &c,
+        "ours",
+        1,
+        2,
+        5,
+        &[("k8s.io/cluster-autoscaler/prod", "owned")],
+    )
+    .await;
+    let a = adapter(
+        &m,
+        Settings {
+            cluster_tag: Some("k8s.io/cluster-autoscaler/prod".into()),
+            ..Settings::default()
+        },
+    );
+    let theirs = a
+        .describe_groups(&["theirs-0".to_string()])
+        .await
+        .expect("describe")[0]
+        .instances[0]
+        .id
+        .clone();
+    for r in [
+        a.set_desired("theirs-0", 3).await.map(|_| ()),
+        a.retire(&theirs, true).await.map(|_| ()),
+    ] {
+        assert!(
+            matches!(&r, Err(PortError::Rejected(m)) if m.contains("this cluster's tag")),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        a.calls().of("SetDesiredCapacity") + a.calls().of("TerminateInstanceInAutoScalingGroup"),
+        0,
+        "nothing was sent for the other cluster's group"
+    );
+    assert_eq!(
+        a.set_desired("ours-0", 3).await,
+        Ok(SetDesiredOutcome::Raised)
+    );
+}
+
 /// The figures for the notes: what one signal and one minute of steady state cost.
 #[tokio::test]
 async fn calls_per_signal_and_in_steady_state() {

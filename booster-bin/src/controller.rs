@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use booster_core::exec::{drains_to_resume, execute, Effect, Executed};
 use booster_core::ports::{Cloud, Cluster, DrainOutcome, Leadership, PortError};
-use booster_core::{decide, Action, Config, Plan, Reason, Snapshot, Timestamp};
+use booster_core::{decide, Action, Config, Plan, Reason, Rejection, Snapshot, Timestamp};
 use tokio::task::JoinHandle;
 
 /// The three ports.
@@ -47,6 +47,8 @@ pub struct PassReport {
     pub drains_ended: Vec<(String, Result<DrainOutcome, PortError>)>,
     /// The snapshot decided on.
     pub snapshot: Snapshot,
+    /// Rejected Events seen for the first time (each is counted once).
+    pub new_rejections: Vec<Rejection>,
 }
 
 /// The controller's state between passes (none of it needs to survive a restart).
@@ -65,7 +67,13 @@ pub struct Controller {
     dry_ledger: Option<booster_core::Ledger>,
     /// The dry-run actions logged by the last pass, to log a repeated one at debug level.
     dry_logged: BTreeSet<String>,
+    /// Rejected Events already counted (each once, for the first reason it was rejected
+    /// for): kept only while the Event is rejected, so as big as the Events are many.
+    rejected: BTreeSet<String>,
 }
+
+/// Rejected Events logged one by one per pass; the rest of a flood is summed up in a line.
+const REJECTIONS_LOGGED_PER_PASS: usize = 20;
 
 /// Holds that mean something is wrong (fail safe engaged) rather than a normal wait.
 fn is_warning(r: Reason) -> bool {
@@ -82,6 +90,7 @@ fn is_warning(r: Reason) -> bool {
             | Reason::NodeMissing
             | Reason::AtMaxSize
             | Reason::BoostCapReached
+            | Reason::GroupNotThisCluster
     )
 }
 
@@ -105,7 +114,43 @@ impl Controller {
             holds: BTreeMap::new(),
             dry_ledger: None,
             dry_logged: BTreeSet::new(),
+            rejected: BTreeSet::new(),
         }
+    }
+
+    /// Logs and returns the Events rejected for the first time; a tenant's flood is logged
+    /// in a bounded number of lines.
+    fn new_rejections(&mut self, plan: &Plan) -> Vec<Rejection> {
+        let mut fresh = Vec::new();
+        let mut now = BTreeSet::new();
+        for r in &plan.rejected {
+            if !self.rejected.contains(&r.signal) {
+                fresh.push(r.clone());
+            }
+            now.insert(r.signal.clone());
+        }
+        self.rejected = now;
+        for r in fresh.iter().take(REJECTIONS_LOGGED_PER_PASS) {
+            tracing::warn!(
+                event = %r.signal,
+                node = %r.node,
+                reason = r.reason.as_str(),
+                "Event not taken as a signal: {}",
+                r.reason.describe()
+            );
+        }
+        if fresh.len() > REJECTIONS_LOGGED_PER_PASS {
+            let mut by: BTreeMap<&str, usize> = BTreeMap::new();
+            for r in &fresh[REJECTIONS_LOGGED_PER_PASS..] {
+                *by.entry(r.reason.as_str()).or_default() += 1;
+            }
+            tracing::warn!(
+                more = fresh.len() - REJECTIONS_LOGGED_PER_PASS,
+                by_reason = ?by,
+                "more Events not taken as signals (see spots_booster_signals_rejected_total)"
+            );
+        }
+        fresh
     }
 
     /// Collects drains that ended.
@@ -185,6 +230,7 @@ impl Controller {
         )
         .await;
         self.report(&plan, &executed).await;
+        let new_rejections = self.new_rejections(&plan);
         if self.cfg.dry_run {
             let mut would = snapshot.ledger.clone();
             for a in &plan.actions {
@@ -230,6 +276,7 @@ impl Controller {
             drains_started,
             drains_ended,
             snapshot,
+            new_rejections,
         })
     }
 

@@ -50,6 +50,7 @@ pub struct Metrics {
     cordoned: Family<GroupLabel, Gauge>,
     recently_ready: Family<GroupLabel, Gauge>,
     signals: Counter,
+    rejected: Family<ReasonLabel, Counter>,
     actions: Family<ActionLabels, Counter>,
     drains: Family<OutcomeLabel, Counter>,
     holds: Family<ReasonLabel, Gauge>,
@@ -98,6 +99,17 @@ impl Metrics {
             "Rebalance signals recorded",
             signals.clone(),
         );
+        let rejected = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "spots_booster_signals_rejected",
+            "RebalanceRecommendation Events not taken as signals, each counted once, by reason",
+            rejected.clone(),
+        );
+        for r in booster_core::Rejected::ALL {
+            let _ = rejected.get_or_create(&ReasonLabel {
+                reason: r.as_str().to_string(),
+            });
+        }
         let actions = Family::<ActionLabels, Counter>::default();
         registry.register(
             "spots_booster_actions",
@@ -166,6 +178,7 @@ impl Metrics {
             cordoned,
             recently_ready,
             signals,
+            rejected,
             actions,
             drains,
             holds,
@@ -214,8 +227,14 @@ impl Metrics {
         }
         let mut per: BTreeMap<&str, [i64; 4]> =
             s.groups.iter().map(|g| (g.name.as_str(), [0; 4])).collect();
-        let signalled: std::collections::BTreeSet<&str> =
-            s.signals.iter().map(|x| x.node.as_str()).collect();
+        // Signals being handled: an Event alone is only a claim (see `signals_rejected`).
+        let signalled: std::collections::BTreeSet<&str> = s
+            .ledger
+            .entries
+            .iter()
+            .filter(|(_, e)| e.released_at.is_none())
+            .map(|(n, _)| n.as_str())
+            .collect();
         for n in &s.nodes {
             let Some(g) = n.instance_id.as_deref().and_then(|id| by_instance.get(id)) else {
                 continue;
@@ -234,6 +253,13 @@ impl Metrics {
             self.nodes.get_or_create(&l).set(c[1]);
             self.cordoned.get_or_create(&l).set(c[2]);
             self.recently_ready.get_or_create(&l).set(c[3]);
+        }
+        for rej in &r.new_rejections {
+            self.rejected
+                .get_or_create(&ReasonLabel {
+                    reason: rej.reason.as_str().to_string(),
+                })
+                .inc();
         }
         // Actions and holds.
         self.holds.clear();

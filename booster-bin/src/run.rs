@@ -125,6 +125,9 @@ pub struct RunArgs {
     /// The Lease's name.
     #[arg(long, default_value = "aws-spots-booster", env = "LEASE_NAME")]
     pub lease_name: String,
+    /// The ledger ConfigMap's name (created with the RBAC: the booster may only update it).
+    #[arg(long, default_value = "aws-spots-booster-ledger", env = "LEDGER_NAME")]
+    pub ledger_name: String,
     /// Namespace of the Lease and the ledger ConfigMap (the pod's own).
     #[arg(long, default_value = "kube-system", env = "POD_NAMESPACE")]
     pub lease_namespace: String,
@@ -137,6 +140,40 @@ pub struct RunArgs {
     /// A pass runs at least this often.
     #[arg(long, default_value = "60s", value_parser = dur, env = "RESYNC")]
     pub resync: Dur,
+    /// Comma-separated namespaces whose RebalanceRecommendation Events are read (NTH writes
+    /// to `default`); Events elsewhere are rejected.
+    #[arg(long, default_value = booster_core::config::NTH_EVENT_NAMESPACE, env = "EVENT_NAMESPACES")]
+    pub event_namespaces: String,
+    /// Comma-separated Event source components read as signals.
+    #[arg(long, default_value = booster_core::config::NTH_COMPONENT, env = "EVENT_COMPONENTS")]
+    pub event_components: String,
+    /// Comma-separated field managers whose cordon backs an Event (NTH's binary name).
+    #[arg(long, default_value = booster_core::config::NTH_FIELD_MANAGER, env = "NTH_FIELD_MANAGERS")]
+    pub nth_field_managers: String,
+    /// How far an Event's claimed time may run ahead of its creation.
+    #[arg(long, default_value = "2m", value_parser = dur, env = "SIGNAL_CLOCK_SKEW")]
+    pub signal_clock_skew: Dur,
+    /// How close NTH's cordon and its Event must be, and how long an Event may wait for
+    /// the Node to back it before it is counted as rejected.
+    #[arg(long, default_value = "60s", value_parser = dur, env = "CORROBORATION_WINDOW")]
+    pub corroboration_window: Dur,
+    /// This cluster's name: only groups tagged `k8s.io/cluster-autoscaler/<name>` (Cluster
+    /// Autoscaler's auto-discovery tag) are touched.
+    #[arg(long, env = "CLUSTER_NAME", value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    /// The tag key a group must carry to be touched (instead of the one `--cluster-name`
+    /// gives).
+    #[arg(long, env = "CLUSTER_TAG", value_name = "KEY")]
+    pub cluster_tag: Option<String>,
+}
+
+/// A comma-separated flag as a set, blanks dropped.
+fn list(s: &str) -> BTreeSet<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 impl RunArgs {
@@ -152,16 +189,20 @@ impl RunArgs {
             signal_expiry: self.signal_expiry,
             new_node_window: self.max_time_consider_new_node,
             ca_status_max_age: self.ca_status_max_age,
-            ignored_groups: self
-                .ignored_autoscaling_groups
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect::<BTreeSet<_>>(),
+            ignored_groups: list(&self.ignored_autoscaling_groups),
             opt_out_tag: self.opt_out_tag.clone(),
             disable_drain: self.disable_drain,
             dry_run: self.dry_run,
+            event_namespaces: list(&self.event_namespaces),
+            event_components: list(&self.event_components),
+            nth_field_managers: list(&self.nth_field_managers),
+            clock_skew: self.signal_clock_skew,
+            corroboration_grace: self.corroboration_window,
+            cluster_tag: self.cluster_tag.clone().or_else(|| {
+                self.cluster_name
+                    .as_deref()
+                    .map(booster_core::config::cluster_tag_for)
+            }),
         }
     }
 }
@@ -262,6 +303,7 @@ pub fn print_config(args: &RunArgs) -> Result<()> {
         "caStatus": {"namespace": args.namespace, "name": args.configmap},
         "leaderElect": args.leader_elect,
         "lease": {"namespace": args.lease_namespace, "name": args.lease_name},
+        "ledger": {"namespace": args.lease_namespace, "name": args.ledger_name},
         "metrics": format!("{}:{}", args.metrics_host, args.metrics_port),
         "ignorePodsGracePeriod": args.ignore_pods_grace_period,
         "logFormat": format!("{:?}", args.log_format).to_lowercase(),
@@ -293,6 +335,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             ca_namespace: args.namespace.clone(),
             ca_configmap: args.configmap.clone(),
             namespace: args.lease_namespace.clone(),
+            ledger_configmap: args.ledger_name.clone(),
             instance: identity.clone(),
             eviction_grace_seconds: args.ignore_pods_grace_period.then_some(0),
             ..booster_k8s::Settings::default()
@@ -302,6 +345,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         region: args.aws_region.clone(),
         endpoint_url: args.aws_endpoint_url.clone(),
         opt_out_tag: args.opt_out_tag.clone(),
+        cluster_tag: cfg.cluster_tag.clone(),
         ..booster_aws::Settings::default()
     };
     let sdk = booster_aws::sdk_config(&aws_settings).await;

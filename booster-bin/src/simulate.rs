@@ -156,6 +156,7 @@ pub fn table(reports: &[Report]) -> Table {
         "peak drains",
         "cordoned at end",
         "pods killed",
+        "unsignalled touched",
     ]);
     for r in reports {
         let num = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
@@ -170,6 +171,7 @@ pub fn table(reports: &[Report]) -> Table {
             num(r.peak_concurrent_drains.to_string()),
             num(r.cordoned_at_end.to_string()),
             num(r.pods_killed.to_string()),
+            num(r.unsignalled_nodes_touched.to_string()),
         ]);
     }
     t

@@ -71,6 +71,8 @@ fn the_chart_lints_and_its_arguments_are_the_binarys() {
             "config.dryRun=true",
             "config.ignoredAutoscalingGroups={a,b}",
             "config.drainTimeout=3m",
+            "clusterName=prod",
+            "config.eventNamespaces={default,nth}",
         ],
     );
     let deployment = docs(&text)
@@ -101,6 +103,18 @@ fn the_chart_lints_and_its_arguments_are_the_binarys() {
         serde_json::json!(["a", "b"])
     );
     assert_eq!(cfg["connectionMode"], "incluster");
+    assert_eq!(
+        cfg["engine"]["clusterTag"],
+        "k8s.io/cluster-autoscaler/prod"
+    );
+    assert_eq!(
+        cfg["engine"]["eventNamespaces"],
+        serde_json::json!(["default", "nth"])
+    );
+    assert_eq!(
+        cfg["engine"]["nthFieldManagers"],
+        serde_json::json!(["node-termination-handler"])
+    );
     assert_eq!(cfg["leaderElect"], true);
 }
 
@@ -112,14 +126,64 @@ fn the_charts_rbac_is_the_tested_one() {
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml"))
             .expect("rbac.yaml"),
     );
-    for kind in ["ClusterRole", "Role"] {
-        let rules = |ds: &[serde_json::Value]| {
-            ds.iter()
-                .find(|d| d["kind"] == kind)
-                .map(|d| d["rules"].clone())
-                .expect(kind)
-        };
-        assert_eq!(rules(&rendered), rules(&tested), "{kind} rules");
+    // Every role, where it is bound, with its rules: the same set in both, and the ledger
+    // and the Lease the booster may update, created in both.
+    let roles = |ds: &[serde_json::Value]| {
+        let mut v: Vec<String> = ds
+            .iter()
+            .filter(|d| {
+                matches!(
+                    d["kind"].as_str(),
+                    Some("ClusterRole" | "Role" | "ConfigMap" | "Lease")
+                )
+            })
+            .map(|d| {
+                let what = match d["kind"].as_str() {
+                    Some("ConfigMap" | "Lease") => d["metadata"]["name"].clone(),
+                    _ => d["rules"].clone(),
+                };
+                format!("{} {} {}", d["kind"], d["metadata"]["namespace"], what)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(roles(&rendered), roles(&tested));
+    // No blanket write: `create` only where RBAC cannot name the object (evictions, our
+    // own Events), `update`/`patch` of namespaced objects only by name.
+    for d in rendered
+        .iter()
+        .filter(|d| matches!(d["kind"].as_str(), Some("ClusterRole" | "Role")))
+    {
+        for rule in d["rules"].as_array().expect("rules") {
+            let verbs: Vec<&str> = rule["verbs"]
+                .as_array()
+                .expect("verbs")
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect();
+            let resources: Vec<&str> = rule["resources"]
+                .as_array()
+                .expect("resources")
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect();
+            let named = rule["resourceNames"]
+                .as_array()
+                .is_some_and(|n| !n.is_empty());
+            if verbs.contains(&"create") {
+                assert!(
+                    resources == ["pods/eviction"] || resources == ["events"],
+                    "create on {resources:?}"
+                );
+            }
+            if verbs.iter().any(|v| *v == "update" || *v == "patch") {
+                assert!(
+                    named || resources == ["nodes"] || resources == ["events"],
+                    "write on {resources:?}"
+                );
+            }
+        }
     }
 }
 
@@ -149,9 +213,14 @@ async fn the_rendered_chart_passes_a_server_side_dry_run() {
         let (ar, caps) = oneshot::pinned_kind(&client, &gvk)
             .await
             .expect("known kind");
+        let ns = obj
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or("kube-system".into());
         let api: Api<DynamicObject> = match caps.scope {
             Scope::Cluster => Api::all_with(client.clone(), &ar),
-            Scope::Namespaced => Api::namespaced_with(client.clone(), "kube-system", &ar),
+            Scope::Namespaced => Api::namespaced_with(client.clone(), &ns, &ar),
         };
         api.create(&pp, &obj)
             .await
@@ -164,9 +233,13 @@ async fn the_rendered_chart_passes_a_server_side_dry_run() {
         [
             "ClusterRole",
             "ClusterRoleBinding",
+            "ConfigMap",
             "Deployment",
+            "Lease",
             "PodDisruptionBudget",
             "Role",
+            "Role",
+            "RoleBinding",
             "RoleBinding",
             "Service",
             "ServiceAccount"

@@ -1,55 +1,16 @@
 //! The controller binary as an SRE runs it: flags, a real kube-apiserver, /readyz,
 //! /metrics, the Lease, and SIGTERM.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use booster_tests::control_plane::{available, ControlPlane};
+use common::{bin, controller, free_port, get, rss_mib, sync_nodes, wait_ready};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_aws-spots-booster"))
-}
-
-/// The controller with test AWS credentials (no instance metadata) and `args`.
-fn controller(args: &[&str]) -> Command {
-    let mut c = bin();
-    c.args(args)
-        .envs(booster_tests::moto::TEST_AWS_ENV)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    c
-}
-
-/// Waits until `/readyz` answers 200.
-fn wait_ready(port: u16, secs: u64) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !matches!(get(port, "/readyz"), Some((200, _))) {
-        assert!(Instant::now() < deadline, "not ready in {secs} s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// A free port on loopback.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
-}
-
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let code = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, text))
-}
 
 #[test]
 fn bad_flag_values_give_one_line_naming_the_flag() {
@@ -184,57 +145,11 @@ async fn the_controller_serves_readiness_and_metrics_holds_the_lease_and_stops_o
     );
 }
 
-/// Plays the Auto Scaling group's and the kubelet's part: every in-service instance of
-/// `group` in moto gets a Ready Node; returns the group's desired capacity and instances.
-async fn sync_nodes(
-    asg: &aws_sdk_autoscaling::Client,
-    kube: &kube::Client,
-    group: &str,
-) -> (i32, Vec<String>) {
-    use k8s_openapi::api::core::v1::Node;
-    let out = asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(group)
-        .send()
-        .await
-        .expect("describe");
-    let g = &out.auto_scaling_groups()[0];
-    let ids: Vec<String> = g
-        .instances()
-        .iter()
-        .filter_map(|i| i.instance_id().map(str::to_string))
-        .collect();
-    let nodes: Api<Node> = Api::all(kube.clone());
-    for id in &ids {
-        let name = format!("node-{id}");
-        if nodes.get_opt(&name).await.expect("get").is_some() {
-            continue;
-        }
-        let n: Node = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name},
-            "spec": {"providerID": format!("aws:///eu-west-1a/{id}")},
-        }))
-        .expect("node");
-        nodes.create(&Default::default(), &n).await.expect("node");
-        let status =
-            serde_json::json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
-        nodes
-            .patch_status(
-                &name,
-                &Default::default(),
-                &kube::api::Patch::Merge(&status),
-            )
-            .await
-            .expect("ready");
-    }
-    (g.desired_capacity().unwrap_or_default(), ids)
-}
-
 #[tokio::test]
 async fn the_binary_boosts_drains_and_retires_a_signalled_node_with_a_real_apiserver_and_moto() {
     use booster_tests::control_plane::Kubelet;
     use booster_tests::moto::Moto;
-    use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod};
+    use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
     if !available() {
         return;
     }
@@ -287,17 +202,7 @@ async fn the_binary_boosts_drains_and_retires_a_signalled_node_with_a_real_apise
         .create(&Default::default(), &cm)
         .await
         .expect("cm");
-    let ev: Event = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "rebalance", "namespace": "default"},
-        "involvedObject": {"kind": "Node", "name": victim},
-        "reason": "RebalanceRecommendation",
-        "message": format!("Rebalance recommendation received. Instance will be cordoned at {now} \n"),
-        "type": "Normal"}))
-    .expect("event");
-    Api::<Event>::namespaced(admin.clone(), "default")
-        .create(&Default::default(), &ev)
-        .await
-        .expect("event");
+    booster_tests::e2e::nth::rebalance(&admin, &victim, &ids[0], &now.to_string()).await;
 
     let port = free_port();
     let kubeconfig = cp.kubeconfig.display().to_string();
@@ -366,19 +271,6 @@ async fn the_binary_boosts_drains_and_retires_a_signalled_node_with_a_real_apise
         Some(true),
         "cordoned before the drain"
     );
-}
-
-fn rss_mib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        / 1024
 }
 
 /// Starts the binary in dry-run against `kubeconfig`, waits for /readyz, returns its RSS.

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use booster_core::ports::{Cluster, ClusterView, DrainOutcome, DrainSpec, PortError};
-use booster_core::{DrainState, Ledger, Reason, Timestamp};
+use booster_core::{DrainState, Ledger, Reason};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Node as KNode, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Node as KNode, Pod};
 use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event as KEvent, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
@@ -19,6 +19,7 @@ use tokio::sync::{Mutex, Notify};
 use crate::convert::{self, PodRole};
 use crate::drain;
 use crate::errors::port_error;
+use crate::event::{EventStore, NthEvent};
 
 /// Reads and compare-and-swaps of a node's taints before a conflict is returned.
 const UNTAINT_ATTEMPTS: u32 = 5;
@@ -65,7 +66,7 @@ impl Default for Settings {
 
 /// Drops what the engine never reads, so that 5,000 Nodes stay small in memory.
 fn slim_node(n: &mut KNode) {
-    n.metadata.managed_fields = None;
+    convert::slim_managed_fields(n);
     if let Some(a) = n.metadata.annotations.as_mut() {
         a.retain(|k, _| k == convert::SCALE_DOWN_DISABLED || k == convert::PROTECTED_FOR);
     }
@@ -97,17 +98,12 @@ fn slim_node(n: &mut KNode) {
     }
 }
 
-fn slim_event(e: &mut Event) {
-    e.metadata.managed_fields = None;
-    e.metadata.annotations = None;
-}
-
 /// The Kubernetes side of the booster.
 pub struct KubeCluster {
     client: Client,
     settings: Settings,
     nodes: Store<KNode>,
-    events: Store<Event>,
+    events: EventStore,
     ca: Store<ConfigMap>,
     /// resourceVersion of the ledger as last read, for optimistic concurrency.
     ledger_version: Mutex<Option<String>>,
@@ -152,6 +148,33 @@ where
     (reader, task)
 }
 
+/// The rebalance Events, into an [`EventStore`]. Small list pages: an Event may be a
+/// megabyte, and a page is read whole.
+fn spawn_event_watch(
+    api: Api<NthEvent>,
+    changed: Arc<Notify>,
+) -> (EventStore, tokio::task::JoinHandle<()>) {
+    let store = EventStore::default();
+    let cfg = watcher::Config::default()
+        .fields("reason=RebalanceRecommendation,involvedObject.kind=Node")
+        .page_size(10);
+    let s = store.clone();
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(watcher(api, cfg).default_backoff());
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(ev) => {
+                    if s.apply(ev) {
+                        changed.notify_waiters();
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "Event watch error; retrying with backoff"),
+            }
+        }
+    });
+    (store, task)
+}
+
 impl KubeCluster {
     /// Starts the watches (Nodes; rebalance Events in all namespaces; the CA status
     /// ConfigMap). Call [`KubeCluster::ready`] before the first `observe`.
@@ -163,13 +186,7 @@ impl KubeCluster {
             slim_node,
             changed.clone(),
         );
-        let (events, t2) = spawn_reflector(
-            Api::<Event>::all(client.clone()),
-            watcher::Config::default()
-                .fields("reason=RebalanceRecommendation,involvedObject.kind=Node"),
-            slim_event,
-            changed.clone(),
-        );
+        let (events, t2) = spawn_event_watch(Api::<NthEvent>::all(client.clone()), changed.clone());
         let (ca, t3) = spawn_reflector(
             Api::<ConfigMap>::namespaced(client.clone(), &settings.ca_namespace),
             watcher::Config::default().fields(&format!("metadata.name={}", settings.ca_configmap)),
@@ -200,7 +217,7 @@ impl KubeCluster {
     pub async fn ready(&self, timeout: Duration) -> Result<(), PortError> {
         let all = async {
             self.nodes.wait_until_ready().await.ok();
-            self.events.wait_until_ready().await.ok();
+            self.events.wait_until_ready().await;
             self.ca.wait_until_ready().await.ok();
         };
         tokio::time::timeout(timeout, all)
@@ -292,7 +309,6 @@ impl KubeCluster {
 impl Cluster for KubeCluster {
     async fn observe(&self) -> Result<ClusterView, PortError> {
         let ledger = self.read_ledger().await?;
-        let now = Timestamp::from_unix_millis(k8s_openapi::jiff::Timestamp::now().as_millisecond());
         let draining: BTreeSet<&String> = ledger
             .entries
             .iter()
@@ -310,16 +326,9 @@ impl Cluster for KubeCluster {
             } else {
                 0
             };
-            let fallback = ledger.entries.get(&name).map_or(now, |e| e.signal_at);
-            signals.extend(convert::signal_of_taint(&n, fallback));
             nodes.push(convert::node_of(&n, pods));
         }
-        signals.extend(
-            self.events
-                .state()
-                .iter()
-                .filter_map(|e| convert::signal_of_event(e)),
-        );
+        signals.extend(self.events.signals());
         let ca_status = convert::ca_observation(
             self.ca
                 .state()
@@ -352,12 +361,23 @@ impl Cluster for KubeCluster {
             field_manager: Some(self.settings.manager.clone()),
             ..PostParams::default()
         };
+        let ns = &self.settings.namespace;
         let stored = match version.as_ref() {
             // Replace with the version we read: 409 if somebody wrote in between.
             Some(_) => self.ledger_api().replace(&name, &pp, &cm).await,
-            None => self.ledger_api().create(&pp, &cm).await,
+            None => self.ledger_api().create(&pp, &cm).await.inspect_err(|e| {
+                // The shipped RBAC allows no `create`: the chart makes the ConfigMap.
+                if crate::errors::status_of(e) == Some(403) {
+                    tracing::error!(
+                        configmap = %format!("{ns}/{name}"),
+                        "the ledger ConfigMap is missing and this account may not create it: \
+                         nothing is done until it exists (kubectl -n {ns} create configmap {name}, \
+                         or upgrade the Helm release)"
+                    );
+                }
+            }),
         }
-        .map_err(|e| port_error(&format!("store ledger ConfigMap {name}"), e))?;
+        .map_err(|e| port_error(&format!("store ledger ConfigMap {ns}/{name}"), e))?;
         *version = stored.metadata.resource_version;
         Ok(())
     }

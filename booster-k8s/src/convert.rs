@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use booster_core::ca_status;
 use booster_core::snapshot::instance_id_from_provider_id;
-use booster_core::{CaObservation, Ledger, Node, Signal, SignalSource, Timestamp};
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Node as KNode, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use booster_core::{CaObservation, Ledger, Node, Timestamp};
+use k8s_openapi::api::core::v1::{ConfigMap, Node as KNode, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
 
 /// NTH's taint on a node with a rebalance recommendation.
 pub const REBALANCE_TAINT: &str = "aws-node-termination-handler/rebalance-recommendation";
@@ -19,9 +19,7 @@ pub const CA_LAST_UPDATED: &str = "cluster-autoscaler.kubernetes.io/last-updated
 /// The key of the ledger in its ConfigMap.
 pub const LEDGER_KEY: &str = "ledger.json";
 
-pub(crate) fn ts(t: &Time) -> Timestamp {
-    Timestamp::from_unix_millis(t.0.as_millisecond())
-}
+pub(crate) use crate::event::ts;
 
 /// The core's view of a Node.
 pub fn node_of(n: &KNode, pods_to_evict: u32) -> Node {
@@ -29,6 +27,10 @@ pub fn node_of(n: &KNode, pods_to_evict: u32) -> Node {
     let spec = n.spec.as_ref();
     let annotations = meta.annotations.as_ref();
     let ann = |k: &str| annotations.and_then(|a| a.get(k)).map(String::as_str);
+    let unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+    let rebalance_taint = has_rebalance_taint(n);
+    let cordon = owner(n, owns_unschedulable).filter(|_| unschedulable);
+    let taint = owner(n, owns_rebalance_taint).filter(|_| rebalance_taint);
     Node {
         name: meta.name.clone().unwrap_or_default(),
         instance_id: spec
@@ -41,68 +43,75 @@ pub fn node_of(n: &KNode, pods_to_evict: u32) -> Node {
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
             .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
-        unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
-        rebalance_taint: rebalance_taint_at(n).is_some(),
+        unschedulable,
+        cordoned_by: cordon.and_then(|m| m.manager.clone()),
+        cordoned_at: cordon.and_then(|m| m.time.as_ref()).map(ts),
+        rebalance_taint,
+        tainted_at: taint.and_then(|m| m.time.as_ref()).map(ts),
         scale_down_disabled: ann(SCALE_DOWN_DISABLED).is_some_and(|v| v.trim() == "true"),
         protected_for: ann(PROTECTED_FOR).map(str::to_string),
         pods_to_evict,
     }
 }
 
-/// `Some(time added, if known)` when the node carries NTH's rebalance taint.
-pub(crate) fn rebalance_taint_at(n: &KNode) -> Option<Option<Timestamp>> {
+/// Whether the node carries NTH's rebalance taint.
+pub(crate) fn has_rebalance_taint(n: &KNode) -> bool {
     n.spec
-        .as_ref()?
-        .taints
-        .as_ref()?
-        .iter()
-        .find(|t| t.key == REBALANCE_TAINT)
-        .map(|t| t.time_added.as_ref().map(ts))
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|ts| ts.iter().any(|t| t.key == REBALANCE_TAINT))
 }
 
-/// The time an NTH rebalance Event stands for: the `… cordoned at <RFC 3339>` time in its
-/// message (both the IMDS and the queue-processor forms), else the Event's own times.
-pub fn event_time(e: &Event) -> Option<Timestamp> {
-    let from_message = e.message.as_deref().and_then(|m| {
-        let at = m.find(" at ")?;
-        let word = m[at + 4..].split_whitespace().next()?;
-        Timestamp::parse_rfc3339(word.trim_end_matches(['.', ','])).ok()
-    });
-    from_message
-        .or_else(|| {
-            e.event_time
+/// The `managedFields` entry (of the Node's spec, not its status) whose fields pass `owns`.
+fn owner(n: &KNode, owns: impl Fn(&serde_json::Value) -> bool) -> Option<&ManagedFieldsEntry> {
+    n.metadata.managed_fields.as_ref()?.iter().find(|m| {
+        m.subresource.as_deref().unwrap_or_default().is_empty()
+            && m.fields_v1
                 .as_ref()
-                .map(|t| Timestamp::from_unix_millis(t.0.as_millisecond()))
-        })
-        .or_else(|| e.first_timestamp.as_ref().map(ts))
-        .or_else(|| e.last_timestamp.as_ref().map(ts))
-        .or_else(|| e.metadata.creation_timestamp.as_ref().map(ts))
-}
-
-/// A signal from an NTH Event, if it is one about a Node.
-pub fn signal_of_event(e: &Event) -> Option<Signal> {
-    if e.reason.as_deref() != Some("RebalanceRecommendation") {
-        return None;
-    }
-    if e.involved_object.kind.as_deref() != Some("Node") {
-        return None;
-    }
-    Some(Signal {
-        node: e.involved_object.name.clone()?,
-        at: event_time(e)?,
-        source: SignalSource::Event,
+                .and_then(|f| f.0.get("f:spec"))
+                .is_some_and(&owns)
     })
 }
 
-/// A signal from NTH's taint. Its time is the taint's, else `fallback` (the time the node's
-/// entry was recorded, or now).
-pub fn signal_of_taint(n: &KNode, fallback: Timestamp) -> Option<Signal> {
-    let at = rebalance_taint_at(n)?;
-    Some(Signal {
-        node: n.metadata.name.clone()?,
-        at: at.unwrap_or(fallback),
-        source: SignalSource::Taint,
-    })
+fn owns_unschedulable(spec: &serde_json::Value) -> bool {
+    spec.get("f:unschedulable").is_some()
+}
+
+/// Owns NTH's taint: the whole list (an atomic list) or its entry (a list keyed by key).
+fn owns_rebalance_taint(spec: &serde_json::Value) -> bool {
+    let Some(taints) = spec.get("f:taints").and_then(|t| t.as_object()) else {
+        return false;
+    };
+    let keyed = taints.keys().any(|k| k.starts_with("k:"));
+    !keyed
+        || taints
+            .keys()
+            .any(|k| k.starts_with("k:") && k.contains(REBALANCE_TAINT))
+}
+
+/// Keeps, of the Node's `managedFields`, only who owns `spec.unschedulable` and the taints,
+/// and when they wrote it: the apiserver records both, so an Event cannot fake them.
+pub(crate) fn slim_managed_fields(n: &mut KNode) {
+    let mut kept = Vec::new();
+    if let Some(m) = owner(n, owns_unschedulable) {
+        kept.push(reduced(
+            m,
+            serde_json::json!({"f:spec": {"f:unschedulable": {}}}),
+        ));
+    }
+    if let Some(m) = owner(n, owns_rebalance_taint) {
+        kept.push(reduced(m, serde_json::json!({"f:spec": {"f:taints": {}}})));
+    }
+    n.metadata.managed_fields = Some(kept);
+}
+
+fn reduced(m: &ManagedFieldsEntry, fields: serde_json::Value) -> ManagedFieldsEntry {
+    ManagedFieldsEntry {
+        manager: m.manager.clone(),
+        time: m.time.clone(),
+        fields_v1: Some(FieldsV1(fields)),
+        ..ManagedFieldsEntry::default()
+    }
 }
 
 /// cluster-autoscaler's status ConfigMap as the engine sees it.
@@ -204,60 +213,65 @@ pub fn pod_role(p: &Pod, protecting: &[(String, String)]) -> PodRole {
 mod tests {
     use super::*;
 
-    fn event(json: &str) -> Event {
-        serde_json::from_str(json).expect("event")
+    fn knode(v: serde_json::Value) -> KNode {
+        serde_json::from_value(v).expect("node")
+    }
+
+    /// The managedFields a real apiserver writes for NTH's cordon and taint (an Update
+    /// with client-go's default field manager), the kubelet's status and an operator.
+    fn cordoned_and_tainted(taints_field: serde_json::Value) -> KNode {
+        knode(serde_json::json!({
+            "metadata": {"name": "n1", "creationTimestamp": "2024-05-02T14:00:00Z", "managedFields": [
+                {"manager": "kubelet", "operation": "Update", "subresource": "status", "time": "2024-05-02T14:03:30Z",
+                 "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {"f:conditions": {}}}},
+                {"manager": "kubectl-label", "operation": "Update", "time": "2024-05-02T14:01:00Z",
+                 "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {"f:x": {}}}}},
+                {"manager": "node-termination-handler", "operation": "Update", "time": "2024-05-02T14:03:11Z",
+                 "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:unschedulable": {}, "f:taints": taints_field}}},
+            ]},
+            "spec": {"unschedulable": true, "providerID": "aws:///eu-west-1a/i-0abc",
+                     "taints": [{"key": REBALANCE_TAINT, "value": "rebalance-recommendation-1", "effect": "NoSchedule"}]},
+        }))
     }
 
     #[test]
-    fn both_nth_message_forms_give_the_cordon_time() {
-        let imds = event(
-            r#"{"metadata":{"name":"a","creationTimestamp":"2024-05-02T14:03:11Z"},"involvedObject":{"kind":"Node","name":"n1"},"reason":"RebalanceRecommendation","message":"Rebalance recommendation received. Instance will be cordoned at 2024-05-02T14:03:10Z \n"}"#,
-        );
-        let queue = event(
-            r#"{"metadata":{"name":"b"},"involvedObject":{"kind":"Node","name":"n2"},"reason":"RebalanceRecommendation","message":"Rebalance recommendation event received. Instance i-0abc will be cordoned at 2024-05-02T14:05:00Z","firstTimestamp":"2024-05-02T14:05:09Z"}"#,
-        );
-        let s = signal_of_event(&imds).expect("imds");
-        assert_eq!(
-            (s.node.as_str(), s.at),
-            (
-                "n1",
-                Timestamp::parse_rfc3339("2024-05-02T14:03:10Z").expect("t")
-            )
-        );
-        let s = signal_of_event(&queue).expect("queue");
-        assert_eq!(
-            s.at,
-            Timestamp::parse_rfc3339("2024-05-02T14:05:00Z").expect("t")
-        );
-        let odd = event(
-            r#"{"metadata":{"name":"c","creationTimestamp":"2024-05-02T14:03:11Z"},"involvedObject":{"kind":"Node","name":"n3"},"reason":"RebalanceRecommendation","message":"garbage at noon"}"#,
-        );
-        assert_eq!(
-            signal_of_event(&odd).map(|s| s.at),
-            Timestamp::parse_rfc3339("2024-05-02T14:03:11Z").ok()
-        );
-        let pod = event(
-            r#"{"metadata":{"name":"d"},"involvedObject":{"kind":"Pod","name":"p"},"reason":"RebalanceRecommendation"}"#,
-        );
-        assert!(signal_of_event(&pod).is_none());
-    }
-
-    #[test]
-    fn the_shared_nth_event_samples_give_signals() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/fixtures/nth-events");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            eprintln!("SKIPPED ../shared/fixtures/nth-events: not beside this checkout");
-            return;
-        };
-        let mut seen = 0;
-        for e in entries.flatten() {
-            let text = std::fs::read_to_string(e.path()).expect("fixture");
-            let ev: Event = serde_json::from_str(&text).expect("an Event");
-            let s = signal_of_event(&ev).unwrap_or_else(|| panic!("{:?} gives a signal", e.path()));
-            assert_eq!(Some(s.node.as_str()), ev.involved_object.name.as_deref());
-            seen += 1;
+    fn the_cordon_and_the_taint_are_attributed_from_managed_fields() {
+        let at = Timestamp::parse_rfc3339("2024-05-02T14:03:11Z").ok();
+        for taints in [
+            serde_json::json!({}),
+            serde_json::json!({"k:{\"effect\":\"NoSchedule\",\"key\":\"aws-node-termination-handler/rebalance-recommendation\"}": {".": {}}}),
+        ] {
+            let mut n = cordoned_and_tainted(taints);
+            let before = node_of(&n, 0);
+            assert_eq!(
+                before.cordoned_by.as_deref(),
+                Some("node-termination-handler")
+            );
+            assert_eq!((before.cordoned_at, before.tainted_at), (at, at));
+            assert!(before.rebalance_taint && before.unschedulable);
+            // What the reflector keeps says the same, in a few bytes.
+            slim_managed_fields(&mut n);
+            assert_eq!(node_of(&n, 0), before);
+            assert_eq!(n.metadata.managed_fields.as_ref().map(Vec::len), Some(2));
         }
-        assert!(seen > 0);
+    }
+
+    #[test]
+    fn a_cordon_by_someone_else_or_a_taint_entry_of_another_key_is_not_nths() {
+        let mut n = cordoned_and_tainted(
+            serde_json::json!({"k:{\"effect\":\"NoSchedule\",\"key\":\"other\"}": {}}),
+        );
+        if let Some(ms) = n.metadata.managed_fields.as_mut() {
+            ms[2].manager = Some("kubectl-cordon".into());
+        }
+        let v = node_of(&n, 0);
+        assert_eq!(v.cordoned_by.as_deref(), Some("kubectl-cordon"));
+        assert_eq!(v.tainted_at, None, "nobody's entry owns NTH's taint");
+        assert!(v.rebalance_taint, "the taint itself is there");
+        // Uncordoned: no cordon to attribute.
+        if let Some(s) = n.spec.as_mut() {
+            s.unschedulable = Some(false);
+        }
+        assert_eq!(node_of(&n, 0).cordoned_by, None);
     }
 }

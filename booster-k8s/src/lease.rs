@@ -76,7 +76,18 @@ impl LeaseLock {
             return match self.api.create(&pp, &lease).await {
                 Ok(_) => Ok(true),
                 Err(e) if status_of(&e) == Some(409) => Ok(false),
-                Err(e) => Err(port_error(&ctx(), e)),
+                Err(e) => {
+                    // The shipped RBAC allows no `create`: the chart makes the Lease.
+                    if status_of(&e) == Some(403) {
+                        tracing::error!(
+                            lease = %self.name,
+                            "the Lease is missing and this account may not create it: no \
+                             replica leads until it exists (upgrade the Helm release, or apply \
+                             deploy/rbac.yaml)"
+                        );
+                    }
+                    Err(port_error(&ctx(), e))
+                }
             };
         };
         let spec = lease.spec.clone().unwrap_or_default();

@@ -3,9 +3,11 @@
 //! [`booster_core::ports::Leadership`].
 //!
 //! * Nodes, NTH's rebalance Events (all namespaces) and cluster-autoscaler's status
-//!   ConfigMap are watched through reflectors, slimmed to the fields the engine reads.
-//! * Signals come from the Events and from NTH's durable taint; the ledger in a ConfigMap
-//!   keeps the rest across restarts (written with its resourceVersion: 409 on a race).
+//!   ConfigMap are watched through reflectors, slimmed to the fields the engine reads
+//!   (Events are decoded into [`event::NthEvent`], so a huge message is never held).
+//! * Events are claims; the Node's taint and the `managedFields` owner of its cordon are
+//!   what the engine checks them against. The ledger in a ConfigMap keeps the rest across
+//!   restarts (written with its resourceVersion: 409 on a race).
 //! * Drains evict through `policy/v1` Eviction, so PodDisruptionBudgets hold.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -14,6 +16,7 @@ mod cluster;
 pub mod convert;
 pub mod drain;
 mod errors;
+pub mod event;
 pub mod lease;
 
 use std::path::{Path, PathBuf};

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, Config};
@@ -146,6 +146,17 @@ impl ControlPlane {
     /// Starts etcd and kube-apiserver; kube-controller-manager with `controllers` (its
     /// `--controllers` value) when given; kube-scheduler when `scheduler` is set.
     pub fn start_with(controllers: Option<&str>, scheduler: bool) -> Result<Self, String> {
+        Self::start_tuned(controllers, scheduler, &[], &[])
+    }
+
+    /// [`ControlPlane::start_with`] with extra etcd and kube-apiserver flags (a flood test
+    /// needs a larger etcd quota, say).
+    pub fn start_tuned(
+        controllers: Option<&str>,
+        scheduler: bool,
+        etcd_extra: &[&str],
+        apiserver_extra: &[&str],
+    ) -> Result<Self, String> {
         let bin = servers_dir();
         let dir =
             std::env::temp_dir().join(format!("asb-cp-{}-{}", std::process::id(), free_port()));
@@ -191,7 +202,9 @@ impl ControlPlane {
             "--unsafe-no-fsync=true".to_string(),
             "--log-level=warn".to_string(),
         ]
-        .to_vec();
+        .into_iter()
+        .chain(etcd_extra.iter().map(|a| a.to_string()))
+        .collect();
         cp.children.push((
             "etcd".into(),
             spawn(&bin.join("etcd"), &etcd_args, &dir.join("etcd.log"))?,
@@ -215,7 +228,10 @@ impl ControlPlane {
             "--disable-admission-plugins=ServiceAccount".into(),
             "--event-ttl=1h".into(),
             "-v=1".into(),
-        ];
+        ]
+        .into_iter()
+        .chain(apiserver_extra.iter().map(|a| a.to_string()))
+        .collect();
         cp.children.push((
             "kube-apiserver".into(),
             spawn(
@@ -380,4 +396,73 @@ impl Kubelet {
         });
         Kubelet { task }
     }
+}
+
+/// Creates `v` (JSON of a `K`) through `api`.
+pub async fn create_via<K>(api: Api<K>, v: serde_json::Value)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let o: K = serde_json::from_value(v).expect("object");
+    api.create(&PostParams::default(), &o)
+        .await
+        .expect("create");
+}
+
+/// deploy/rbac.yaml, applied with the admin client, each object in its own namespace.
+pub async fn apply_rbac(client: &Client) {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml"))
+        .expect("deploy/rbac.yaml");
+    for doc in text.split("\n---\n") {
+        let v: serde_json::Value = serde_saphyr::from_str(doc).expect("YAML document");
+        let c = client.clone();
+        let ns = v["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("kube-system")
+            .to_string();
+        match v["kind"].as_str() {
+            Some("ServiceAccount") => {
+                create_via(Api::<ServiceAccount>::namespaced(c, &ns), v).await
+            }
+            Some("ConfigMap") => {
+                create_via(
+                    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(c, &ns),
+                    v,
+                )
+                .await
+            }
+            Some("Lease") => create_via(Api::<Lease>::namespaced(c, &ns), v).await,
+            Some("ClusterRole") => create_via(Api::<ClusterRole>::all(c), v).await,
+            Some("ClusterRoleBinding") => create_via(Api::<ClusterRoleBinding>::all(c), v).await,
+            Some("Role") => create_via(Api::<Role>::namespaced(c, &ns), v).await,
+            Some("RoleBinding") => create_via(Api::<RoleBinding>::namespaced(c, &ns), v).await,
+            other => panic!("unexpected kind {other:?} in deploy/rbac.yaml"),
+        }
+    }
+}
+
+/// A token for service account `name` in `ns`.
+pub async fn token_for(admin: &Client, ns: &str, name: &str) -> String {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    Api::<ServiceAccount>::namespaced(admin.clone(), ns)
+        .create_token_request(
+            name,
+            &PostParams::default(),
+            &TokenRequest {
+                spec: TokenRequestSpec {
+                    expiration_seconds: Some(3600),
+                    ..TokenRequestSpec::default()
+                },
+                ..TokenRequest::default()
+            },
+        )
+        .await
+        .expect("token")
+        .status
+        .expect("status")
+        .token
 }

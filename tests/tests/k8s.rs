@@ -139,6 +139,9 @@ async fn signals_nodes_and_the_ca_status_come_from_the_watches() {
     assert_eq!(view.signals.len(), 1);
     assert_eq!(view.signals[0].node, "n1");
     assert_eq!(view.signals[0].source, SignalSource::Event);
+    assert_eq!(view.signals[0].namespace, "default");
+    assert_eq!(view.signals[0].component, "aws-node-termination-handler");
+    assert!(view.signals[0].created_at.is_some());
     assert_eq!(view.signals[0].at.to_string(), "2024-06-10T12:00:05Z");
     match &view.ca_status {
         CaObservation::Parsed { status, .. } => {
@@ -185,23 +188,65 @@ async fn signals_nodes_and_the_ca_status_come_from_the_watches() {
     })
     .await;
 
-    // The Event expires (deleted here); NTH's taint keeps the signal.
+    // The Event expires (deleted here); NTH's taint and cordon stay on the Node, attributed
+    // to NTH's field manager by the apiserver's managedFields.
     let nodes: Api<Node> = Api::all(client.clone());
-    let taint = json!({"spec": {"taints": [{"key": "aws-node-termination-handler/rebalance-recommendation", "effect": "NoSchedule", "value": "rebalance-recommendation-event"}]}});
+    let as_nth = PatchParams {
+        field_manager: Some("node-termination-handler".into()),
+        ..PatchParams::default()
+    };
+    let taint = json!({"spec": {"unschedulable": true, "taints": [{"key": "aws-node-termination-handler/rebalance-recommendation", "effect": "NoSchedule", "value": "rebalance-recommendation-event"}]}});
     nodes
-        .patch("n1", &PatchParams::default(), &Patch::Merge(&taint))
+        .patch("n1", &as_nth, &Patch::Merge(&taint))
         .await
         .expect("taint");
+    // kube-controller-manager's node-lifecycle controller adds its own taint to a cordoned
+    // node: NTH's taint keeps its time whoever wrote the list last.
+    let kcm = PatchParams {
+        field_manager: Some("kube-controller-manager".into()),
+        ..PatchParams::default()
+    };
+    let both = json!({"spec": {"taints": [
+        {"key": "aws-node-termination-handler/rebalance-recommendation", "effect": "NoSchedule", "value": "rebalance-recommendation-event"},
+        {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]}});
+    nodes
+        .patch("n1", &kcm, &Patch::Strategic(&both))
+        .await
+        .expect("second taint");
+    // An operator cordons n2.
+    let op = PatchParams {
+        field_manager: Some("kubectl-cordon".into()),
+        ..PatchParams::default()
+    };
+    nodes
+        .patch(
+            "n2",
+            &op,
+            &Patch::Merge(&json!({"spec": {"unschedulable": true}})),
+        )
+        .await
+        .expect("cordon");
     Api::<Event>::namespaced(client.clone(), "default")
         .delete("n1.rebalance", &DeleteParams::default())
         .await
         .expect("delete event");
-    let signals = until("the taint signal alone", || async {
+    let view = until("the taint and both cordons", || async {
         let v = c.observe().await.ok()?;
-        (v.signals.len() == 1 && v.signals[0].source == SignalSource::Taint).then_some(v.signals)
+        let n2 = v.nodes.iter().find(|n| n.name == "n2")?;
+        (v.signals.is_empty() && n2.unschedulable).then_some(v)
     })
     .await;
-    assert_eq!(signals[0].node, "n1");
+    let n1 = view.nodes.iter().find(|n| n.name == "n1").expect("n1");
+    let n2 = view.nodes.iter().find(|n| n.name == "n2").expect("n2");
+    eprintln!("n1 as observed: {n1:?}");
+    assert!(n1.rebalance_taint && n1.unschedulable);
+    assert_eq!(n1.cordoned_by.as_deref(), Some("node-termination-handler"));
+    assert!(
+        n1.cordoned_at.is_some() && n1.tainted_at.is_some(),
+        "{n1:?}"
+    );
+    assert_eq!(n2.cordoned_by.as_deref(), Some("kubectl-cordon"));
+    assert!(!n2.rebalance_taint && n2.tainted_at.is_none());
 }
 
 #[tokio::test]
@@ -549,46 +594,18 @@ async fn namespaces_are_created_for_the_tests() {
     assert!(names.contains(&"kube-system".to_string()) && names.contains(&"default".to_string()));
 }
 
-/// Creates `v` (JSON of a `K`) through `api`.
-async fn create_via<K>(api: Api<K>, v: serde_json::Value)
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
-    let o: K = serde_json::from_value(v).expect("object");
-    api.create(&PostParams::default(), &o)
-        .await
-        .expect("create");
-}
-
-/// deploy/rbac.yaml, applied with the admin client.
-async fn apply_rbac(client: &Client) {
-    use k8s_openapi::api::core::v1::ServiceAccount;
-    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml"))
-        .expect("deploy/rbac.yaml");
-    for doc in text.split("\n---\n") {
-        let v: serde_json::Value = serde_saphyr::from_str(doc).expect("YAML document");
-        let c = client.clone();
-        match v["kind"].as_str() {
-            Some("ServiceAccount") => create_via(Api::<ServiceAccount>::namespaced(c, NS), v).await,
-            Some("ClusterRole") => create_via(Api::<ClusterRole>::all(c), v).await,
-            Some("ClusterRoleBinding") => create_via(Api::<ClusterRoleBinding>::all(c), v).await,
-            Some("Role") => create_via(Api::<Role>::namespaced(c, NS), v).await,
-            Some("RoleBinding") => create_via(Api::<RoleBinding>::namespaced(c, NS), v).await,
-            other => panic!("unexpected kind {other:?} in deploy/rbac.yaml"),
-        }
-    }
+fn forbidden<T: std::fmt::Debug>(r: &Result<T, kube::Error>) -> bool {
+    matches!(r, Err(kube::Error::Api(s)) if s.code == 403)
 }
 
 #[tokio::test]
-async fn the_cluster_role_is_enough_for_every_call_and_no_more() {
-    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-    use k8s_openapi::api::core::v1::ServiceAccount;
+async fn the_shipped_rbac_is_enough_for_every_call_and_no_more() {
+    use k8s_openapi::api::coordination::v1::Lease;
     let Some((cp, admin)) = setup(false).await else {
         return;
     };
     let _kubelet = Kubelet::start(admin.clone(), Duration::from_millis(200));
-    apply_rbac(&admin).await;
+    booster_tests::control_plane::apply_rbac(&admin).await;
     node(
         &admin,
         "n1",
@@ -602,29 +619,28 @@ async fn the_cluster_role_is_enough_for_every_call_and_no_more() {
         pod("app-1", "n1", json!({"app": "x"}), json!({})),
     )
     .await;
-    let _: ConfigMap = create(
+    for (name, data) in [
+        ("cluster-autoscaler-status", json!({"status": YAML})),
+        (
+            "aws-auth",
+            json!({"mapRoles": "- rolearn: arn:aws:iam::1:role/nodes\n"}),
+        ),
+        ("coredns", json!({"Corefile": ".:53 {}"})),
+    ] {
+        let _: ConfigMap = create(
+            &admin,
+            Some(NS),
+            json!({"metadata": {"name": name}, "data": data}),
+        )
+        .await;
+    }
+    let _: Lease = create(
         &admin,
         Some(NS),
-        json!({"metadata": {"name": "cluster-autoscaler-status"}, "data": {"status": YAML}}),
+        json!({"metadata": {"name": "kube-scheduler"}, "spec": {"holderIdentity": "scheduler-0"}}),
     )
     .await;
-    let token = Api::<ServiceAccount>::namespaced(admin.clone(), NS)
-        .create_token_request(
-            "aws-spots-booster",
-            &PostParams::default(),
-            &TokenRequest {
-                spec: TokenRequestSpec {
-                    expiration_seconds: Some(3600),
-                    ..TokenRequestSpec::default()
-                },
-                ..TokenRequest::default()
-            },
-        )
-        .await
-        .expect("token")
-        .status
-        .expect("status")
-        .token;
+    let token = booster_tests::control_plane::token_for(&admin, NS, "aws-spots-booster").await;
     // Connect as the controller does in `kubectl` mode, from a kubeconfig file.
     let kubeconfig = cp.kubeconfig_for("booster", &token).expect("kubeconfig");
     let sa = booster_k8s::client(booster_k8s::ConnectionMode::Kubectl, Some(&kubeconfig))
@@ -637,13 +653,14 @@ async fn the_cluster_role_is_enough_for_every_call_and_no_more() {
     let view = c.observe().await.expect("observe");
     assert!(matches!(view.ca_status, CaObservation::Parsed { .. }));
     assert_eq!(view.nodes.len(), 2);
-    c.store_ledger(&Ledger::default())
-        .await
-        .expect("create the ledger");
-    c.observe().await.expect("re-read");
+    // The ledger the RBAC file created is updated (compare-and-swap), twice.
     c.store_ledger(&Ledger::default())
         .await
         .expect("update the ledger");
+    c.observe().await.expect("re-read");
+    c.store_ledger(&Ledger::default())
+        .await
+        .expect("update the ledger again");
     c.set_unschedulable("n1", true).await.expect("cordon");
     c.remove_rebalance_taint("n1").await.expect("untaint");
     c.protect("r1", "n1").await.expect("protect");
@@ -670,18 +687,77 @@ async fn the_cluster_role_is_enough_for_every_call_and_no_more() {
     assert_eq!(lock.try_acquire_or_renew().await, Ok(true));
     assert_eq!(lock.try_acquire_or_renew().await, Ok(true));
     lock.release().await.expect("release");
-    // And no more than that: the controller cannot delete a node or read secrets.
-    let denied = Api::<Node>::all(sa.clone())
+
+    // And no more than that.
+    let cms: Api<ConfigMap> = Api::namespaced(sa.clone(), NS);
+    for name in ["aws-auth", "coredns", "cluster-autoscaler-status"] {
+        let patch = json!({"data": {"x": "y"}});
+        let r = cms
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await;
+        assert!(forbidden(&r), "patch ConfigMap {name}: {r:?}");
+        let mut cm = Api::<ConfigMap>::namespaced(admin.clone(), NS)
+            .get(name)
+            .await
+            .expect("admin reads it");
+        cm.data = Some(BTreeMap::from([("x".to_string(), "y".to_string())]));
+        let r = cms.replace(name, &PostParams::default(), &cm).await;
+        assert!(forbidden(&r), "update ConfigMap {name}: {r:?}");
+    }
+    let r = cms.get("aws-auth").await;
+    assert!(forbidden(&r), "read aws-auth: {r:?}");
+    let r = cms.list(&ListParams::default()).await;
+    assert!(forbidden(&r), "list every ConfigMap: {r:?}");
+    let r = cms
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "mine"}})).expect("cm"),
+        )
+        .await;
+    assert!(forbidden(&r), "create a ConfigMap: {r:?}");
+    let leases: Api<Lease> = Api::namespaced(sa.clone(), NS);
+    let mut other = Api::<Lease>::namespaced(admin.clone(), NS)
+        .get("kube-scheduler")
+        .await
+        .expect("admin reads it");
+    other.spec.get_or_insert_default().holder_identity = Some("me".into());
+    let r = leases
+        .replace("kube-scheduler", &PostParams::default(), &other)
+        .await;
+    assert!(forbidden(&r), "update another Lease: {r:?}");
+    let r = leases
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "mine"}})).expect("lease"),
+        )
+        .await;
+    assert!(forbidden(&r), "create a Lease: {r:?}");
+    let r = Api::<Node>::all(sa.clone())
         .delete("r1", &DeleteParams::default())
         .await;
-    assert!(
-        matches!(&denied, Err(kube::Error::Api(s)) if s.code == 403),
-        "{denied:?}"
-    );
-    let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(sa, NS)
+    assert!(forbidden(&r), "delete a Node: {r:?}");
+    let r = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(sa.clone(), NS)
         .list(&ListParams::default())
         .await;
-    assert!(secrets.is_err());
+    assert!(forbidden(&r), "list Secrets: {r:?}");
+    let r = Api::<k8s_openapi::api::core::v1::Secret>::all(sa.clone())
+        .list(&ListParams::default())
+        .await;
+    assert!(forbidden(&r), "list Secrets everywhere: {r:?}");
+    let r = Api::<Pod>::namespaced(sa.clone(), "default")
+        .delete("app-1", &DeleteParams::default())
+        .await;
+    assert!(forbidden(&r), "delete a pod instead of evicting it: {r:?}");
+    // Events of its own only in `default`, where those about Nodes go.
+    let ev: k8s_openapi::api::events::v1::Event = serde_json::from_value(json!({
+        "metadata": {"name": "x"}, "eventTime": "2024-06-10T12:00:00.000000Z",
+        "reportingController": "x", "reportingInstance": "x", "action": "x", "reason": "x",
+        "regarding": {"kind": "Node", "name": "n1"}, "type": "Normal"}))
+    .expect("event");
+    let r = Api::<k8s_openapi::api::events::v1::Event>::namespaced(sa.clone(), NS)
+        .create(&PostParams::default(), &ev)
+        .await;
+    assert!(forbidden(&r), "create Events in kube-system: {r:?}");
 }
 
 /// Auto Scaling on the side, for the restart test: one group, counted calls, and a raise
@@ -848,13 +924,7 @@ async fn a_restart_mid_drain_resumes_it_without_a_second_boost() {
         json!({"metadata": {"name": "cluster-autoscaler-status"}, "data": {"status": status}}),
     )
     .await;
-    let _: Event = create(
-        &client,
-        Some("default"),
-        json!({"metadata": {"name": "n1.rebalance"}, "involvedObject": {"kind": "Node", "name": "n1"},
-               "reason": "RebalanceRecommendation", "message": format!("Rebalance recommendation received. Instance will be cordoned at {now} \n"), "type": "Normal"}),
-    )
-    .await;
+    booster_tests::e2e::nth::rebalance(&client, "n1", "i-n1", &now.to_string()).await;
     let cloud = FakeCloud {
         client: client.clone(),
         state: std::sync::Mutex::new((2, vec!["i-n1".into(), "i-n2".into()])),

@@ -42,6 +42,9 @@ fn event_id(kind: &str, at: &str) -> String {
     format!("{kind}-{digits}")
 }
 
+/// NTH's writes carry client-go's default field manager: its binary's name.
+pub const FIELD_MANAGER: &str = "node-termination-handler";
+
 async fn taint_and_cordon(nodes: &Api<Node>, node: &str, key: &str, value: &str) {
     let Ok(n) = nodes.get(node).await else {
         return;
@@ -56,10 +59,11 @@ async fn taint_and_cordon(nodes: &Api<Node>, node: &str, key: &str, value: &str)
         });
     }
     let patch = serde_json::json!({"spec": {"unschedulable": true, "taints": taints}});
-    if let Err(e) = nodes
-        .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
+    let pp = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    };
+    if let Err(e) = nodes.patch(node, &pp, &Patch::Merge(&patch)).await {
         eprintln!("nth {node}: cordon: {e}");
     }
 }
@@ -126,6 +130,16 @@ async fn drain(kube: &Client, node: &str, until: Instant) {
     }
 }
 
+/// What NTH does on a rebalance recommendation noticed at `at` (RFC 3339), with its
+/// recommended settings: the taint, the cordon and the Event.
+pub async fn rebalance(kube: &Client, node: &str, instance: &str, at: &str) {
+    let id = event_id("rebalance-recommendation", at);
+    taint_and_cordon(&Api::all(kube.clone()), node, REBALANCE_TAINT, &id).await;
+    let message =
+        format!("Rebalance recommendation received. Instance will be cordoned at {at} \n");
+    event(kube, node, instance, "RebalanceRecommendation", message).await;
+}
+
 /// NTH's part: runs until the spot interruption notice has been handled (or the task is
 /// aborted). `watch_notice`: whether the scenario serves a notice at all.
 pub async fn run(kube: Client, imds: u16, node: String, instance: String, watch_notice: bool) {
@@ -137,12 +151,7 @@ pub async fn run(kube: Client, imds: u16, node: String, instance: String, watch_
                 http_get(imds, "/latest/meta-data/events/recommendations/rebalance").await
             {
                 let at = json_field(&body, "noticeTime").unwrap_or_else(rfc3339_now);
-                let id = event_id("rebalance-recommendation", &at);
-                taint_and_cordon(&nodes, &node, REBALANCE_TAINT, &id).await;
-                let message = format!(
-                    "Rebalance recommendation received. Instance will be cordoned at {at} \n"
-                );
-                event(&kube, &node, &instance, "RebalanceRecommendation", message).await;
+                rebalance(&kube, &node, &instance, &at).await;
                 rebalanced = true;
             }
         }

@@ -1,0 +1,170 @@
+//! A flood of `RebalanceRecommendation` Events with huge messages, as anyone allowed to
+//! create Events can post, against the binary and a real kube-apiserver: the booster keeps
+//! only a few bounded fields of each Event, so its memory stays near idle, both while the
+//! flood arrives through its watch and when it starts after it (its first list).
+//!
+//! `make test` runs it at `FLOOD_EVENTS`=1000 × `FLOOD_BYTES`=256 KiB; `make
+//! event-flood-memory` runs the issue's 10,000 × 1 MiB and prints the figures.
+
+mod common;
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use booster_tests::control_plane::{available, ControlPlane};
+use common::{free_port, get, rss_mib};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Event;
+use kube::api::{Api, PostParams};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn peak_mib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        / 1024
+}
+
+fn start(kubeconfig: &str, port: u16) -> Child {
+    common::controller(&[
+        "--kubeconfig",
+        kubeconfig,
+        "--dry-run",
+        "--leader-elect=false",
+        "--metrics-host",
+        "127.0.0.1",
+        "--metrics-port",
+        &port.to_string(),
+        "--aws-region",
+        "eu-west-1",
+        "--aws-endpoint-url",
+        "http://127.0.0.1:9",
+    ])
+    .spawn()
+    .expect("controller")
+}
+
+/// Events the booster has counted as rejected for naming no Node.
+fn seen(port: u16) -> u64 {
+    let (_, text) = get(port, "/metrics").unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("spots_booster_signals_rejected_total{reason=\"unknownNode\"} ")
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn wait_seen(port: u16, n: u64, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while seen(port) < n {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    true
+}
+
+#[tokio::test]
+async fn an_event_flood_leaves_the_booster_near_its_idle_memory() {
+    if !available() {
+        return;
+    }
+    let events = env_or("FLOOD_EVENTS", 1000);
+    let bytes = env_or("FLOOD_BYTES", 256 * 1024);
+    // Room in etcd for the flood; the apiserver's watch cache off, so that the apiserver
+    // does not hold it all in memory as well.
+    let quota = format!(
+        "--quota-backend-bytes={}",
+        (events * bytes * 2).max(2 << 30)
+    );
+    let cp = ControlPlane::start_tuned(None, false, &[&quota], &["--watch-cache=false"])
+        .expect("control plane");
+    let admin = cp.admin().await.expect("ready");
+    let kubeconfig = cp.kubeconfig.display().to_string();
+
+    let port = free_port();
+    let mut live = start(&kubeconfig, port);
+    common::wait_ready(port, 60);
+    std::thread::sleep(Duration::from_secs(3));
+    let idle = rss_mib(live.id());
+
+    let filler = "x".repeat(bytes);
+    let api: Api<Event> = Api::namespaced(admin.clone(), "default");
+    let started = Instant::now();
+    futures::stream::iter(0..events)
+        .map(|i| {
+            let api = api.clone();
+            let message = format!(
+                "{filler} Rebalance recommendation received. Instance will be cordoned at 2024-05-02T14:03:10Z \n"
+            );
+            async move {
+                let ev: Event = serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": format!("flood-{i}"), "annotations": {"filler": "y".repeat(1024), "instance-id": "i-0abc"}},
+                    "involvedObject": {"kind": "Node", "name": format!("ghost-{i}")},
+                    "reason": "RebalanceRecommendation",
+                    "message": message,
+                    "source": {"component": "aws-node-termination-handler"},
+                    "type": "Normal",
+                }))
+                .expect("event");
+                api.create(&PostParams::default(), &ev).await.expect("event posted");
+            }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    let posted_in = started.elapsed();
+    let within = Duration::from_secs(120 + events as u64 / 20);
+    assert!(
+        wait_seen(port, events as u64, within),
+        "the booster saw {} of {events} Events",
+        seen(port)
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let (during, during_peak) = (rss_mib(live.id()), peak_mib(live.id()));
+
+    // A booster that starts after the flood lists it (pages of 50).
+    let port2 = free_port();
+    let mut late = start(&kubeconfig, port2);
+    common::wait_ready(port2, within.as_secs());
+    assert!(
+        wait_seen(port2, events as u64, within),
+        "the late booster saw them all"
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let (after, after_peak) = (rss_mib(late.id()), peak_mib(late.id()));
+    for c in [&mut live, &mut late] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    println!(
+        "event flood: {events} Events x {} KiB (posted in {:.0} s): RSS idle {idle} MiB; \
+         after the flood through the watch {during} MiB (peak {during_peak}); \
+         started after it {after} MiB (peak {after_peak})",
+        bytes / 1024,
+        posted_in.as_secs_f64()
+    );
+    let bound = idle + 8;
+    assert!(
+        during <= bound,
+        "watching the flood: {during} MiB, idle {idle} MiB"
+    );
+    assert!(
+        after <= bound,
+        "listing the flood: {after} MiB, idle {idle} MiB"
+    );
+}
