@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
@@ -197,7 +197,7 @@ impl RunArgs {
             event_components: list(&self.event_components),
             nth_field_managers: list(&self.nth_field_managers),
             clock_skew: self.signal_clock_skew,
-            corroboration_grace: self.corroboration_window,
+            corroboration_window: self.corroboration_window,
             cluster_tag: self.cluster_tag.clone().or_else(|| {
                 self.cluster_name
                     .as_deref()
@@ -387,10 +387,18 @@ pub async fn run(args: RunArgs) -> Result<()> {
             }
         });
     }
-    cluster
-        .ready(Duration::from_secs(120))
-        .await
-        .context("watching Nodes, Events and the CA status")?;
+    // Not ready until every watch has listed once, however long that takes: a cluster with
+    // many (or huge) Events lists for minutes, and exiting would only start the list again.
+    let listing = Instant::now();
+    while cluster.ready(Duration::from_secs(60)).await.is_err() {
+        tracing::warn!(
+            waited_s = listing.elapsed().as_secs(),
+            "still listing Nodes, Events and the CA status; not ready yet"
+        );
+        if *stop_rx.borrow() {
+            return Ok(());
+        }
+    }
     tracing::info!(
         dry_run = cfg.dry_run,
         leader_elect = args.leader_elect,

@@ -158,23 +158,7 @@ async fn the_binary_boosts_drains_and_retires_a_signalled_node_with_a_real_apise
     let admin = cp.admin().await.expect("ready");
     let _kubelet = Kubelet::start(admin.clone(), Duration::from_secs(1));
     let asg = moto.client();
-    asg.create_launch_configuration()
-        .launch_configuration_name("lc")
-        .image_id("ami-12c6146b")
-        .instance_type("m5.large")
-        .send()
-        .await
-        .expect("lc");
-    asg.create_auto_scaling_group()
-        .auto_scaling_group_name("spot")
-        .launch_configuration_name("lc")
-        .min_size(1)
-        .max_size(5)
-        .desired_capacity(2)
-        .availability_zones("eu-west-1a")
-        .send()
-        .await
-        .expect("group");
+    common::group(&asg, "spot", 2, 5, &[]).await;
     let (_, ids) = sync_nodes(&asg, &admin, "spot").await;
     let victim = format!("node-{}", ids[0]);
     let pod: Pod = serde_json::from_value(serde_json::json!({
@@ -276,22 +260,12 @@ async fn the_binary_boosts_drains_and_retires_a_signalled_node_with_a_real_apise
 /// Starts the binary in dry-run against `kubeconfig`, waits for /readyz, returns its RSS.
 fn rss_when_ready(kubeconfig: &str, aws: &str) -> u64 {
     let port = free_port();
-    let mut child = controller(&[
-        "--kubeconfig",
+    let mut child = common::booster(
         kubeconfig,
-        "--dry-run",
-        "--leader-elect=false",
-        "--metrics-host",
-        "127.0.0.1",
-        "--metrics-port",
-        &port.to_string(),
-        "--aws-region",
-        "eu-west-1",
-        "--aws-endpoint-url",
+        port,
         aws,
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
+        &["--dry-run", "--leader-elect=false"],
+    )
     .spawn()
     .expect("controller");
     wait_ready(port, 60);

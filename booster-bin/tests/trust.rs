@@ -6,10 +6,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_autoscaling::types::Tag;
 use booster_tests::control_plane::{available, ControlPlane};
 use common::{free_port, get, sync_nodes};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, ServiceAccount};
@@ -39,7 +37,6 @@ where
 /// A service account that may create Events in its namespace and in `default`, and
 /// nothing else; a client with its token.
 async fn tenant(cp: &ControlPlane, admin: &kube::Client) -> kube::Client {
-    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
     create(
         Api::<Namespace>::all(admin.clone()),
         json!({"metadata": {"name": TENANT}}),
@@ -65,23 +62,7 @@ async fn tenant(cp: &ControlPlane, admin: &kube::Client) -> kube::Client {
         )
         .await;
     }
-    let token = Api::<ServiceAccount>::namespaced(admin.clone(), TENANT)
-        .create_token_request(
-            TENANT,
-            &PostParams::default(),
-            &TokenRequest {
-                spec: TokenRequestSpec {
-                    expiration_seconds: Some(3600),
-                    ..TokenRequestSpec::default()
-                },
-                ..TokenRequest::default()
-            },
-        )
-        .await
-        .expect("token")
-        .status
-        .expect("status")
-        .token;
+    let token = booster_tests::control_plane::token_for(admin, TENANT, TENANT).await;
     let kubeconfig = cp.kubeconfig_for(TENANT, &token).expect("kubeconfig");
     ControlPlane::client_from(&kubeconfig)
         .await
@@ -171,34 +152,9 @@ async fn a_tenant_who_may_only_create_events_cannot_make_the_booster_act() {
     let cp = ControlPlane::start(false).expect("control plane");
     let admin = cp.admin().await.expect("ready");
     let asg = moto.client();
-    asg.create_launch_configuration()
-        .launch_configuration_name("lc")
-        .image_id("ami-12c6146b")
-        .instance_type("m5.large")
-        .send()
-        .await
-        .expect("lc");
-    // Ours, and another cluster's group whose nodes joined this cluster by mistake.
     for (group, cluster) in [("spot", "prod"), ("other", "staging")] {
-        asg.create_auto_scaling_group()
-            .auto_scaling_group_name(group)
-            .launch_configuration_name("lc")
-            .min_size(1)
-            .max_size(5)
-            .desired_capacity(2)
-            .availability_zones("eu-west-1a")
-            .tags(
-                Tag::builder()
-                    .key(format!("k8s.io/cluster-autoscaler/{cluster}"))
-                    .value("owned")
-                    .resource_id(group)
-                    .resource_type("auto-scaling-group")
-                    .propagate_at_launch(false)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("group");
+        let tag = format!("k8s.io/cluster-autoscaler/{cluster}");
+        common::group(&asg, group, 2, 5, &[(&tag, "owned")]).await;
     }
     let (_, ours) = sync_nodes(&asg, &admin, "spot").await;
     let (_, theirs) = sync_nodes(&asg, &admin, "other").await;
@@ -253,29 +209,26 @@ async fn a_tenant_who_may_only_create_events_cannot_make_the_booster_act() {
     let port = free_port();
     let log = cp.dir.join("booster.log");
     let (out, err) = booster_tests::control_plane::log_to(&log).expect("log");
-    let mut child = common::controller(&[
-        "--kubeconfig",
-        &kubeconfig,
-        "--leader-elect=false",
-        "--resync",
-        "2s",
-        "--cluster-name",
-        "prod",
-        "--corroboration-window",
-        "10s",
-        "--metrics-host",
-        "127.0.0.1",
-        "--metrics-port",
-        &port.to_string(),
-        "--aws-region",
-        "eu-west-1",
-        "--aws-endpoint-url",
-        &moto.url,
-    ])
-    .stdout(out)
-    .stderr(err)
-    .spawn()
-    .expect("controller");
+    let mut child = common::Running(
+        common::booster(
+            &kubeconfig,
+            port,
+            &moto.url,
+            &[
+                "--leader-elect=false",
+                "--resync",
+                "2s",
+                "--cluster-name",
+                "prod",
+                "--corroboration-window",
+                "10s",
+            ],
+        )
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("controller"),
+    );
     common::wait_ready(port, 60);
     let before_nodes = states(&admin).await;
     let before_desired = desired(&asg).await;
@@ -389,11 +342,7 @@ async fn a_tenant_who_may_only_create_events_cannot_make_the_booster_act() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .stdout(Stdio::null())
-        .status();
-    let _ = child.wait();
+    child.stop();
     assert_eq!(
         boosted.get("spot"),
         Some(&3),

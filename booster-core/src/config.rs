@@ -58,7 +58,7 @@ pub struct Config {
     /// NTH posts its Event and cordons a moment apart: an Event backs NTH's cordon only if
     /// the two were made this close (both times are the apiserver's), and an Event nothing
     /// backs is reported as rejected once it is this old.
-    pub corroboration_grace: Dur,
+    pub corroboration_window: Dur,
     /// When set, only groups that carry this tag key are touched (Cluster Autoscaler's
     /// auto-discovery tag `k8s.io/cluster-autoscaler/<cluster-name>`).
     pub cluster_tag: Option<String>,
@@ -101,7 +101,7 @@ impl Default for Config {
             event_components: set_of(&[NTH_COMPONENT]),
             nth_field_managers: set_of(&[NTH_FIELD_MANAGER]),
             clock_skew: Dur::from_secs(120),
-            corroboration_grace: Dur::from_secs(60),
+            corroboration_window: Dur::from_secs(60),
             cluster_tag: None,
         }
     }

@@ -97,15 +97,108 @@ pub async fn sync_nodes(
     (g.desired_capacity().unwrap_or_default(), ids)
 }
 
-pub fn rss_mib(pid: u32) -> u64 {
+/// A `/proc/<pid>/status` figure in MiB (`VmRSS`, `VmHWM`).
+pub fn status_mib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse::<u64>().ok())
         })
         .unwrap_or(0)
         / 1024
+}
+
+/// Resident memory now, MiB.
+pub fn rss_mib(pid: u32) -> u64 {
+    status_mib(pid, "VmRSS:")
+}
+
+/// A child process killed when dropped, so that a failing assertion leaves no controller
+/// running behind the test.
+pub struct Running(pub std::process::Child);
+
+impl Running {
+    /// Its pid.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGTERM, then waits for it.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .stdout(Stdio::null())
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The controller on `kubeconfig`, its endpoints on 127.0.0.1:`port`, AWS at `aws`, and
+/// `extra` flags.
+pub fn booster(kubeconfig: &str, port: u16, aws: &str, extra: &[&str]) -> Command {
+    let port = port.to_string();
+    let mut args = vec![
+        "--kubeconfig",
+        kubeconfig,
+        "--metrics-host",
+        "127.0.0.1",
+        "--metrics-port",
+        &port,
+        "--aws-region",
+        "eu-west-1",
+        "--aws-endpoint-url",
+        aws,
+    ];
+    args.extend_from_slice(extra);
+    controller(&args)
+}
+
+/// An Auto Scaling group `name` in moto (one zone, launch configuration `lc`, made on first
+/// use), tagged with `tags`.
+pub async fn group(
+    asg: &aws_sdk_autoscaling::Client,
+    name: &str,
+    desired: i32,
+    max: i32,
+    tags: &[(&str, &str)],
+) {
+    use aws_sdk_autoscaling::types::Tag;
+    // Already there from an earlier group: the error is the answer.
+    let _ = asg
+        .create_launch_configuration()
+        .launch_configuration_name("lc")
+        .image_id("ami-12c6146b")
+        .instance_type("m5.large")
+        .send()
+        .await;
+    let mut req = asg
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .launch_configuration_name("lc")
+        .min_size(1)
+        .max_size(max)
+        .desired_capacity(desired)
+        .availability_zones("eu-west-1a");
+    for (k, v) in tags {
+        req = req.tags(
+            Tag::builder()
+                .key(*k)
+                .value(*v)
+                .resource_id(name)
+                .resource_type("auto-scaling-group")
+                .propagate_at_launch(false)
+                .build(),
+        );
+    }
+    req.send().await.expect("group");
 }

@@ -59,7 +59,7 @@ impl<'a> Decider<'a> {
                 continue;
             }
             // NTH posts its Event and cordons a moment apart: give the cordon time to show.
-            let grace = self.cfg.corroboration_grace;
+            let grace = self.cfg.corroboration_window;
             let now = self.now;
             let due = c
                 .events
@@ -83,7 +83,7 @@ impl<'a> Decider<'a> {
     /// within moments, so an Event created far from the cordon (both times server-set) is
     /// about something else, such as a cordon NTH made for an interruption.
     fn cordon_backs(&self, n: &Node, claims: Option<&Claims<'a>>) -> bool {
-        let window = self.cfg.corroboration_grace;
+        let window = self.cfg.corroboration_window;
         let near = |e: &&Signal| match (e.created_at, n.cordoned_at) {
             (Some(a), Some(b)) => a.since(b).max(b.since(a)) <= window,
             _ => true,
