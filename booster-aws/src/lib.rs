@@ -25,7 +25,8 @@ use aws_sdk_autoscaling::types::AutoScalingGroup;
 use aws_sdk_autoscaling::Client;
 use booster_core::config::DEFAULT_OPT_OUT_TAG;
 use booster_core::ports::{Cloud, DescribeCache, PortError, RetireOutcome, SetDesiredOutcome};
-use booster_core::{Group, Instance, Lifecycle};
+use booster_core::snapshot::LaunchFailure;
+use booster_core::{Group, Instance, Lifecycle, Timestamp};
 
 use errors::port_error;
 
@@ -122,6 +123,30 @@ pub struct AutoScaling {
     settings: Settings,
     calls: Arc<Calls>,
     cache: Mutex<DescribeCache<Instant>>,
+    /// DescribeScalingActivities answers by group, reused for the describe TTL.
+    activities: Mutex<BTreeMap<String, (Instant, Vec<LaunchFailure>)>>,
+}
+
+/// The most scaling activities read per group: the recent ones are all that matter.
+const ACTIVITIES_PER_CALL: i32 = 20;
+
+/// A failed activity as the engine sees it, its message cut so that AWS's (or an
+/// emulator's) text can never grow the snapshot.
+fn failure_of(a: &aws_sdk_autoscaling::types::Activity) -> Option<LaunchFailure> {
+    use aws_sdk_autoscaling::types::ScalingActivityStatusCode;
+    if a.status_code() != Some(&ScalingActivityStatusCode::Failed) {
+        return None;
+    }
+    let t = a.start_time()?;
+    let at = Timestamp::from_unix_millis(t.to_millis().ok()?);
+    let message: String = a
+        .status_message()
+        .or(a.description())
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect();
+    Some(LaunchFailure { at, message })
 }
 
 fn to_u32(v: Option<i32>) -> u32 {
@@ -129,6 +154,19 @@ fn to_u32(v: Option<i32>) -> u32 {
 }
 
 fn group_of(g: &AutoScalingGroup) -> Group {
+    // Weights from the overrides; an override without a type (attribute-based selection)
+    // has no weight to key by and is left out.
+    let weights: BTreeMap<String, u32> = g
+        .mixed_instances_policy()
+        .and_then(|p| p.launch_template())
+        .map(|lt| lt.overrides())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|o| {
+            let w = o.weighted_capacity()?.trim().parse::<u32>().ok()?;
+            Some((o.instance_type()?.to_string(), w.max(1)))
+        })
+        .collect();
     Group {
         name: g.auto_scaling_group_name().unwrap_or_default().to_string(),
         min_size: to_u32(g.min_size()),
@@ -143,6 +181,10 @@ fn group_of(g: &AutoScalingGroup) -> Group {
                 lifecycle: Lifecycle::from_aws(i.lifecycle_state().map_or("", |s| s.as_str())),
                 healthy: i.health_status().is_some_and(|h| h == "Healthy"),
                 protected_from_scale_in: i.protected_from_scale_in().unwrap_or(false),
+                instance_type: i.instance_type().unwrap_or_default().to_string(),
+                weight: i
+                    .weighted_capacity()
+                    .and_then(|w| w.trim().parse::<u32>().ok()),
             })
             .collect(),
         tags: g
@@ -155,6 +197,16 @@ fn group_of(g: &AutoScalingGroup) -> Group {
                 ))
             })
             .collect(),
+        capacity_rebalance: g.capacity_rebalance().unwrap_or(false),
+        suspended_processes: g
+            .suspended_processes()
+            .iter()
+            .filter_map(|p| p.process_name().map(str::to_string))
+            .collect(),
+        azs: g.availability_zones().to_vec(),
+        weights,
+        warm_pool: g.warm_pool_configuration().is_some(),
+        launch_failures: Vec::new(),
     }
 }
 
@@ -171,6 +223,7 @@ impl AutoScaling {
             settings,
             calls: Arc::new(Calls::default()),
             cache: Mutex::new(DescribeCache::default()),
+            activities: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -295,7 +348,12 @@ impl Cloud for AutoScaling {
         Ok(out)
     }
 
-    async fn set_desired(&self, group: &str, desired: u32) -> Result<SetDesiredOutcome, PortError> {
+    async fn set_desired(
+        &self,
+        group: &str,
+        from: u32,
+        desired: u32,
+    ) -> Result<SetDesiredOutcome, PortError> {
         // The engine decided on a view a few seconds old: re-read before writing.
         let g = self.fetch_one(group).await?;
         self.refuse_untouchable(&g, "SetDesiredCapacity")?;
@@ -307,6 +365,14 @@ impl Cloud for AutoScaling {
                 "desired capacity already at or above: no call"
             );
             return Ok(SetDesiredOutcome::AlreadyAtOrAbove);
+        }
+        // Somebody (CA) moved it since the plan: raising to `desired` now would not be the
+        // boost the engine computed. It decides again on the next pass.
+        if g.desired != from {
+            return Err(PortError::Conflict(format!(
+                "SetDesiredCapacity {group}: desired capacity is {}, not the {from} planned with",
+                g.desired
+            )));
         }
         if desired > g.max_size {
             return Err(PortError::Rejected(format!(
@@ -338,6 +404,41 @@ impl Cloud for AutoScaling {
             "desired capacity raised"
         );
         Ok(SetDesiredOutcome::Raised)
+    }
+
+    async fn scaling_failures(&self, group: &str) -> Result<Vec<LaunchFailure>, PortError> {
+        let ttl = self.settings.describe_ttl;
+        if let Some((at, f)) = self
+            .activities
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(group)
+        {
+            if at.elapsed() < ttl {
+                return Ok(f.clone());
+            }
+        }
+        let r = self
+            .client
+            .describe_scaling_activities()
+            .auto_scaling_group_name(group)
+            .max_records(ACTIVITIES_PER_CALL)
+            .send()
+            .await
+            .map_err(|e| port_error(&format!("DescribeScalingActivities {group}"), &e));
+        self.calls.record("DescribeScalingActivities", &r);
+        let failures: Vec<LaunchFailure> = r?.activities().iter().filter_map(failure_of).collect();
+        if let Some(f) = failures.first() {
+            tracing::warn!(group, at = %f.at, message = %f.message, "the group failed to launch");
+        }
+        let mut cache = self
+            .activities
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Bounded: one entry per group asked about, and the old ones go.
+        cache.retain(|_, (at, _)| at.elapsed() < ttl);
+        cache.insert(group.to_string(), (Instant::now(), failures.clone()));
+        Ok(failures)
     }
 
     fn forget_cached(&self) {

@@ -71,7 +71,7 @@ async fn set_desired_failing_with(err: SetDesiredCapacityError) -> Result<(), Po
             .unwrap_or_else(|| SetDesiredCapacityError::generic(meta("Unexpected", "called twice")))
     });
     let a = adapter(&[&d, &set], 1);
-    let r = a.set_desired("spot", 3).await.map(|_| ());
+    let r = a.set_desired("spot", 2, 3).await.map(|_| ());
     assert_eq!(set.num_calls(), 1);
     assert_eq!(
         a.calls().of("SetDesiredCapacity"),
@@ -128,7 +128,7 @@ async fn an_unknown_group_is_not_found() {
     let empty = mock!(Client::describe_auto_scaling_groups)
         .then_output(|| DescribeAutoScalingGroupsOutput::builder().build());
     let a = adapter(&[&empty], 1);
-    let r = a.set_desired("gone", 3).await;
+    let r = a.set_desired("gone", 2, 3).await;
     assert!(
         matches!(&r, Err(PortError::NotFound(m)) if m.contains("gone")),
         "{r:?}"
@@ -154,7 +154,7 @@ async fn throttling_is_retried_by_the_sdk_then_surfaced_as_throttled() {
         .output(|| SetDesiredCapacityOutput::builder().build())
         .build();
     let a = adapter(&[&d, &flaky], 3);
-    assert!(a.set_desired("spot", 3).await.is_ok());
+    assert!(a.set_desired("spot", 2, 3).await.is_ok());
     assert_eq!(flaky.num_calls(), 3);
     assert_eq!(a.calls().of("SetDesiredCapacity"), 1);
     // Always throttled: after the attempts, a Throttled error the loop backs off on.
@@ -165,7 +165,7 @@ async fn throttling_is_retried_by_the_sdk_then_surfaced_as_throttled() {
         .repeatedly()
         .build();
     let a = adapter(&[&d, &always], 3);
-    let r = a.set_desired("spot", 3).await;
+    let r = a.set_desired("spot", 2, 3).await;
     assert!(
         matches!(&r, Err(e @ PortError::Throttled(_)) if e.is_retryable()),
         "{r:?}"

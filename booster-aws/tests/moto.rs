@@ -139,7 +139,7 @@ async fn set_desired_raises_once_and_describe_shows_the_new_instances() {
         2
     );
     assert_eq!(
-        a.set_desired("raise-0", 3).await,
+        a.set_desired("raise-0", 2, 3).await,
         Ok(SetDesiredOutcome::Raised)
     );
     let after = a.describe_groups(&g).await.expect("after");
@@ -151,14 +151,47 @@ async fn set_desired_raises_once_and_describe_shows_the_new_instances() {
     );
     // Repeating it (a restart) or asking for less makes no write.
     assert_eq!(
-        a.set_desired("raise-0", 3).await,
+        a.set_desired("raise-0", 2, 3).await,
         Ok(SetDesiredOutcome::AlreadyAtOrAbove)
     );
     assert_eq!(
-        a.set_desired("raise-0", 2).await,
+        a.set_desired("raise-0", 2, 2).await,
         Ok(SetDesiredOutcome::AlreadyAtOrAbove)
     );
     assert_eq!(a.calls().of("SetDesiredCapacity"), 1);
+}
+
+/// The raise is the one the engine computed, or none: desired capacity must still be the
+/// `from` it planned with when the adapter reads the group again.
+#[tokio::test]
+async fn set_desired_refuses_when_desired_moved_since_the_plan() {
+    let Some(m) = moto() else { return };
+    let c = client(&m);
+    groups(&c, "moved", 1, 2, 6, &[]).await;
+    let a = adapter(&m, Settings::default());
+    // Cluster Autoscaler raises it to 3 between the plan (from 2) and the call.
+    c.set_desired_capacity()
+        .auto_scaling_group_name("moved-0")
+        .desired_capacity(3)
+        .send()
+        .await
+        .expect("CA's raise");
+    let r = a.set_desired("moved-0", 2, 4).await;
+    assert!(
+        matches!(&r, Err(PortError::Conflict(m)) if m.contains("is 3, not the 2")),
+        "{r:?}"
+    );
+    // Already at the target counts as done, without a call.
+    assert_eq!(
+        a.set_desired("moved-0", 2, 3).await,
+        Ok(SetDesiredOutcome::AlreadyAtOrAbove)
+    );
+    assert_eq!(a.calls().of("SetDesiredCapacity"), 0);
+    let g = a
+        .describe_groups(&["moved-0".into()])
+        .await
+        .expect("describe");
+    assert_eq!(g[0].desired, 3);
 }
 
 #[tokio::test]
@@ -168,7 +201,7 @@ async fn set_desired_checks_max_size_itself() {
     let c = client(&m);
     groups(&c, "max", 1, 3, 4, &[]).await;
     let a = adapter(&m, Settings::default());
-    let r = a.set_desired("max-0", 5).await;
+    let r = a.set_desired("max-0", 2, 5).await;
     assert!(
         matches!(&r, Err(PortError::Rejected(m)) if m.contains("max size 4")),
         "{r:?}"
@@ -240,7 +273,7 @@ async fn an_opted_out_group_is_never_touched() {
         .id
         .clone();
     assert!(matches!(
-        a.set_desired("optout-0", 3).await,
+        a.set_desired("optout-0", 2, 3).await,
         Err(PortError::Rejected(_))
     ));
     assert!(matches!(
@@ -256,11 +289,11 @@ async fn an_opted_out_group_is_never_touched() {
         },
     );
     assert!(matches!(
-        custom.set_desired("custom-0", 3).await,
+        custom.set_desired("custom-0", 2, 3).await,
         Err(PortError::Rejected(_))
     ));
     assert_eq!(
-        custom.set_desired("optout-0", 3).await,
+        custom.set_desired("optout-0", 2, 3).await,
         Ok(SetDesiredOutcome::Raised)
     );
     assert_eq!(
@@ -306,7 +339,7 @@ async fn a_group_without_the_cluster_tag_is_never_touched() {
         .id
         .clone();
     for r in [
-        a.set_desired("theirs-0", 3).await.map(|_| ()),
+        a.set_desired("theirs-0", 2, 3).await.map(|_| ()),
         a.retire(&theirs, true).await.map(|_| ()),
     ] {
         assert!(
@@ -320,7 +353,7 @@ async fn a_group_without_the_cluster_tag_is_never_touched() {
         "nothing was sent for the other cluster's group"
     );
     assert_eq!(
-        a.set_desired("ours-0", 3).await,
+        a.set_desired("ours-0", 2, 3).await,
         Ok(SetDesiredOutcome::Raised)
     );
 }
@@ -355,7 +388,7 @@ async fn calls_per_signal_and_in_steady_state() {
     // One signal: boost, then retire the drained node with decrement.
     let before = a.calls().snapshot();
     assert_eq!(
-        a.set_desired("cost-1", 5).await,
+        a.set_desired("cost-1", 4, 5).await,
         Ok(SetDesiredOutcome::Raised)
     );
     let victim = a.describe_groups(&all).await.expect("describe")[1].instances[0]

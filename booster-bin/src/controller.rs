@@ -485,14 +485,17 @@ mod tests {
             .build();
         let (mut cluster, mut cloud) = observing(&s);
         let mut calls = 0;
-        cloud.expect_set_desired().times(2).returning(move |_, _| {
-            calls += 1;
-            if calls == 1 {
-                Err(PortError::Throttled("Rate exceeded".into()))
-            } else {
-                Ok(SetDesiredOutcome::Raised)
-            }
-        });
+        cloud
+            .expect_set_desired()
+            .times(2)
+            .returning(move |_, _, _| {
+                calls += 1;
+                if calls == 1 {
+                    Err(PortError::Throttled("Rate exceeded".into()))
+                } else {
+                    Ok(SetDesiredOutcome::Raised)
+                }
+            });
         cluster
             .expect_record_event()
             .withf(|_, _, msg, warning| !*warning || msg.contains("throttled"))
@@ -636,7 +639,7 @@ mod tests {
                         .clone())
                 });
                 let st = state.clone();
-                cloud.expect_set_desired().returning(move |_, to| {
+                cloud.expect_set_desired().returning(move |_, _, to| {
                     let mut s = st
                         .lock()
                         .map_err(|_| PortError::Unavailable("lock".into()))?;

@@ -1,6 +1,6 @@
 //! The controller: flags, wiring, the event-driven loop, `/metrics`, `/healthz`, `/readyz`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -165,6 +165,35 @@ pub struct RunArgs {
     /// gives).
     #[arg(long, env = "CLUSTER_TAG", value_name = "KEY")]
     pub cluster_tag: Option<String>,
+    /// Groups to boost instead when a group cannot launch, in order:
+    /// `spot-a=spot-b|ondemand-a,spot-c=ondemand-c` (a group's `aws-spots-booster/fallback-groups`
+    /// tag adds to it).
+    #[arg(long, default_value = "", value_parser = fallbacks, env = "FALLBACK_GROUPS", value_name = "GROUP=FALLBACK|...")]
+    pub fallback_groups: BTreeMap<String, Vec<String>>,
+    /// A group whose launch failed within this long is not boosted (its fallback is).
+    #[arg(long, default_value = "10m", value_parser = dur, env = "LAUNCH_FAILURE_BACKOFF")]
+    pub launch_failure_backoff: Dur,
+}
+
+/// `--fallback-groups`: `group=fallback|fallback,group=fallback`.
+fn fallbacks(s: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
+    let mut out = BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (group, rest) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?} is not GROUP=FALLBACK[|FALLBACK...]"))?;
+        let list: Vec<String> = rest
+            .split('|')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect();
+        if group.trim().is_empty() || list.is_empty() {
+            return Err(format!("{part:?} is not GROUP=FALLBACK[|FALLBACK...]"));
+        }
+        out.insert(group.trim().to_string(), list);
+    }
+    Ok(out)
 }
 
 /// A comma-separated flag as a set, blanks dropped.
@@ -203,6 +232,8 @@ impl RunArgs {
                     .as_deref()
                     .map(booster_core::config::cluster_tag_for)
             }),
+            fallback_groups: self.fallback_groups.clone(),
+            launch_failure_backoff: self.launch_failure_backoff,
         }
     }
 }

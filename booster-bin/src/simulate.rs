@@ -156,6 +156,7 @@ pub fn table(reports: &[Report]) -> Table {
         "peak drains",
         "cordoned at end",
         "pods killed",
+        "launched",
         "unsignalled touched",
     ]);
     for r in reports {
@@ -171,6 +172,7 @@ pub fn table(reports: &[Report]) -> Table {
             num(r.peak_concurrent_drains.to_string()),
             num(r.cordoned_at_end.to_string()),
             num(r.pods_killed.to_string()),
+            num(r.instances_launched.to_string()),
             num(r.unsignalled_nodes_touched.to_string()),
         ]);
     }

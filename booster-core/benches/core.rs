@@ -90,6 +90,8 @@ pub fn cluster(nodes: usize) -> Snapshot {
                         boost,
                         drain,
                         released_at: None,
+                        fallback: None,
+                        retiring: None,
                     },
                 );
                 n.unschedulable = true;

@@ -1,7 +1,7 @@
 //! Every tunable of the engine. The binary fills it from flags; the defaults match the
 //! upstream Go project's flags where one exists.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -62,10 +62,17 @@ pub struct Config {
     /// When set, only groups that carry this tag key are touched (Cluster Autoscaler's
     /// auto-discovery tag `k8s.io/cluster-autoscaler/<cluster-name>`).
     pub cluster_tag: Option<String>,
+    /// Fallback groups, in order, by group: boosted instead when the group cannot launch
+    /// (`--fallback-groups`; a group's [`FALLBACK_TAG`] adds to it).
+    pub fallback_groups: BTreeMap<String, Vec<String>>,
+    /// A group whose launch failed within this long is not boosted (its fallback is).
+    pub launch_failure_backoff: Dur,
 }
 
 /// The default opt-out tag key.
 pub const DEFAULT_OPT_OUT_TAG: &str = "aws-spots-booster/enabled";
+/// The group tag naming fallback groups, comma-separated, in order.
+pub const FALLBACK_TAG: &str = "aws-spots-booster/fallback-groups";
 /// NTH's Event source component.
 pub const NTH_COMPONENT: &str = "aws-node-termination-handler";
 /// The field manager of NTH's writes to Nodes (client-go's default: its binary's name).
@@ -103,6 +110,8 @@ impl Default for Config {
             clock_skew: Dur::from_secs(120),
             corroboration_window: Dur::from_secs(60),
             cluster_tag: None,
+            fallback_groups: BTreeMap::new(),
+            launch_failure_backoff: Dur::from_mins(10),
         }
     }
 }

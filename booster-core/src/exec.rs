@@ -8,6 +8,8 @@
 //!   in which a crash leaves a boost unconfirmed is one API call wide;
 //! * `Release` uncordons first and records the release after, so that a crash in between
 //!   leaves an expired, unreleased entry that the next plan releases again;
+//! * `Retire` is the other way round: `retiring` is stored first (with everything before
+//!   it), then the terminate is sent, so that a crash never leads to a second one unseen;
 //! * drains are returned to the caller, to be started only after the ledger that says they
 //!   started is stored.
 //!
@@ -124,7 +126,9 @@ pub async fn execute(
                 run.working.apply(a);
                 Ok(Effect::Recorded)
             }
-            Action::SetDesired { group, to, .. } => match cloud.set_desired(group, *to).await {
+            Action::SetDesired {
+                group, from, to, ..
+            } => match cloud.set_desired(group, *from, *to).await {
                 Ok(o) => {
                     let raised = o == SetDesiredOutcome::Raised;
                     if let Some(confirm) = a.set_desired_confirmation(raised) {
@@ -177,13 +181,22 @@ pub async fn execute(
                 instance_id,
                 decrement,
                 ..
-            } => cloud
-                .retire(instance_id, *decrement)
-                .await
-                .map(|o| match o {
-                    RetireOutcome::Terminated => Effect::Done,
-                    RetireOutcome::AlreadyGone => Effect::AlreadyDone,
-                }),
+            } => {
+                // Write-ahead: `retiring` is stored before the call, so that a repeated
+                // pass or a restart sees the terminate was (maybe) sent.
+                run.working.apply(a);
+                if let Err(e) = run.flush().await {
+                    run.out.aborted = Some(e);
+                    break;
+                }
+                cloud
+                    .retire(instance_id, *decrement)
+                    .await
+                    .map(|o| match o {
+                        RetireOutcome::Terminated => Effect::Done,
+                        RetireOutcome::AlreadyGone => Effect::AlreadyDone,
+                    })
+            }
             Action::Hold { .. } => Ok(Effect::Held),
         };
         run.record(index, result);
@@ -267,6 +280,22 @@ pub async fn snapshot(
             names.dedup();
             cloud.forget_cached();
             groups = cloud.describe_groups(&names).await?;
+        }
+    }
+    // Launch failures, only where a boost waits for its capacity: the one place they change
+    // a decision, and a bounded number of calls. A failing call is no reason to stop.
+    for g in groups.iter_mut() {
+        let waiting = view.ledger.entries.values().any(|e| {
+            e.released_at.is_none()
+                && e.retiring.is_none()
+                && e.boost_group() == g.name
+                && matches!(
+                    e.boost,
+                    crate::ledger::Boost::Applying { .. } | crate::ledger::Boost::Applied { .. }
+                )
+        });
+        if waiting {
+            g.launch_failures = cloud.scaling_failures(&g.name).await.unwrap_or_default();
         }
     }
     Ok(crate::snapshot::Snapshot {

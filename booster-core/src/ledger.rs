@@ -10,6 +10,7 @@
 //!        │                                     │ SetDesired(to) only while desired == from
 //!        └──────────────▶ Abandoned (no boost: drained without, or expired)
 //!  drain: NotStarted ──StartDrain──▶ Draining{since, attempt} ──(pods gone)──▶ Retire
+//!  retire: `retiring` stored first, then TerminateInstanceInAutoScalingGroup
 //! ```
 
 use std::collections::BTreeMap;
@@ -50,6 +51,22 @@ pub struct Entry {
     /// node to go, so that the same signal is not handled again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_at: Option<Timestamp>,
+    /// The group boosted instead of the signal's own, when that one could not launch (a
+    /// fallback group): its desired capacity is what `boost` tracks, and its new node is
+    /// the replacement. The retire stays in the signal's own group, without decrement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    /// Written before the terminate call (write-ahead), so that a repeated pass or a restart
+    /// never sends a second terminate-with-decrement for one signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retiring: Option<Timestamp>,
+}
+
+impl Entry {
+    /// The group whose desired capacity this signal's boost raises.
+    pub fn boost_group(&self) -> &str {
+        self.fallback.as_deref().unwrap_or(&self.group)
+    }
 }
 
 /// A signal's boost.
@@ -124,6 +141,7 @@ impl Ledger {
                 self.entries.insert(node.clone(), entry.clone());
             }
             Action::BeginBoost {
+                group,
                 nodes,
                 from,
                 to,
@@ -137,6 +155,7 @@ impl Ledger {
                             to: *to,
                             at: *at,
                         };
+                        e.fallback = (*group != e.group).then(|| group.clone());
                     }
                 }
             }
@@ -156,9 +175,7 @@ impl Ledger {
                                     assumed: *reason != Reason::BoostRaised,
                                 }
                             } else {
-                                Boost::Abandoned {
-                                    reason: Reason::MaxSizeBelowTarget,
-                                }
+                                Boost::Abandoned { reason: *reason }
                             };
                         }
                     }
@@ -196,11 +213,15 @@ impl Ledger {
             Action::Forget { node, .. } => {
                 self.entries.remove(node);
             }
+            Action::Retire { node, at, .. } => {
+                if let Some(e) = self.entries.get_mut(node) {
+                    e.retiring.get_or_insert(*at);
+                }
+            }
             Action::SetDesired { .. }
             | Action::Cordon { .. }
             | Action::Protect { .. }
             | Action::Unprotect { .. }
-            | Action::Retire { .. }
             | Action::Hold { .. } => {}
         }
     }

@@ -30,6 +30,22 @@ pub struct Plan {
     /// counts and logs each one once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<Rejection>,
+    /// Things about a group an operator should know (Capacity Rebalancing on, AZRebalance
+    /// not suspended, launches failing): the driver warns once per group and reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<GroupWarning>,
+}
+
+/// A warning about a group.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupWarning {
+    /// The group.
+    pub group: String,
+    /// A node of the group the warning concerns (to attach the Kubernetes Event to).
+    pub node: String,
+    /// What.
+    pub reason: Reason,
 }
 
 /// An Event the engine will not act on.
@@ -210,8 +226,9 @@ pub enum Action {
         /// Why.
         reason: Reason,
     },
-    /// Cloud: `TerminateInstanceInAutoScalingGroup`. `decrement` is true exactly when this
-    /// signal's boost was applied, so the group returns to the size it had without it.
+    /// Ledger then cloud: record `retiring` (stored before the call), then
+    /// `TerminateInstanceInAutoScalingGroup`. `decrement` is true exactly when this signal's
+    /// boost was applied in this group, so the group returns to the size it had without it.
     Retire {
         /// The drained node.
         node: String,
@@ -221,6 +238,8 @@ pub enum Action {
         instance_id: String,
         /// `ShouldDecrementDesiredCapacity`.
         decrement: bool,
+        /// Now.
+        at: Timestamp,
         /// Why.
         reason: Reason,
     },
@@ -469,6 +488,22 @@ reasons! {
     RetireWaitsForBoost => "retire waits for the group's boost to settle",
     /// The node object is missing while its instance still runs.
     NodeMissing => "node object is missing while its instance runs",
+    /// The group has Capacity Rebalancing: AWS launches the replacement and terminates the
+    /// signalled instance itself; a boost would add a second replacement.
+    CapacityRebalance => "the group has Capacity Rebalancing: AWS replaces the instance itself; no boost, no drain, no retire",
+    /// The group's AZRebalance process is not suspended: after a terminate with decrement,
+    /// AWS may terminate an undrained instance in another zone.
+    AzRebalanceActive => "AZRebalance is not suspended on this group: after a retire AWS may terminate an undrained instance in another zone",
+    /// The group's Launch process is suspended.
+    LaunchSuspended => "the group's Launch process is suspended: a boost would launch nothing",
+    /// The group failed to launch recently (a Failed scaling activity).
+    LaunchFailing => "the group failed to launch recently (InsufficientInstanceCapacity or the like): no boost there",
+    /// The boost's launch failed: its replacement will not come.
+    LaunchFailed => "the boost's launch failed: its replacement will not come",
+    /// The group could not launch; a fallback group is boosted instead.
+    FallbackBoost => "the group cannot launch: boosting its fallback group instead",
+    /// A retire was sent and the instance is not leaving yet.
+    RetireInFlight => "retire sent; waiting for the instance to leave",
 }
 
 impl std::fmt::Display for Action {
@@ -489,7 +524,12 @@ impl std::fmt::Display for Action {
                 } else {
                     ""
                 };
-                write!(f, "recordSignal {node} {boost}{released} ({r})")
+                let via = entry
+                    .fallback
+                    .as_ref()
+                    .map(|g| format!(" in {g}"))
+                    .unwrap_or_default();
+                write!(f, "recordSignal {node} {boost}{via}{released} ({r})")
             }
             Action::BeginBoost {
                 group,

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use crate::ca_status::CaStatus;
 use crate::ledger::Ledger;
 use crate::plan::Reason;
-use crate::snapshot::{CaObservation, Group, Node, Signal};
+use crate::snapshot::{CaObservation, Group, LaunchFailure, Node, Signal};
 
 /// A failure of a port call, classified so that the loop knows whether to retry.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -113,10 +113,21 @@ pub trait Cloud: Send + Sync {
     /// in no Auto Scaling group are left out. For nodes whose group cluster-autoscaler does
     /// not report (self-managed and kops groups found by instance, not by label).
     async fn groups_of(&self, instance_ids: &[String]) -> Result<Vec<(String, String)>, PortError>;
-    /// Raises desired capacity to `desired` (an absolute value, never lower than now).
-    async fn set_desired(&self, group: &str, desired: u32) -> Result<SetDesiredOutcome, PortError>;
+    /// Raises desired capacity from `from` to `to` (absolute values, `to > from`), after
+    /// reading the group again: only while its desired capacity is still `from`;
+    /// [`SetDesiredOutcome::AlreadyAtOrAbove`] when it is at `to` or above, and
+    /// [`PortError::Conflict`] when it moved elsewhere (the engine then decides again).
+    async fn set_desired(
+        &self,
+        group: &str,
+        from: u32,
+        to: u32,
+    ) -> Result<SetDesiredOutcome, PortError>;
     /// Terminates an instance, decrementing desired capacity when `decrement` is set.
     async fn retire(&self, instance_id: &str, decrement: bool) -> Result<RetireOutcome, PortError>;
+    /// The group's recent failed scaling activities (DescribeScalingActivities), newest
+    /// first: launches that did not happen. Asked only for groups with a boost in flight.
+    async fn scaling_failures(&self, group: &str) -> Result<Vec<LaunchFailure>, PortError>;
     /// Drops cached describes, so that the next one reads the groups fresh (a node whose
     /// instance no cached group lists was just seen). Adapters without a cache ignore it.
     fn forget_cached(&self) {}

@@ -4,7 +4,7 @@
 //! repository root, and `aws-spots-booster plan --snapshot FILE`). Fields that an
 //! adapter may not know default to "absent", so a hand-written snapshot stays short.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +85,75 @@ pub struct Group {
     /// The group's tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// `CapacityRebalance`: AWS itself launches a replacement for an instance with a
+    /// rebalance recommendation and terminates the old one (EKS managed spot node groups
+    /// have it on). The booster never boosts such a group.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub capacity_rebalance: bool,
+    /// `SuspendedProcesses` by name (`Launch`, `AZRebalance`, …).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub suspended_processes: BTreeSet<String>,
+    /// The group's Availability Zones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub azs: Vec<String>,
+    /// Instance weights (`WeightedCapacity`) of the `MixedInstancesPolicy` overrides, by
+    /// instance type: min, max and desired are then in these units. Empty: every instance
+    /// is one unit.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weights: BTreeMap<String, u32>,
+    /// A warm pool is configured (its instances are not in `instances`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warm_pool: bool,
+    /// Failed scaling activities (DescribeScalingActivities), newest first; read only for
+    /// groups with a boost in flight.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub launch_failures: Vec<LaunchFailure>,
+}
+
+/// A scaling activity that failed: a launch that did not happen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchFailure {
+    /// When it started.
+    pub at: Timestamp,
+    /// AWS's `StatusMessage` (`InsufficientInstanceCapacity`, …), cut to 300 characters.
+    #[serde(default)]
+    pub message: String,
+}
+
+impl Group {
+    /// The weight of `instance` in this group's units: its `WeightedCapacity`, else its
+    /// type's override, else 1.
+    pub fn weight_of(&self, instance: &Instance) -> u32 {
+        instance
+            .weight
+            .or_else(|| self.weights.get(&instance.instance_type).copied())
+            .unwrap_or(1)
+            .max(1)
+    }
+
+    /// Whether instance weights are in play (desired capacity is not an instance count).
+    pub fn weighted(&self) -> bool {
+        !self.weights.is_empty()
+            || self
+                .instances
+                .iter()
+                .any(|i| i.weight.is_some_and(|w| w != 1))
+    }
+
+    /// The capacity of the instances that are not leaving, in units.
+    pub fn capacity(&self) -> u32 {
+        self.instances
+            .iter()
+            .filter(|i| !i.lifecycle.is_leaving() && i.lifecycle != Lifecycle::Other)
+            .map(|i| self.weight_of(i))
+            .sum()
+    }
+
+    /// Whether `process` (e.g. `Launch`, `AZRebalance`) is suspended.
+    pub fn suspended(&self, process: &str) -> bool {
+        self.suspended_processes.contains(process)
+    }
 }
 
 /// One instance of a group.
@@ -104,6 +173,12 @@ pub struct Instance {
     /// Whether scale-in protection is set.
     #[serde(default)]
     pub protected_from_scale_in: bool,
+    /// Its instance type.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub instance_type: String,
+    /// `WeightedCapacity`, when the group has instance weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
 }
 
 fn yes() -> bool {

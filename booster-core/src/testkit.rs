@@ -66,6 +66,8 @@ pub fn mk_instance(id: &str) -> Instance {
         lifecycle: Lifecycle::InService,
         healthy: true,
         protected_from_scale_in: false,
+        instance_type: String::new(),
+        weight: None,
     }
 }
 
@@ -176,6 +178,8 @@ impl SnapshotBuilder {
             },
             drain: DrainState::NotStarted,
             released_at: None,
+            fallback: None,
+            retiring: None,
         };
         f(&mut e);
         self.s.ledger.entries.insert(node.to_string(), e);
@@ -253,7 +257,8 @@ pub mod mocks {
         impl Cloud for Cloud {
             async fn describe_groups(&self, names: &[String]) -> Result<Vec<Group>, PortError>;
             async fn groups_of(&self, instance_ids: &[String]) -> Result<Vec<(String, String)>, PortError>;
-            async fn set_desired(&self, group: &str, desired: u32) -> Result<SetDesiredOutcome, PortError>;
+            async fn set_desired(&self, group: &str, from: u32, to: u32) -> Result<SetDesiredOutcome, PortError>;
+            async fn scaling_failures(&self, group: &str) -> Result<Vec<crate::snapshot::LaunchFailure>, PortError>;
             async fn retire(&self, instance_id: &str, decrement: bool) -> Result<RetireOutcome, PortError>;
         }
     }

@@ -632,6 +632,146 @@ fn table() {
             ),
             |c| c.cluster_tag = Some("k8s.io/cluster-autoscaler/prod".into()),
         ),
+        // Groups as production runs them.
+        case(
+            "Capacity Rebalancing: recorded without a boost, not cordoned, nothing else",
+            spot(100)
+                .signal("spot-0", t(90))
+                .with_group("spot", |g| g.capacity_rebalance = true),
+            &[
+                "recordSignal spot-0 abandoned:capacityRebalance (newSignal)",
+                "hold spot-0 (capacityRebalance)",
+            ],
+        ),
+        case(
+            "Capacity Rebalancing: the entry waits for AWS, no drain, no retire",
+            spot(200)
+                .signal("spot-0", t(90))
+                .entry("spot-0", t(90), |e| {
+                    e.boost = Boost::Abandoned {
+                        reason: Reason::CapacityRebalance,
+                    }
+                })
+                .with_group("spot", |g| g.capacity_rebalance = true),
+            &["hold spot-0 (capacityRebalance)"],
+        ),
+        case(
+            "Capacity Rebalancing: NTH's cordon is given back at expiry if AWS did not replace",
+            spot(2000)
+                .signal("spot-0", t(90))
+                .entry("spot-0", t(90), |e| {
+                    e.boost = Boost::Abandoned {
+                        reason: Reason::CapacityRebalance,
+                    }
+                })
+                .with_node("spot-0", |n| n.unschedulable = true)
+                .with_group("spot", |g| g.capacity_rebalance = true),
+            &["release spot-0 (signalExpired)"],
+        ),
+        case(
+            "Capacity Rebalancing turned on before the raise: the recorded boost is dropped",
+            spot(100)
+                .entry("spot-0", t(90), applying(3, 4, 95))
+                .with_node("spot-0", |n| n.unschedulable = true)
+                .with_group("spot", |g| g.capacity_rebalance = true),
+            &[
+                "confirmBoost spot [spot-0] abandoned (capacityRebalance)",
+                "hold spot-0 (boostInFlight)",
+            ],
+        ),
+        case(
+            "weights: the boost is the signalled instance's weight",
+            spot(100).signal("spot-0", t(90)).with_group("spot", |g| {
+                g.desired = 6;
+                g.weights.insert("m5.2xlarge".into(), 2);
+                for i in &mut g.instances {
+                    i.instance_type = "m5.2xlarge".into();
+                }
+            }),
+            &["recordSignal spot-0 applying:6->8 (newSignal)"],
+        ),
+        case(
+            "weights: an overage that would absorb the raise: just above capacity instead",
+            spot(100).signal("spot-0", t(90)).with_group("spot", |g| {
+                // 3 instances of 4 units: capacity 12 for a desired 9.
+                g.desired = 9;
+                g.max_size = 40;
+                g.weights.insert("m5.4xlarge".into(), 4);
+                for i in &mut g.instances {
+                    i.instance_type = "m5.4xlarge".into();
+                }
+            }),
+            &["recordSignal spot-0 applying:9->13 (newSignal)"],
+        ),
+        case(
+            "weights: the retire gives back the instance's weight, never below min",
+            spot(1000)
+                .entry("spot-0", t(0), draining(900))
+                .with_node("spot-0", |n| {
+                    n.pods_to_evict = 0;
+                    n.unschedulable = true;
+                })
+                .with_group("spot", |g| {
+                    g.desired = 5;
+                    g.min_size = 2;
+                    g.weights.insert("m5.4xlarge".into(), 4);
+                    for i in &mut g.instances {
+                        i.instance_type = "m5.4xlarge".into();
+                    }
+                }),
+            &["retire spot-0 keep-desired (drainComplete)"],
+        ),
+        case(
+            "Launch suspended: no boost, the signal waits",
+            spot(100).signal("spot-0", t(90)).with_group("spot", |g| {
+                g.suspended_processes.insert("Launch".into());
+            }),
+            &[
+                "recordSignal spot-0 queued:launchSuspended (newSignal)",
+                "hold spot-0 (launchSuspended)",
+            ],
+        ),
+        case(
+            "a launch failure since the boost: drained at once, not after the replacement wait",
+            spot(200)
+                .entry("spot-0", t(90), applied(100))
+                .with_node("spot-0", |n| n.unschedulable = true)
+                .with_group("spot", |g| {
+                    g.desired = 4;
+                    g.launch_failures
+                        .push(booster_core::snapshot::LaunchFailure {
+                            at: t(110),
+                            message: "InsufficientInstanceCapacity".into(),
+                        });
+                }),
+            &["startDrain spot-0 #1 (launchFailed)"],
+        ),
+        case(
+            "a retire in flight is not sent again for a minute",
+            spot(1000)
+                .entry("spot-0", t(0), |e| {
+                    draining(900)(e);
+                    e.retiring = Some(t(980));
+                })
+                .with_node("spot-0", |n| {
+                    n.pods_to_evict = 0;
+                    n.unschedulable = true;
+                }),
+            &["hold spot-0 (retireInFlight)"],
+        ),
+        case(
+            "a retire in flight a minute ago is sent again (the adapter reads the instance first)",
+            spot(1000)
+                .entry("spot-0", t(0), |e| {
+                    draining(900)(e);
+                    e.retiring = Some(t(930));
+                })
+                .with_node("spot-0", |n| {
+                    n.pods_to_evict = 0;
+                    n.unschedulable = true;
+                }),
+            &["retire spot-0 decrement (drainComplete)"],
+        ),
     ];
 
     let mut failures = Vec::new();

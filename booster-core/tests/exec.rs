@@ -7,7 +7,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use booster_core::exec::{drains_to_resume, execute, Effect, Executed};
-use booster_core::ports::{DrainSpec, PortError, RetireOutcome, SetDesiredOutcome};
+use booster_core::ports::{DrainSpec, PortError, SetDesiredOutcome};
 use booster_core::testkit::mocks::{MockCloud, MockCluster};
 use booster_core::testkit::{mk_node, t};
 use booster_core::{Action, Boost, DrainState, Dur, Entry, Ledger, Plan, Reason};
@@ -38,6 +38,8 @@ fn entry(boost: Boost) -> Entry {
         boost,
         drain: DrainState::NotStarted,
         released_at: None,
+        fallback: None,
+        retiring: None,
     }
 }
 
@@ -116,10 +118,10 @@ fn a_raise_is_confirmed_and_stored_before_anything_else_runs() {
     let mut aws = MockAws::new();
     let mut kube = MockKube::new();
     aws.expect_set_desired()
-        .with(eq("spot"), eq(4))
+        .with(eq("spot"), eq(3), eq(4))
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(SetDesiredOutcome::Raised));
+        .returning(|_, _, _| Ok(SetDesiredOutcome::Raised));
     kube.expect_store_ledger()
         .withf(|l| matches!(l.entries["a"].boost, Boost::Applied { assumed: false, .. }))
         .times(1)
@@ -149,7 +151,7 @@ fn a_group_already_at_the_target_confirms_the_boost_as_assumed() {
     let mut aws = MockAws::new();
     let mut kube = MockKube::new();
     aws.expect_set_desired()
-        .returning(|_, _| Ok(SetDesiredOutcome::AlreadyAtOrAbove));
+        .returning(|_, _, _| Ok(SetDesiredOutcome::AlreadyAtOrAbove));
     kube.expect_store_ledger()
         .withf(|l| matches!(l.entries["a"].boost, Boost::Applied { assumed: true, .. }))
         .times(1)
@@ -230,6 +232,7 @@ fn a_dry_run_calls_no_port_at_all() {
             group: "spot".into(),
             instance_id: "i-a".into(),
             decrement: true,
+            at: t(5),
             reason: Reason::DrainComplete,
         },
         Action::Forget {
@@ -257,10 +260,8 @@ fn a_failed_store_stops_the_plan_and_starts_no_drain() {
     let mut kube = MockKube::new();
     kube.expect_store_ledger()
         .returning(|_| Err(PortError::Conflict("resourceVersion changed".into())));
-    aws.expect_retire()
-        .with(eq("i-b"), eq(false))
-        .times(1)
-        .returning(|_, _| Ok(RetireOutcome::AlreadyGone));
+    // The retire's write-ahead store fails: no terminate is sent.
+    aws.expect_retire().never();
     let p = plan(vec![
         Action::StartDrain {
             node: "a".into(),
@@ -273,6 +274,7 @@ fn a_failed_store_stops_the_plan_and_starts_no_drain() {
             group: "spot".into(),
             instance_id: "i-b".into(),
             decrement: false,
+            at: t(5),
             reason: Reason::SignalExpired,
         },
     ]);
@@ -280,7 +282,7 @@ fn a_failed_store_stops_the_plan_and_starts_no_drain() {
     assert!(matches!(ex.aborted, Some(PortError::Conflict(_))));
     assert!(ex.drains.is_empty(), "its Draining state is not stored");
     assert_eq!(ex.ledger, ledger);
-    assert_eq!(ex.outcomes[1].result, Ok(Effect::AlreadyDone));
+    assert_eq!(ex.outcomes.len(), 1, "the plan stopped at the retire");
 }
 
 #[test]

@@ -44,6 +44,8 @@ enum Op {
     Interrupt(usize),
     /// The controller dies after executing this share (0..100 %) of its next plan.
     Crash(u8),
+    /// A group's pool runs dry (launches fail) or recovers.
+    Dry(usize, bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -57,6 +59,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..64).prop_map(Op::TogglePdb),
         1 => (0usize..64).prop_map(Op::Interrupt),
         2 => (0u8..100).prop_map(Op::Crash),
+        1 => ((0usize..2), prop::bool::ANY).prop_map(|(g, on)| Op::Dry(g, on)),
     ]
 }
 
@@ -85,6 +88,11 @@ fn config() -> impl Strategy<Value = Config> {
                     ..Config::default()
                 };
                 c.ignored_groups.insert(IGNORED.to_string());
+                // Each spot group falls back on the other.
+                c.fallback_groups
+                    .insert("spot-a".into(), vec!["spot-b".into()]);
+                c.fallback_groups
+                    .insert("spot-b".into(), vec!["spot-a".into()]);
                 c
             },
         )
@@ -116,6 +124,8 @@ struct World {
     ca: u8,
     seq: u32,
     crash: Option<u8>,
+    /// Groups (by index) whose launches fail.
+    dry: BTreeSet<usize>,
     checks: Checks,
 }
 
@@ -204,6 +214,7 @@ impl World {
             ca: 3,
             seq: 0,
             crash: None,
+            dry: BTreeSet::new(),
             checks: Checks::default(),
         };
         for (name, min, desired, max) in [
@@ -242,6 +253,9 @@ impl World {
     /// Launch instances up to desired capacity; the Node appears at once, Ready after BOOT.
     fn reconcile_asgs(&mut self) {
         for gi in 0..self.groups.len() {
+            if self.dry.contains(&gi) {
+                continue;
+            }
             let live = self.groups[gi]
                 .instances
                 .iter()
@@ -432,6 +446,14 @@ impl World {
                 }
             }
             Op::Crash(p) => self.crash = Some(p),
+            Op::Dry(g, on) => {
+                if on {
+                    self.dry.insert(g);
+                } else {
+                    self.dry.remove(&g);
+                    self.reconcile_asgs();
+                }
+            }
         }
     }
 
@@ -443,10 +465,20 @@ impl World {
             node_groups: self.groups.iter().map(mk_ca_group).collect(),
         };
         let ca_status = ca_observation(self.ca, status, self.now);
+        // A dry pool shows as a Failed scaling activity a moment ago.
+        let mut groups = self.groups.clone();
+        for gi in &self.dry {
+            if let Some(g) = groups.get_mut(*gi) {
+                g.launch_failures = vec![booster_core::snapshot::LaunchFailure {
+                    at: self.now,
+                    message: "InsufficientInstanceCapacity".into(),
+                }];
+            }
+        }
         Snapshot {
             now: self.now,
             ca_status,
-            groups: self.groups.clone(),
+            groups,
             nodes: self.nodes.values().cloned().collect(),
             signals: self.signals.iter().chain(&self.forged).cloned().collect(),
             ledger: self.ledger.clone(),
@@ -587,6 +619,10 @@ impl World {
                     self.reconcile_asgs();
                 }
             }
+            // Write-ahead: a crash inside a retire leaves its record, not its call.
+            Action::Retire { .. } if world_part_only => {
+                self.ledger.apply(a);
+            }
             Action::Cordon { node, .. }
             | Action::Protect { node, .. }
             | Action::Unprotect { node, .. }
@@ -610,6 +646,11 @@ impl World {
                             Some(Boost::Applied { assumed: false, .. })
                         ),
                         "property 2: decrement without a boost of ours"
+                    );
+                    prop_assert!(
+                        e.is_some_and(|e| e.boost_group() == group.as_str()),
+                        "property 2: decrement of {} for a boost of another group",
+                        group
                     );
                     let live = self.groups.iter().any(|g| {
                         g.instances
@@ -645,6 +686,17 @@ impl World {
     }
 
     fn check_world(&self, cfg: &Config) -> Result<(), TestCaseError> {
+        // Property 12: one replacement at a time stands for a signal, whichever group it
+        // came from (a new one only if that one is gone).
+        let mut standing: BTreeMap<&str, u32> = BTreeMap::new();
+        for n in self.nodes.values() {
+            if let Some(f) = n.protected_for.as_deref().filter(|_| n.scale_down_disabled) {
+                *standing.entry(f).or_default() += 1;
+            }
+        }
+        for (f, c) in standing {
+            prop_assert!(c <= 1, "property 12: {} replacements stand for {}", c, f);
+        }
         for g in &self.groups {
             prop_assert!(
                 g.desired <= g.max_size,
@@ -773,8 +825,9 @@ fn check_plan(s: &Snapshot, cfg: &Config, plan: &Plan) -> Result<(), TestCaseErr
                         "property 7: boost recorded with an unusable CA status: {}",
                         a
                     );
+                    // A fallback boost raises the fallback group.
                     let g = groups
-                        .get(entry.group.as_str())
+                        .get(entry.boost_group())
                         .ok_or_else(|| TestCaseError::fail("unknown group"))?;
                     prop_assert!(
                         to <= g.max_size && from == g.desired && to > from,
@@ -968,6 +1021,8 @@ fn snapshot() -> impl Strategy<Value = (Snapshot, Config)> {
                             boost,
                             drain,
                             released_at: (kind == 5 && flag).then_some(now_t),
+                            fallback: None,
+                            retiring: None,
                         },
                     );
                     if let Some(node) = s.nodes.iter_mut().find(|x| x.name == n.name) {

@@ -19,7 +19,7 @@ fn calls(r: &Report, op: &str) -> u64 {
 #[test]
 fn built_in_scenarios_parse_and_run_without_broken_properties() {
     let all = scenario::builtins().expect("built-ins parse");
-    assert_eq!(all.len(), 12);
+    assert_eq!(all.len(), 17);
     for (s, (file, _)) in all.iter().zip(scenario::BUILTIN) {
         assert_eq!(&s.name, file, "scenario name matches its file");
         assert!(!s.description.is_empty(), "{} has a description", s.name);
@@ -144,6 +144,85 @@ fn forged_events_change_nothing_under_the_booster() {
             up.unsignalled_nodes_touched > 0,
             "seed {seed}: upstream believes them"
         );
+    }
+}
+
+/// Capacity Rebalancing: AWS launches one replacement per signal itself. The booster adds
+/// none (no SetDesiredCapacity at all); upstream's raises add more.
+#[test]
+fn capacity_rebalancing_gets_no_second_replacement_from_the_booster() {
+    let s = scenario::builtin("capacity-rebalance").expect("scenario");
+    for seed in [1, 2, 3] {
+        let [nth, up, b] = by_policy(&s, seed);
+        assert_eq!(calls(&b, "SetDesiredCapacity"), 0, "seed {seed}");
+        assert_eq!(
+            calls(&b, "TerminateInstanceInAutoScalingGroup"),
+            0,
+            "AWS retires"
+        );
+        // AWS's own replacements (2 signals) plus what the interruptions relaunch.
+        assert!(
+            b.instances_launched <= nth.instances_launched,
+            "seed {seed}"
+        );
+        assert!(
+            up.instances_launched > b.instances_launched,
+            "seed {seed}: upstream adds"
+        );
+        assert_eq!(b.cordoned_at_end, 0);
+        assert!(b.violations.is_empty(), "{:?}", b.violations);
+    }
+}
+
+/// Weights: the booster's raise is the instance's weight, never one the overage absorbs;
+/// upstream counts nodes and sets desired capacity far below what the group holds.
+#[test]
+fn weighted_groups_get_boosts_that_launch() {
+    let s = scenario::builtin("weighted").expect("scenario");
+    let [nth, up, b] = by_policy(&s, 1);
+    assert_eq!(b.raises_without_launch, 0);
+    assert_eq!(calls(&b, "SetDesiredCapacity"), 1);
+    assert_eq!(b.capacity_deficit_node_seconds, 0.0);
+    assert!(nth.capacity_deficit_node_seconds > 0.0);
+    assert!(
+        up.desired_lowered > 0,
+        "upstream's node count lowers a unit target"
+    );
+}
+
+/// AZRebalance: active, it terminates an undrained instance after the retires leave a
+/// zone short; suspended, it does not.
+#[test]
+fn az_rebalance_terminates_undrained_unless_suspended() {
+    let s = scenario::builtin("az-rebalance").expect("scenario");
+    let b = run(&s, Policy::Booster, 1);
+    assert!(b.az_rebalance_terminations > 0);
+    let mut suspended = s.clone();
+    suspended.groups[0].suspended_processes = vec!["AZRebalance".into()];
+    let b = run(&suspended, Policy::Booster, 1);
+    assert_eq!(b.az_rebalance_terminations, 0);
+    assert_eq!(b.pods_killed, 0);
+}
+
+/// A pool that cannot launch: with a fallback group named, the booster's capacity deficit
+/// is below both others'; without one it boosts nothing it knows will not launch.
+#[test]
+fn a_dry_pool_with_a_fallback_keeps_the_workload_whole() {
+    let with = scenario::builtin("dry-pool-fallback").expect("scenario");
+    let without = scenario::builtin("dry-pool").expect("scenario");
+    for seed in [1, 2, 3] {
+        let [nth, up, b] = by_policy(&with, seed);
+        assert!(
+            b.capacity_deficit_node_seconds < nth.capacity_deficit_node_seconds
+                && b.capacity_deficit_node_seconds < up.capacity_deficit_node_seconds,
+            "seed {seed}: booster {} nth-drain {} upstream {}",
+            b.capacity_deficit_node_seconds,
+            nth.capacity_deficit_node_seconds,
+            up.capacity_deficit_node_seconds
+        );
+        assert!(b.violations.is_empty(), "{:?}", b.violations);
+        let alone = run(&without, Policy::Booster, seed);
+        assert!(b.capacity_deficit_node_seconds < alone.capacity_deficit_node_seconds);
     }
 }
 
@@ -339,6 +418,11 @@ fn random_scenario() -> impl Strategy<Value = Scenario> {
                         // comparison is about the algorithm.
                         boot: Range::fixed(Dur::from_secs(boot)),
                         tags: Default::default(),
+                        weight: 1,
+                        capacity_rebalance: false,
+                        eks_managed: false,
+                        suspended_processes: vec!["AZRebalance".into()],
+                        dry_pool: None,
                     }],
                     workload: vec![
                         AppSpec {
@@ -363,6 +447,7 @@ fn random_scenario() -> impl Strategy<Value = Scenario> {
                         count: Some(signals),
                         fraction: None,
                         within: Dur::from_secs(within),
+                        zone: None,
                         lead: match lead {
                             Some(s) => Lead::After(Range::fixed(Dur::from_secs(s))),
                             None => Lead::Never(Never::Never),

@@ -792,16 +792,23 @@ impl Cloud for FakeCloud {
                     .iter()
                     .map(|id| booster_core::testkit::mk_instance(id))
                     .collect(),
-                tags: BTreeMap::new(),
+                ..booster_core::Group::default()
             })
             .collect())
     }
     async fn groups_of(&self, _: &[String]) -> Result<Vec<(String, String)>, PortError> {
         Ok(Vec::new())
     }
+    async fn scaling_failures(
+        &self,
+        _: &str,
+    ) -> Result<Vec<booster_core::snapshot::LaunchFailure>, PortError> {
+        Ok(Vec::new())
+    }
     async fn set_desired(
         &self,
         _: &str,
+        _from: u32,
         desired: u32,
     ) -> Result<booster_core::ports::SetDesiredOutcome, PortError> {
         {

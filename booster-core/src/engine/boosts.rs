@@ -1,4 +1,16 @@
-//! Step 2a: how a group's boost is asked for, settled and queued.
+//! Step 2a: how a boost is asked for, settled and queued, and in which group.
+//!
+//! A signal wants a boost in its own group, in that group's units (the signalled
+//! instance's weight). Some groups must not or cannot be boosted:
+//!
+//! * Capacity Rebalancing on: AWS launches the replacement itself, so a boost would add a
+//!   second one. The signal is recorded without a boost (`Abandoned{capacityRebalance}`).
+//! * Launch suspended, or a launch failed within `launch_failure_backoff`: the boost would
+//!   launch nothing. The signal goes to the first fallback group that can launch, or waits.
+//!
+//! Boosts are then settled and granted per group boosted, own or fallback.
+
+use std::collections::BTreeMap;
 
 use super::Decider;
 use crate::ledger::{Boost, DrainState, Entry};
@@ -6,12 +18,161 @@ use crate::plan::{Action, Reason};
 use crate::snapshot::Group;
 use crate::time::Timestamp;
 
+/// A signal that wants a boost this pass.
+#[derive(Clone, Copy)]
+pub(super) struct Want<'a> {
+    pub node: &'a str,
+    pub signal_at: Timestamp,
+    /// The signalled instance, for a signal seen for the first time (`None`: a queued
+    /// entry).
+    pub fresh: Option<&'a str>,
+    /// The signal's own group.
+    pub own: &'a Group,
+    /// Units of the signalled instance in its own group.
+    pub weight: u32,
+}
+
 impl<'a> Decider<'a> {
-    pub(super) fn boosts(
+    /// Why `group` cannot launch now, if it cannot.
+    pub(super) fn launch_problem(&self, group: &Group) -> Option<Reason> {
+        if group.suspended("Launch") {
+            return Some(Reason::LaunchSuspended);
+        }
+        let backoff = self.cfg.launch_failure_backoff;
+        group
+            .launch_failures
+            .iter()
+            .any(|f| self.now.since(f.at) < backoff)
+            .then_some(Reason::LaunchFailing)
+    }
+
+    /// The fallback groups of `group`, in order: configured first, then its tag's.
+    fn fallbacks(&self, group: &'a Group) -> Vec<&'a Group> {
+        let mut names: Vec<&str> = self
+            .cfg
+            .fallback_groups
+            .get(&group.name)
+            .map(|v| v.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        if let Some(tag) = group.tags.get(crate::config::FALLBACK_TAG) {
+            names.extend(tag.split(',').map(str::trim).filter(|s| !s.is_empty()));
+        }
+        let mut out: Vec<&'a Group> = Vec::new();
+        for n in names {
+            if let Some(g) = self.groups.get(n).copied() {
+                if g.name != group.name && !out.iter().any(|o| o.name == g.name) {
+                    out.push(g);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether a group may take a fallback boost: ours to touch, known to CA and healthy,
+    /// able to launch, and not one that replaces instances itself.
+    fn can_fall_back_to(&self, g: &Group) -> bool {
+        let ca_ok = self
+            .ca
+            .ok()
+            .and_then(|st| st.group(&g.name))
+            .is_some_and(|c| c.is_healthy() && !c.is_backing_off());
+        super::untouchable(g, self.cfg).is_none()
+            && ca_ok
+            && !g.capacity_rebalance
+            && self.launch_problem(g).is_none()
+    }
+
+    /// Where a signal of `own` is boosted: its own group, a fallback, or nowhere for now.
+    fn route(&self, own: &'a Group) -> Result<&'a Group, Reason> {
+        let Some(problem) = self.launch_problem(own) else {
+            return Ok(own);
+        };
+        self.fallbacks(own)
+            .into_iter()
+            .find(|g| self.can_fall_back_to(g))
+            .ok_or(problem)
+    }
+
+    /// Records a signal of a Capacity Rebalancing group: no boost, ever.
+    fn record_without_boost(&mut self, w: Want<'a>, id: &str, reason: Reason) {
+        let why = if self.s.ledger.entries.contains_key(w.node) {
+            Reason::SignalAfterRelease
+        } else {
+            Reason::NewSignal
+        };
+        self.push(Action::RecordSignal {
+            node: w.node.to_string(),
+            entry: Entry {
+                instance_id: id.to_string(),
+                group: w.own.name.clone(),
+                signal_at: w.signal_at,
+                boost: Boost::Abandoned { reason },
+                drain: DrainState::NotStarted,
+                released_at: None,
+                fallback: None,
+                retiring: None,
+            },
+            reason: why,
+        });
+        self.hold(w.node, reason);
+    }
+
+    /// Sends each signal that wants a boost to the group to boost, settles and grants the
+    /// boosts of every group involved.
+    pub(super) fn all_boosts(&mut self, wants: Vec<Want<'a>>) {
+        let mut by_target: BTreeMap<&'a str, (&'a Group, Vec<Want<'a>>)> = BTreeMap::new();
+        for w in wants {
+            if w.own.capacity_rebalance {
+                self.warn(&w.own.name, w.node, Reason::CapacityRebalance);
+                match w.fresh {
+                    Some(id) => self.record_without_boost(w, id, Reason::CapacityRebalance),
+                    None => self.hold(w.node, Reason::CapacityRebalance),
+                }
+                continue;
+            }
+            match self.route(w.own) {
+                Ok(t) => {
+                    if t.name != w.own.name {
+                        self.warn(&w.own.name, w.node, Reason::FallbackBoost);
+                    }
+                    by_target
+                        .entry(t.name.as_str())
+                        .or_insert((t, Vec::new()))
+                        .1
+                        .push(w);
+                }
+                Err(why) => {
+                    self.warn(&w.own.name, w.node, why);
+                    self.grant(w.own, &[], vec![w], Some(why));
+                }
+            }
+        }
+        // Groups with a boost to settle but no new want take part too.
+        let settling: Vec<&'a Group> = self
+            .boosted_in
+            .keys()
+            .filter_map(|g| self.groups.get(g).copied())
+            .filter(|g| !by_target.contains_key(g.name.as_str()))
+            .filter(|g| super::untouchable(g, self.cfg).is_none())
+            .collect();
+        for g in settling {
+            by_target.insert(g.name.as_str(), (g, Vec::new()));
+        }
+        for (name, (group, wants)) in by_target {
+            let here = self.boosted_in.get(name).cloned().unwrap_or_default();
+            self.grant(group, &here, wants, None);
+        }
+    }
+
+    /// Settles the boost being applied in `group` (`here`: the entries boosted in it), then
+    /// grants `wants` what the group allows, oldest first. `closed`: the group may not be
+    /// boosted at all (the wants are queued with that reason).
+    fn grant(
         &mut self,
         group: &'a Group,
-        entries: &[(&'a str, &'a Entry)],
-        fresh: &[(&'a str, Timestamp, &'a str)],
+        here: &[(&'a str, &'a Entry)],
+        mut wants: Vec<Want<'a>>,
+        closed: Option<Reason>,
     ) {
         let ca = self.ca;
         let ca_group = ca.ok().and_then(|st| st.group(&group.name));
@@ -20,111 +181,78 @@ impl<'a> Decider<'a> {
             Some(g) if g.max_size > 0 => group.max_size.min(g.max_size),
             _ => group.max_size,
         };
-
-        // Settle a boost being applied. All `Applying` entries of a group share from/to.
-        let applying: Vec<(&str, u32, u32)> = entries
-            .iter()
-            .filter(|(n, e)| e.released_at.is_none() && !self.gone(n, e))
-            .filter_map(|(n, e)| match e.boost {
-                Boost::Applying { from, to, .. } => Some((*n, from, to)),
-                _ => None,
-            })
-            .collect();
-        let mut in_flight = false;
-        if let Some(&(_, from, to)) = applying.first() {
-            let nodes: Vec<String> = applying.iter().map(|(n, ..)| n.to_string()).collect();
-            let desired = group.desired;
-            let target = to.min(max);
-            if desired >= target {
-                let applied = target > from || desired >= to;
-                let reason = if applied {
-                    Reason::DesiredReached
-                } else {
-                    Reason::MaxSizeBelowTarget
-                };
-                self.push(Action::ConfirmBoost {
-                    group: group.name.clone(),
-                    nodes,
-                    applied,
-                    reason,
-                });
-            } else if desired == from {
-                self.push(Action::SetDesired {
-                    group: group.name.clone(),
-                    from,
-                    to: target,
-                    nodes,
-                    reason: Reason::BoostRecorded,
-                });
-            } else {
-                // Somebody else moved desired capacity since the record. Repeating the call
-                // could boost twice for one signal; taking it as done cannot.
-                self.push(Action::ConfirmBoost {
-                    group: group.name.clone(),
-                    nodes,
-                    applied: true,
-                    reason: Reason::DesiredChangedByOthers,
-                });
-            }
-            in_flight = true;
-            self.boosting.push(group.name.as_str());
-        }
-
-        // Who wants a boost: queued entries and fresh signals, oldest first.
-        let mut wanting: Vec<(&str, Timestamp, Option<&str>)> = entries
-            .iter()
-            .filter(|(n, e)| self.live(n, e) && !self.expired(e.signal_at))
-            .filter(|(_, e)| matches!(e.boost, Boost::Queued { .. }))
-            .map(|(n, e)| (*n, e.signal_at, None))
-            .collect();
-        wanting.extend(fresh.iter().map(|(n, at, id)| (*n, *at, Some(*id))));
-        if wanting.is_empty() {
+        let in_flight = closed.is_none() && self.settle(group, here, max);
+        if wants.is_empty() {
             return;
         }
-        wanting.sort_by_key(|(n, at, _)| (*at, *n));
+        wants.sort_by_key(|w| (w.signal_at, w.node));
 
         let per = self.cfg.nodes_per_signal();
-        let gate = match (ca, ca_group) {
-            (Err(why), _) => Err(why),
-            (Ok(_), None) => Err(Reason::GroupNotInCaStatus),
-            (Ok(_), Some(g)) if !g.is_healthy() => Err(Reason::GroupUnhealthy),
-            (Ok(_), Some(g)) if g.is_backing_off() => Err(Reason::GroupBackingOff),
+        let gate = match (closed, ca, ca_group) {
+            (Some(why), _, _) => Err(why),
+            (None, Err(why), _) => Err(why),
+            (None, Ok(_), None) => Err(Reason::GroupNotInCaStatus),
+            (None, Ok(_), Some(g)) if !g.is_healthy() => Err(Reason::GroupUnhealthy),
+            (None, Ok(_), Some(g)) if g.is_backing_off() => Err(Reason::GroupBackingOff),
             _ if in_flight => Err(Reason::BoostInFlight),
             _ => Ok(()),
+        };
+        // Units a want takes in `group`: its instance's weight at home; in a fallback, the
+        // fallback's smallest instance (any of its instances is a replacement).
+        let units = |w: &Want<'_>| {
+            let unit = if w.own.name == group.name {
+                w.weight
+            } else {
+                group.weights.values().copied().min().unwrap_or(1).max(1)
+            };
+            unit.saturating_mul(per)
         };
         let (granted, wait_reason) = match gate {
             Err(why) => (0, why),
             Ok(()) => {
-                let outstanding: u32 = entries
+                let outstanding = here
                     .iter()
                     .filter(|(n, e)| self.live(n, e) && matches!(e.boost, Boost::Applied { .. }))
                     .filter(|(_, e)| !self.instance_leaving_or_absent(e))
                     .count() as u32;
-                let cap_room = if self.cfg.boost_cap_per_group == 0 {
+                let mut cap_room = if self.cfg.boost_cap_per_group == 0 {
                     u32::MAX
                 } else {
                     self.cfg
                         .boost_cap_per_group
                         .saturating_sub(outstanding.saturating_mul(per))
                 };
-                let size_room = max.saturating_sub(group.desired);
-                let by_cap = cap_room / per;
-                let by_size = size_room / per;
-                let n = (wanting.len() as u32).min(by_cap).min(by_size);
-                let why = if by_size <= by_cap {
-                    Reason::AtMaxSize
-                } else {
-                    Reason::BoostCapReached
-                };
-                (n as usize, why)
+                let mut size_room = max.saturating_sub(group.desired);
+                let mut n = 0;
+                let mut why = Reason::AtMaxSize;
+                for w in &wants {
+                    let u = units(w);
+                    if u > size_room {
+                        why = Reason::AtMaxSize;
+                        break;
+                    }
+                    if per > cap_room {
+                        why = Reason::BoostCapReached;
+                        break;
+                    }
+                    size_room -= u;
+                    cap_room -= per;
+                    n += 1;
+                }
+                (n, why)
             }
         };
 
         let from = group.desired;
-        let to = from.saturating_add((granted as u32).saturating_mul(per));
+        let mut to = from.saturating_add(wants[..granted].iter().map(units).sum::<u32>());
+        // With instance weights, capacity is often above desired: a raise the overage
+        // absorbs launches nothing. Ask for just above the current capacity instead.
+        if granted > 0 && group.weighted() && group.capacity() >= to {
+            to = (group.capacity() + 1).min(max);
+        }
         let mut begun = Vec::new();
-        for (i, (node, signal_at, fresh_id)) in wanting.iter().enumerate() {
-            let boost = if i < granted {
+        for (i, w) in wants.iter().enumerate() {
+            let boost = if i < granted && to > from {
                 Boost::Applying {
                     from,
                     to,
@@ -135,31 +263,35 @@ impl<'a> Decider<'a> {
                     reason: wait_reason,
                 }
             };
-            match fresh_id {
+            let fallback = (group.name != w.own.name).then(|| group.name.clone());
+            match w.fresh {
                 Some(id) => {
-                    let reason = if self.s.ledger.entries.contains_key(*node) {
+                    let reason = if self.s.ledger.entries.contains_key(w.node) {
                         Reason::SignalAfterRelease
                     } else {
                         Reason::NewSignal
                     };
+                    let queued = matches!(boost, Boost::Queued { .. });
                     self.push(Action::RecordSignal {
-                        node: node.to_string(),
+                        node: w.node.to_string(),
                         entry: Entry {
                             instance_id: id.to_string(),
-                            group: group.name.clone(),
-                            signal_at: *signal_at,
+                            group: w.own.name.clone(),
+                            signal_at: w.signal_at,
                             boost,
                             drain: DrainState::NotStarted,
                             released_at: None,
+                            fallback: fallback.filter(|_| !queued),
+                            retiring: None,
                         },
                         reason,
                     });
-                    if i >= granted {
-                        self.hold(node, wait_reason);
+                    if queued {
+                        self.hold(w.node, wait_reason);
                     }
                 }
-                None if i < granted => begun.push(node.to_string()),
-                None => self.hold(node, wait_reason),
+                None if matches!(boost, Boost::Applying { .. }) => begun.push(w.node.to_string()),
+                None => self.hold(w.node, wait_reason),
             }
         }
         if !begun.is_empty() {
@@ -172,9 +304,70 @@ impl<'a> Decider<'a> {
                 reason: Reason::BoostAllowed,
             });
         }
-        if granted > 0 && !in_flight {
+        if granted > 0 && to > from && !in_flight {
             self.boosting.push(group.name.as_str());
         }
         // Fresh signals still count as drain candidates once recorded: next pass.
+    }
+
+    /// Settles the boost being applied in `group`, if there is one: `SetDesired` while
+    /// desired == from, else `ConfirmBoost`. Returns whether one was in flight.
+    fn settle(&mut self, group: &'a Group, here: &[(&'a str, &'a Entry)], max: u32) -> bool {
+        // All `Applying` entries of a group share from/to.
+        let applying: Vec<(&str, u32, u32)> = here
+            .iter()
+            .filter(|(n, e)| e.released_at.is_none() && !self.gone(n, e))
+            .filter_map(|(n, e)| match e.boost {
+                Boost::Applying { from, to, .. } => Some((*n, from, to)),
+                _ => None,
+            })
+            .collect();
+        let Some(&(_, from, to)) = applying.first() else {
+            return false;
+        };
+        let nodes: Vec<String> = applying.iter().map(|(n, ..)| n.to_string()).collect();
+        let desired = group.desired;
+        let target = to.min(max);
+        if group.capacity_rebalance && desired == from {
+            // Capacity Rebalancing was turned on since the record: AWS replaces now.
+            self.push(Action::ConfirmBoost {
+                group: group.name.clone(),
+                nodes,
+                applied: false,
+                reason: Reason::CapacityRebalance,
+            });
+        } else if desired >= target {
+            let applied = target > from || desired >= to;
+            let reason = if applied {
+                Reason::DesiredReached
+            } else {
+                Reason::MaxSizeBelowTarget
+            };
+            self.push(Action::ConfirmBoost {
+                group: group.name.clone(),
+                nodes,
+                applied,
+                reason,
+            });
+        } else if desired == from {
+            self.push(Action::SetDesired {
+                group: group.name.clone(),
+                from,
+                to: target,
+                nodes,
+                reason: Reason::BoostRecorded,
+            });
+        } else {
+            // Somebody else moved desired capacity since the record. Repeating the call
+            // could boost twice for one signal; taking it as done cannot.
+            self.push(Action::ConfirmBoost {
+                group: group.name.clone(),
+                nodes,
+                applied: true,
+                reason: Reason::DesiredChangedByOthers,
+            });
+        }
+        self.boosting.push(group.name.as_str());
+        true
     }
 }

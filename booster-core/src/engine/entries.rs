@@ -4,25 +4,55 @@ use crate::ledger::{Boost, DrainState, Entry};
 use crate::plan::{Action, Reason};
 use crate::snapshot::Group;
 
+use super::boosts::Want;
 use super::Decider;
 use super::{untouchable, DrainCandidate};
+use crate::time::Timestamp;
 
 impl<'a> Decider<'a> {
-    /// Step 2: per group, boosts and the life of each entry.
+    /// Step 2: the boosts every group gets, then the life of each entry.
     pub(super) fn walk_groups(&mut self) {
         let mut names: Vec<&'a str> = self.by_group.keys().copied().collect();
         names.extend(self.fresh.keys().copied());
         names.sort_unstable();
         names.dedup();
+        let fresh = std::mem::take(&mut self.fresh);
+        let renewed = |node: &str| fresh.values().flatten().any(|(f, ..)| *f == node);
+        let mut wants = Vec::new();
+        for &name in &names {
+            let Some(group) = self
+                .groups
+                .get(name)
+                .copied()
+                .filter(|g| untouchable(g, self.cfg).is_none())
+            else {
+                continue;
+            };
+            for &(node, e) in self
+                .by_group
+                .get(name)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                if self.live(node, e)
+                    && !self.expired(e.signal_at)
+                    && matches!(e.boost, Boost::Queued { .. })
+                {
+                    wants.push(self.want(group, node, e.signal_at, &e.instance_id, None));
+                }
+            }
+            for &(node, at, id) in fresh.get(name).map(Vec::as_slice).unwrap_or_default() {
+                wants.push(self.want(group, node, at, id, Some(id)));
+            }
+        }
+        self.all_boosts(wants);
         for name in names {
             let entries = self.by_group.get(name).cloned().unwrap_or_default();
-            let fresh = self.fresh.remove(name).unwrap_or_default();
             match self.groups.get(name).copied() {
                 Some(group) if untouchable(group, self.cfg).is_none() => {
-                    self.boosts(group, &entries, &fresh);
                     // An entry replaced by a new signal this pass is the new signal's now.
                     for (node, entry) in entries {
-                        if !fresh.iter().any(|(f, ..)| *f == node) {
+                        if !renewed(node) {
                             self.walk_entry(group, node, entry);
                         }
                     }
@@ -40,6 +70,28 @@ impl<'a> Decider<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// A want for `node` of `group`, weighing its instance.
+    fn want(
+        &self,
+        group: &'a Group,
+        node: &'a str,
+        signal_at: Timestamp,
+        instance_id: &str,
+        fresh: Option<&'a str>,
+    ) -> Want<'a> {
+        let weight = self
+            .instances
+            .get(instance_id)
+            .map_or(1, |(g, i)| g.weight_of(i));
+        Want {
+            node,
+            signal_at,
+            fresh,
+            own: group,
+            weight,
         }
     }
 
@@ -94,7 +146,15 @@ impl<'a> Decider<'a> {
             // Retired (or interrupted): wait for the node to go, then forget.
             return;
         }
-        if !node.unschedulable {
+        let replaced_by_aws = matches!(
+            e.boost,
+            Boost::Abandoned {
+                reason: Reason::CapacityRebalance
+            }
+        );
+        // A Capacity Rebalancing group's signal is AWS's to handle: hands off, but for the
+        // give-back at expiry.
+        if !node.unschedulable && !replaced_by_aws {
             self.push(Action::Cordon {
                 node: name.to_string(),
                 reason: Reason::SignalledNodeSchedulable,
@@ -133,10 +193,23 @@ impl<'a> Decider<'a> {
             .protected
             .get(name)
             .is_some_and(|reps| reps.iter().any(|r| r.ready && !r.unschedulable));
+        let launch_failed = |at: Timestamp| {
+            self.groups.get(e.boost_group()).is_some_and(|g| {
+                g.suspended("Launch") || g.launch_failures.iter().any(|f| f.at >= at)
+            })
+        };
         let (reason, deadline) = match &e.boost {
             Boost::Applying { .. } => (Reason::BoostInFlight, None),
             Boost::Applied { .. } if ready_replacement => (Reason::ReplacementReady, None),
+            // The replacement will not come: waiting out the replacement wait gains nothing.
+            Boost::Applied { at, .. } if launch_failed(*at) => {
+                self.warn(e.boost_group(), name, Reason::LaunchFailed);
+                (Reason::LaunchFailed, None)
+            }
             Boost::Applied { at, .. } => (Reason::ReplacementWaitOver, Some(at.plus(wait))),
+            Boost::Abandoned {
+                reason: Reason::CapacityRebalance,
+            } => (Reason::CapacityRebalance, None),
             // No new capacity: a drain would only make pods Pending sooner. The node waits
             // for a boost slot, its interruption (NTH drains it then) or its expiry.
             Boost::Queued { reason } => (*reason, None),
@@ -147,6 +220,7 @@ impl<'a> Decider<'a> {
             // `boosts` already said why a queued signal waits.
             (_, None) if matches!(e.boost, Boost::Queued { .. }) => {}
             (_, None) if !matches!(e.boost, Boost::Applied { .. }) => self.hold(name, reason),
+            // Applied and failed: drained now, so that Cluster Autoscaler looks elsewhere.
             (_, Some(d)) if self.now < d => {
                 let why = if matches!(e.boost, Boost::Applied { .. }) {
                     Reason::WaitingForReplacement
@@ -169,15 +243,50 @@ impl<'a> Decider<'a> {
             self.hold(name, Reason::RetireWaitsForBoost);
             return;
         }
-        // Only a boost we made is given back; an assumed one was somebody else's capacity.
-        let boosted = matches!(e.boost, Boost::Applied { assumed: false, .. });
+        // Written ahead and sent: a second terminate only after AWS had time to show the
+        // first (the adapter reads the instance fresh and sends nothing if it is leaving).
+        if let Some(at) = e.retiring {
+            let again = at.plus(RETIRE_RETRY);
+            if self.now < again {
+                self.hold(name, Reason::RetireInFlight);
+                self.wake_at(again);
+                return;
+            }
+        }
+        let weight = self
+            .instances
+            .get(e.instance_id.as_str())
+            .map_or(1, |(g, i)| g.weight_of(i));
+        // Only a boost we made in this group is given back; an assumed one was somebody
+        // else's capacity, and a fallback boost raised another group.
+        let boosted =
+            matches!(e.boost, Boost::Applied { assumed: false, .. }) && e.fallback.is_none();
+        // Never below min size: the API would refuse, and CA owns that floor.
+        let decrement = boosted && group.desired >= group.min_size.saturating_add(weight);
+        if decrement && !group.suspended("AZRebalance") && zones(group) > 1 {
+            self.warn(&group.name, name, Reason::AzRebalanceActive);
+        }
         self.push(Action::Retire {
             node: name.to_string(),
             group: group.name.clone(),
             instance_id: e.instance_id.clone(),
-            // Never below min size: the API would refuse, and CA owns that floor.
-            decrement: boosted && group.desired > group.min_size,
+            decrement,
+            at: self.now,
             reason,
         });
     }
+}
+
+/// How long a retire stays in flight before it is sent again.
+const RETIRE_RETRY: crate::time::Dur = crate::time::Dur::from_secs(60);
+
+/// The zones a group spans: its own list, else its instances'.
+fn zones(g: &Group) -> usize {
+    if !g.azs.is_empty() {
+        return g.azs.len();
+    }
+    let mut azs: Vec<&str> = g.instances.iter().map(|i| i.az.as_str()).collect();
+    azs.sort_unstable();
+    azs.dedup();
+    azs.len()
 }

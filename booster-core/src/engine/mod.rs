@@ -31,7 +31,7 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::ca_status::CaStatus;
 use crate::config::Config;
 use crate::ledger::Entry;
-use crate::plan::{Action, Plan, Reason};
+use crate::plan::{Action, GroupWarning, Plan, Reason};
 use crate::snapshot::{CaObservation, Group, Instance, Node, Snapshot};
 use crate::time::Timestamp;
 
@@ -107,6 +107,8 @@ struct Decider<'a> {
     protected: HashMap<&'a str, Vec<&'a Node>>,
     /// group -> entries (active or released), sorted by (signal time, name)
     by_group: BTreeMap<&'a str, Vec<(&'a str, &'a Entry)>>,
+    /// group boosted (own or fallback) -> entries whose boost raises it, same order
+    boosted_in: BTreeMap<&'a str, Vec<(&'a str, &'a Entry)>>,
     /// group -> new signals this pass: (node, signal time, instance id)
     fresh: BTreeMap<&'a str, Vec<(&'a str, Timestamp, &'a str)>>,
     /// groups whose desired capacity may move in this plan: no retire there
@@ -151,6 +153,15 @@ impl<'a> Decider<'a> {
         for v in by_group.values_mut() {
             v.sort_by_key(|(n, e)| (e.signal_at, *n));
         }
+        let mut boosted_in: BTreeMap<&str, Vec<(&str, &Entry)>> = BTreeMap::new();
+        for v in by_group.values() {
+            for &(n, e) in v {
+                boosted_in.entry(e.boost_group()).or_default().push((n, e));
+            }
+        }
+        for v in boosted_in.values_mut() {
+            v.sort_by_key(|(n, e)| (e.signal_at, *n));
+        }
         Decider {
             s,
             cfg,
@@ -161,6 +172,7 @@ impl<'a> Decider<'a> {
             nodes,
             protected,
             by_group,
+            boosted_in,
             fresh: BTreeMap::new(),
             boosting: Vec::new(),
             candidates: Vec::new(),
@@ -171,6 +183,23 @@ impl<'a> Decider<'a> {
 
     fn push(&mut self, a: Action) {
         self.plan.actions.push(a);
+    }
+
+    /// Warns about `group` once in this plan (the driver warns once per group and reason).
+    fn warn(&mut self, group: &str, node: &str, reason: Reason) {
+        let w = GroupWarning {
+            group: group.to_string(),
+            node: node.to_string(),
+            reason,
+        };
+        if !self
+            .plan
+            .warnings
+            .iter()
+            .any(|x| x.group == w.group && x.reason == w.reason)
+        {
+            self.plan.warnings.push(w);
+        }
     }
 
     fn hold(&mut self, node: &str, reason: Reason) {

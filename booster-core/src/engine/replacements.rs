@@ -46,9 +46,10 @@ impl<'a> Decider<'a> {
 
         // Protect: pair each boosted signal still waiting for its drain with one node of its
         // group created after the boost, oldest first on both sides.
-        // Entries are already grouped (and sorted) in `by_group`; skip groups we may not touch.
+        // Entries are already grouped (and sorted) by the group their boost raised, own or
+        // fallback: the replacement comes from there. Skip groups we may not touch.
         let mut waiting: BTreeMap<&str, Vec<(Timestamp, &str)>> = BTreeMap::new();
-        for (&group, entries) in &self.by_group {
+        for (&group, entries) in &self.boosted_in {
             if !self.touchable_group(group) {
                 continue;
             }

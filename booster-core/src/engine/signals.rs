@@ -206,6 +206,8 @@ impl<'a> Decider<'a> {
                 },
                 drain: DrainState::NotStarted,
                 released_at: Some(self.now),
+                fallback: None,
+                retiring: None,
             };
             self.push(Action::RecordSignal {
                 node: node_name.to_string(),

@@ -1,6 +1,7 @@
 //! The port traits implemented over the simulated world, so that policies drive it through
 //! the same interface the binary drives Kubernetes and AWS with.
 
+use std::collections::BTreeMap;
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -50,6 +51,8 @@ pub(crate) const DESCRIBE_TTL: Dur = Dur::from_secs(15);
 pub(crate) struct SimCloud {
     w: Shared,
     cache: Mutex<DescribeCache<Timestamp>>,
+    /// DescribeScalingActivities answers by group, reused as the adapter does.
+    activities: Mutex<BTreeMap<String, (Timestamp, Vec<crate::snapshot::LaunchFailure>)>>,
 }
 
 impl SimCloud {
@@ -57,6 +60,7 @@ impl SimCloud {
         SimCloud {
             w,
             cache: Mutex::new(DescribeCache::default()),
+            activities: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -116,7 +120,12 @@ impl Cloud for SimCloud {
         Ok(w.groups_of(instance_ids))
     }
 
-    async fn set_desired(&self, group: &str, desired: u32) -> Result<SetDesiredOutcome, PortError> {
+    async fn set_desired(
+        &self,
+        group: &str,
+        from: u32,
+        desired: u32,
+    ) -> Result<SetDesiredOutcome, PortError> {
         let r = {
             let mut w = lock(&self.w);
             // Re-read the group: the engine's view may be a few seconds old.
@@ -126,6 +135,10 @@ impl Cloud for SimCloud {
                 .ok_or_else(|| PortError::NotFound(format!("Auto Scaling group {group}")))?;
             if current >= desired {
                 Ok(SetDesiredOutcome::AlreadyAtOrAbove)
+            } else if current != from {
+                Err(PortError::Conflict(format!(
+                    "desired capacity of {group} is {current}, not {from}"
+                )))
             } else if desired > max {
                 Err(PortError::Rejected(format!(
                     "desired {desired} above max size {max} of {group}"
@@ -138,6 +151,28 @@ impl Cloud for SimCloud {
         };
         self.invalidate();
         r
+    }
+
+    async fn scaling_failures(
+        &self,
+        group: &str,
+    ) -> Result<Vec<crate::snapshot::LaunchFailure>, PortError> {
+        let mut w = lock(&self.w);
+        let now = w.now;
+        let mut cache = self
+            .activities
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, f)) = cache
+            .get(group)
+            .filter(|(at, _)| now.since(*at) < DESCRIBE_TTL)
+        {
+            return Ok(f.clone());
+        }
+        Self::count(&mut w, "DescribeScalingActivities");
+        let f = w.scaling_failures(group);
+        cache.insert(group.to_string(), (now, f.clone()));
+        Ok(f)
     }
 
     fn forget_cached(&self) {

@@ -20,6 +20,9 @@ pub(crate) struct Metrics {
     pub signals: u32,
     pub forged: u32,
     pub unsignalled_touched: u32,
+    pub launched: u32,
+    pub az_rebalance_terminations: u32,
+    pub raises_without_launch: u32,
     pub interruptions: u32,
     pub desired_lowered: u32,
     pub decisions: u64,
@@ -85,6 +88,16 @@ pub struct Report {
     /// interruption named them: forged Events made it act.
     #[serde(default)]
     pub unsignalled_nodes_touched: u32,
+    /// Instances launched during the run (by desired capacity or by AWS itself).
+    #[serde(default)]
+    pub instances_launched: u32,
+    /// Instances AWS terminated undrained to even out zones (AZRebalance).
+    #[serde(default)]
+    pub az_rebalance_terminations: u32,
+    /// Raises of desired capacity by the policy that launched nothing (a weighted group's
+    /// overage absorbed them).
+    #[serde(default)]
+    pub raises_without_launch: u32,
     /// Spot interruptions that happened.
     pub interruptions: u32,
     /// Times the policy set a group's desired capacity lower than it was.
@@ -134,6 +147,9 @@ impl Metrics {
             signals: self.signals,
             forged_events: self.forged,
             unsignalled_nodes_touched: self.unsignalled_touched,
+            instances_launched: self.launched,
+            az_rebalance_terminations: self.az_rebalance_terminations,
+            raises_without_launch: self.raises_without_launch,
             interruptions: self.interruptions,
             desired_lowered: self.desired_lowered,
             decisions: self.decisions,

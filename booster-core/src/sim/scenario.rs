@@ -96,9 +96,40 @@ pub struct GroupSpec {
     /// Launch to Ready (default 60s..180s).
     #[serde(default = "defaults::boot")]
     pub boot: Range,
-    /// Tags (e.g. the opt-out tag).
+    /// Tags (e.g. the opt-out tag, or the fallback groups' tag).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Units of capacity per instance (`WeightedCapacity`): min, max and desired are in
+    /// units, and a node holds `weight × podsPerNode` pods.
+    #[serde(default = "defaults::weight")]
+    pub weight: u32,
+    /// `CapacityRebalance`: AWS launches a replacement for a signalled instance itself and
+    /// terminates the old one once the replacement is in service.
+    #[serde(default)]
+    pub capacity_rebalance: bool,
+    /// An EKS managed node group: EKS drains the old node before AWS terminates it.
+    #[serde(default)]
+    pub eks_managed: bool,
+    /// `SuspendedProcesses` (`AZRebalance`, `Launch`). Unless `AZRebalance` is suspended,
+    /// AWS rebalances zones after a terminate with decrement leaves them uneven. Default:
+    /// `[AZRebalance]`, as Cluster Autoscaler's AWS documentation advises.
+    #[serde(default = "defaults::suspended")]
+    pub suspended_processes: Vec<String>,
+    /// Launches fail in this window (no spot capacity in the pools): Failed scaling
+    /// activities, no instance.
+    #[serde(default)]
+    pub dry_pool: Option<DryPool>,
+}
+
+/// A window in which a group cannot launch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DryPool {
+    /// From the start of the run.
+    pub at: Dur,
+    /// How long.
+    #[serde(rename = "for")]
+    pub lasts: Dur,
 }
 
 /// A Deployment.
@@ -152,6 +183,9 @@ pub struct SignalSpec {
     /// The signals are spread over this window after `at` (default 0: all at once).
     #[serde(default)]
     pub within: Dur,
+    /// Only nodes in this Availability Zone are signalled (a pool running dry).
+    #[serde(default)]
+    pub zone: Option<String>,
     /// Recommendation to interruption, or `never`.
     pub lead: Lead,
 }
@@ -210,6 +244,11 @@ pub struct CaSpec {
     pub scale_down_delay_after_add: Dur,
     /// `--scale-down-utilization-threshold`.
     pub scale_down_utilization_threshold: f64,
+    /// `--max-node-provision-time`: capacity asked for that has not come by then is given
+    /// up, and the group is backed off.
+    pub max_node_provision_time: Dur,
+    /// How long a group is backed off after a failed scale-up.
+    pub backoff: Dur,
 }
 
 impl Default for CaSpec {
@@ -219,6 +258,8 @@ impl Default for CaSpec {
             scale_down_unneeded_time: Dur::from_mins(10),
             scale_down_delay_after_add: Dur::from_mins(10),
             scale_down_utilization_threshold: 0.5,
+            max_node_provision_time: Dur::from_mins(15),
+            backoff: Dur::from_mins(5),
         }
     }
 }
@@ -286,6 +327,12 @@ mod defaults {
     pub fn down() -> Dur {
         Dur::from_secs(30)
     }
+    pub fn weight() -> u32 {
+        1
+    }
+    pub fn suspended() -> Vec<String> {
+        vec!["AZRebalance".into()]
+    }
 }
 
 /// A scenario file that could not be read.
@@ -344,6 +391,9 @@ impl Scenario {
             if g.max > 5_000 {
                 return Err(bad(format!("group {}: max above 5000", g.name)));
             }
+            if g.weight == 0 || g.weight > 999 {
+                return Err(bad(format!("group {}: weight must be 1..=999", g.name)));
+            }
             if g.azs.is_empty() {
                 return Err(bad(format!("group {}: no availability zones", g.name)));
             }
@@ -401,6 +451,11 @@ builtin!(
     "pdb-blocking",
     "restart-mid-drain",
     "forged-events",
+    "capacity-rebalance",
+    "weighted",
+    "az-rebalance",
+    "dry-pool",
+    "dry-pool-fallback",
 );
 
 /// A built-in scenario by name.

@@ -75,10 +75,24 @@ struct SimInstance {
     id: String,
     az: String,
     state: InstState,
+    /// A replacement AWS launched itself: for a signalled instance (Capacity Rebalancing),
+    /// or to even out zones (AZRebalance). It does not count toward desired capacity until
+    /// the instance it stands for is gone.
+    stands_for: Option<Standin>,
     register_at: Timestamp,
     ready_at: Timestamp,
     node_gone_at: Option<Timestamp>,
     gone_at: Option<Timestamp>,
+}
+
+/// Why AWS launched an instance of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Standin {
+    /// Capacity Rebalancing: replaces this instance, terminated once the new one is in
+    /// service (after EKS drained its node, for a managed node group).
+    Replaces(String),
+    /// AZRebalance: one instance of the fullest zone goes once the new one is in service.
+    Rebalance,
 }
 
 struct SimGroup {
@@ -90,6 +104,30 @@ struct SimGroup {
     tags: BTreeMap<String, String>,
     instances: Vec<SimInstance>,
     launches: u64,
+    /// Units per instance.
+    weight: u32,
+    capacity_rebalance: bool,
+    eks_managed: bool,
+    suspended: BTreeSet<String>,
+    /// Launches fail in this window.
+    dry: Option<(Timestamp, Timestamp)>,
+    /// Failed scaling activities, newest first.
+    failures: Vec<crate::snapshot::LaunchFailure>,
+    /// Cluster Autoscaler's view: since when its raise waits, and until when it backs off.
+    ca_waiting_since: Option<Timestamp>,
+    ca_backoff_until: Option<Timestamp>,
+}
+
+impl SimGroup {
+    /// Units of the instances that count toward desired capacity.
+    fn capacity(&self) -> u32 {
+        self.instances
+            .iter()
+            .filter(|i| matches!(i.state, InstState::Pending | InstState::InService))
+            .filter(|i| i.stands_for.is_none())
+            .count() as u32
+            * self.weight
+    }
 }
 
 /// The field managers of the cordons the simulated peers make.
@@ -217,6 +255,8 @@ pub(crate) struct World {
     genuine: BTreeSet<String>,
     /// Nodes the controller touched that none named.
     unsignalled: BTreeSet<String>,
+    /// Nodes EKS drained for Capacity Rebalancing.
+    eks_drained: BTreeSet<String>,
     drains: BTreeMap<u64, DrainProc>,
     next_drain: u64,
     timeline: Vec<(Timestamp, Timed)>,
@@ -246,6 +286,7 @@ impl World {
             events: Vec::new(),
             genuine: BTreeSet::new(),
             unsignalled: BTreeSet::new(),
+            eks_drained: BTreeSet::new(),
             drains: BTreeMap::new(),
             next_drain: 0,
             timeline: Vec::new(),
@@ -265,8 +306,18 @@ impl World {
                 tags: g.tags.clone(),
                 instances: Vec::new(),
                 launches: 0,
+                weight: g.weight.max(1),
+                capacity_rebalance: g.capacity_rebalance,
+                eks_managed: g.eks_managed,
+                suspended: g.suspended_processes.iter().cloned().collect(),
+                dry: g
+                    .dry_pool
+                    .map(|d| (START.plus(d.at), START.plus(d.at).plus(d.lasts))),
+                failures: Vec::new(),
+                ca_waiting_since: None,
+                ca_backoff_until: None,
             });
-            for _ in 0..g.desired {
+            for _ in 0..g.desired.div_ceil(g.weight.max(1)) {
                 let id = w.launch(gi);
                 // Initial instances are long in service, their nodes long Ready.
                 if let Some(i) = w.groups[gi].instances.iter_mut().find(|i| i.id == id) {
@@ -289,13 +340,17 @@ impl World {
             });
         }
         // Pods start bound and running, packed onto the initial nodes.
-        let ppn = u64::from(sc.pods_per_node);
         let names: Vec<String> = w.nodes.keys().cloned().collect();
+        let slots: u64 = w
+            .nodes
+            .values()
+            .map(|n| u64::from(w.node_room(n.group)))
+            .sum();
         let mut slot = 0u64;
         for (ai, a) in sc.workload.iter().enumerate() {
             for _ in 0..a.replicas {
                 // Spread round-robin, as the scheduler's least-allocated scoring would.
-                let node = (slot < names.len() as u64 * ppn)
+                let node = (slot < slots)
                     .then(|| {
                         names
                             .get((slot % names.len().max(1) as u64) as usize)
@@ -320,15 +375,25 @@ impl World {
             let Some(gi) = sc.groups.iter().position(|g| g.name == s.group) else {
                 continue;
             };
-            let initial = sc.groups[gi].desired;
+            let initial = sc.groups[gi].desired.div_ceil(sc.groups[gi].weight.max(1));
             let count = match (s.count, s.fraction) {
                 (Some(c), _) => c.min(initial),
                 (None, Some(f)) => ((f * f64::from(initial)).ceil() as u32).min(initial),
                 (None, None) => 1.min(initial),
             };
             // Pick `count` initial nodes by the seed: sort by a keyed hash.
-            let mut order: Vec<u32> = (0..initial).collect();
+            let in_zone = |k: &u32| {
+                let id = format!("i-{}-{:04}", sc.groups[gi].name, k);
+                s.zone.as_ref().is_none_or(|z| {
+                    self.groups[gi]
+                        .instances
+                        .iter()
+                        .any(|i| i.id == id && &i.az == z)
+                })
+            };
+            let mut order: Vec<u32> = (0..initial).filter(in_zone).collect();
             order.sort_by_key(|k| rng::hash(self.seed, &[K_PICK, si as u64, u64::from(*k)]));
+            let count = count.min(order.len() as u32);
             for (j, k) in order.into_iter().take(count as usize).enumerate() {
                 let spread = if count > 1 {
                     Dur::from_millis(
@@ -360,7 +425,10 @@ impl World {
             let Some(gi) = sc.groups.iter().position(|g| g.name == f.group) else {
                 continue;
             };
-            let initial = sc.groups[gi].desired.max(1);
+            let initial = sc.groups[gi]
+                .desired
+                .div_ceil(sc.groups[gi].weight.max(1))
+                .max(1);
             for j in 0..f.count {
                 let step = f.within.as_millis() / u64::from(f.count.max(1));
                 let at = START.plus(f.at).plus(Dur::from_millis(step * u64::from(j)));
@@ -412,7 +480,9 @@ impl World {
             .min_by_key(|az| {
                 g.instances
                     .iter()
-                    .filter(|i| &i.az == *az && i.state != InstState::Gone)
+                    .filter(|i| {
+                        &i.az == *az && matches!(i.state, InstState::Pending | InstState::InService)
+                    })
                     .count()
             })
             .cloned()
@@ -431,6 +501,7 @@ impl World {
         g.instances.push(SimInstance {
             id: id.clone(),
             az,
+            stands_for: None,
             state: InstState::Pending,
             register_at,
             ready_at,
@@ -557,6 +628,9 @@ impl World {
         if self.nth_drains_on_rebalance {
             let timeout = self.sc.timing.nth_drain_timeout;
             self.start_drain(&name, Actor::Nth, timeout);
+        }
+        if self.groups[group].capacity_rebalance {
+            self.launch_standin(group, Standin::Replaces(id.clone()));
         }
         if let Some(lead) = lead {
             let kill = self.now.plus(lead);
@@ -699,53 +773,194 @@ impl World {
 
     fn reconcile_groups(&mut self) {
         for gi in 0..self.groups.len() {
-            let active = |g: &SimGroup| {
-                g.instances
-                    .iter()
-                    .filter(|i| matches!(i.state, InstState::Pending | InstState::InService))
-                    .count() as u32
-            };
-            let (n, desired) = (active(&self.groups[gi]), self.groups[gi].desired);
-            if n < desired {
-                for _ in n..desired {
-                    self.launch(gi);
-                }
-                self.bump();
-            } else if n > desired {
-                for _ in desired..n {
-                    // The default termination policy: balance zones, then (same template)
-                    // effectively arbitrary: a keyed pick.
-                    let seed = self.seed;
-                    let g = &self.groups[gi];
-                    let mut per_az: BTreeMap<&str, u32> = BTreeMap::new();
-                    for i in g
-                        .instances
-                        .iter()
-                        .filter(|i| matches!(i.state, InstState::Pending | InstState::InService))
-                    {
-                        *per_az.entry(i.az.as_str()).or_default() += 1;
+            self.aws_standins(gi);
+            let g = &self.groups[gi];
+            let (cap, desired, w) = (g.capacity(), g.desired, g.weight);
+            if cap < desired {
+                if self.can_launch(gi) {
+                    for _ in 0..(desired - cap).div_ceil(w) {
+                        self.launch(gi);
+                        self.metrics.launched += 1;
                     }
-                    let Some(az) = per_az
-                        .iter()
-                        .max_by_key(|(az, c)| (**c, std::cmp::Reverse(*az)))
-                        .map(|(az, _)| az.to_string())
-                    else {
-                        break;
-                    };
-                    let pick = g
-                        .instances
-                        .iter()
-                        .filter(|i| {
-                            i.az == az
-                                && matches!(i.state, InstState::Pending | InstState::InService)
-                        })
-                        .min_by_key(|i| rng::hash(seed, &[K_AWS_PICK, rng::key(&i.id)]))
-                        .map(|i| i.id.clone());
-                    if let Some(id) = pick {
+                    self.bump();
+                } else {
+                    self.launch_failed(gi);
+                }
+            } else if cap >= desired + w {
+                for _ in 0..(cap - desired) / w {
+                    if let Some(id) = self.scale_in_pick(gi) {
                         self.terminate_instance(&id);
                     }
                 }
             }
+        }
+    }
+
+    /// Whether the group can launch now.
+    fn can_launch(&self, gi: usize) -> bool {
+        let g = &self.groups[gi];
+        !g.suspended.contains("Launch")
+            && !g.dry.is_some_and(|(a, b)| a <= self.now && self.now < b)
+    }
+
+    /// A launch the pool cannot serve: a Failed scaling activity (one a minute).
+    fn launch_failed(&mut self, gi: usize) {
+        let now = self.now;
+        let g = &mut self.groups[gi];
+        if g.suspended.contains("Launch")
+            || g.failures
+                .first()
+                .is_some_and(|f| now.since(f.at) < Dur::from_secs(60))
+        {
+            return;
+        }
+        g.failures.insert(
+            0,
+            crate::snapshot::LaunchFailure {
+                at: now,
+                message: "Launching a new EC2 instance. Status Reason: We currently do not have \
+                          sufficient capacity in the Availability Zone you requested \
+                          (InsufficientInstanceCapacity)."
+                    .into(),
+            },
+        );
+        g.failures.truncate(10);
+        self.bump();
+    }
+
+    /// The default termination policy: balance zones, then (same template) effectively
+    /// arbitrary: a keyed pick. AWS's own stand-ins are not picked.
+    fn scale_in_pick(&self, gi: usize) -> Option<String> {
+        let seed = self.seed;
+        let g = &self.groups[gi];
+        let live = |i: &&SimInstance| {
+            matches!(i.state, InstState::Pending | InstState::InService) && i.stands_for.is_none()
+        };
+        let mut per_az: BTreeMap<&str, u32> = BTreeMap::new();
+        for i in g.instances.iter().filter(live) {
+            *per_az.entry(i.az.as_str()).or_default() += 1;
+        }
+        let az = per_az
+            .iter()
+            .max_by_key(|(az, c)| (**c, std::cmp::Reverse(*az)))
+            .map(|(az, _)| az.to_string())?;
+        g.instances
+            .iter()
+            .filter(live)
+            .filter(|i| i.az == az)
+            .min_by_key(|i| rng::hash(seed, &[K_AWS_PICK, rng::key(&i.id)]))
+            .map(|i| i.id.clone())
+    }
+
+    /// AWS's own replacements, once in service: Capacity Rebalancing terminates the
+    /// signalled instance (after EKS drained its node, for a managed node group), and
+    /// AZRebalance terminates an instance of the fullest zone, undrained.
+    fn aws_standins(&mut self, gi: usize) {
+        let done: Vec<(usize, Standin)> = self.groups[gi]
+            .instances
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.state == InstState::InService)
+            .filter_map(|(ii, i)| i.stands_for.clone().map(|s| (ii, s)))
+            .collect();
+        for (ii, standin) in done {
+            let finished = match &standin {
+                Standin::Replaces(old) => self.capacity_rebalance_swap(gi, old),
+                Standin::Rebalance => {
+                    if let Some(id) = self.scale_in_pick(gi) {
+                        self.metrics.az_rebalance_terminations += 1;
+                        let pods = self.pods_on(&node_name(&id)).count() as u64;
+                        self.metrics.pods_killed += pods;
+                        self.interrupt_quietly(&id);
+                    }
+                    true
+                }
+            };
+            if finished {
+                self.groups[gi].instances[ii].stands_for = None;
+                self.bump();
+            }
+        }
+    }
+
+    /// Capacity Rebalancing's second half: `old` goes. Returns when it is on its way.
+    fn capacity_rebalance_swap(&mut self, gi: usize, old: &str) -> bool {
+        if self.live_instance(old).is_none() {
+            return true;
+        }
+        let name = node_name(old);
+        if self.groups[gi].eks_managed && self.nodes.contains_key(&name) {
+            let running = self
+                .drains
+                .values()
+                .any(|d| d.node == name && d.actor == Actor::Nth && d.state == DrainState::Running);
+            let drained = self.pods_to_evict(&name) == 0;
+            if !drained && running {
+                return false;
+            }
+            if !drained && !self.eks_drained.contains(&name) {
+                self.eks_drained.insert(name.clone());
+                let timeout = self.sc.timing.nth_drain_timeout;
+                self.start_drain(&name, Actor::Nth, timeout);
+                return false;
+            }
+        }
+        self.terminate_instance(old);
+        true
+    }
+
+    /// EC2 takes an instance without notice and without a drain (AZRebalance).
+    fn interrupt_quietly(&mut self, id: &str) {
+        let now = self.now;
+        if let Some((gi, ii)) = self.live_instance(id) {
+            let inst = &mut self.groups[gi].instances[ii];
+            inst.state = InstState::Terminating;
+            inst.node_gone_at = Some(now);
+            inst.gone_at = Some(now.plus(Dur::from_secs(10)));
+            self.delete_node(&node_name(id));
+        }
+    }
+
+    /// AWS launches an instance of its own for `gi`.
+    fn launch_standin(&mut self, gi: usize, why: Standin) {
+        if !self.can_launch(gi) {
+            return;
+        }
+        let id = self.launch(gi);
+        self.metrics.launched += 1;
+        if let Some(i) = self.groups[gi].instances.iter_mut().find(|i| i.id == id) {
+            i.stands_for = Some(why);
+        }
+        self.bump();
+    }
+
+    /// After a terminate with decrement: unless AZRebalance is suspended, uneven zones are
+    /// evened out by AWS.
+    fn maybe_az_rebalance(&mut self, gi: usize) {
+        let g = &self.groups[gi];
+        if g.suspended.contains("AZRebalance") || g.azs.len() < 2 {
+            return;
+        }
+        if g.instances
+            .iter()
+            .any(|i| i.stands_for == Some(Standin::Rebalance))
+        {
+            return;
+        }
+        let mut per_az: BTreeMap<&str, u32> = g.azs.iter().map(|a| (a.as_str(), 0)).collect();
+        for i in &g.instances {
+            if matches!(i.state, InstState::Pending | InstState::InService)
+                && i.stands_for.is_none()
+            {
+                *per_az.entry(i.az.as_str()).or_default() += 1;
+            }
+        }
+        let (lo, hi) = (
+            per_az.values().min().copied().unwrap_or(0),
+            per_az.values().max().copied().unwrap_or(0),
+        );
+        if hi > lo + 1 {
+            self.launch_standin(gi, Standin::Rebalance);
         }
     }
 
@@ -941,12 +1156,11 @@ impl World {
 
     /// Free room on each node a pod may land on.
     fn free_room(&self) -> BTreeMap<&str, u32> {
-        let ppn = self.sc.pods_per_node;
         let mut room: BTreeMap<&str, u32> = BTreeMap::new();
         for n in self.nodes.values() {
             if n.ready_since.is_some() && !n.unschedulable && !self.instance_leaving(&n.instance_id)
             {
-                room.insert(n.name.as_str(), ppn);
+                room.insert(n.name.as_str(), self.node_room(n.group));
             }
         }
         for p in self.pods.values() {
@@ -955,6 +1169,11 @@ impl World {
             }
         }
         room
+    }
+
+    /// Pods a node of group `gi` holds: its weight in units of `podsPerNode`.
+    fn node_room(&self, gi: usize) -> u32 {
+        self.sc.pods_per_node * self.groups[gi].weight
     }
 
     fn instance_leaving(&self, id: &str) -> bool {
@@ -1026,7 +1245,9 @@ impl World {
         for (gi, g) in self.groups.iter().enumerate() {
             let registered = self.nodes.values().filter(|n| n.group == gi).count() as u32;
             let ready = self.ready_nodes(gi);
-            let scale_up = if g.desired > registered {
+            let scale_up = if g.ca_backoff_until.is_some_and(|t| t > self.now) {
+                "Backoff"
+            } else if g.desired > registered * g.weight {
                 "InProgress"
             } else {
                 "NoActivity"
@@ -1063,9 +1284,38 @@ impl World {
     }
 
     fn ca_scan(&mut self) {
+        self.ca_give_up();
         self.ca_scale_up();
         self.ca_scale_down();
         self.write_ca_status();
+    }
+
+    /// `--max-node-provision-time`: capacity asked for (by anyone) that has not registered
+    /// by then is given up: the target lowered to what is there, the group backed off.
+    fn ca_give_up(&mut self) {
+        let now = self.now;
+        let spec = self.sc.cluster_autoscaler.clone();
+        for gi in 0..self.groups.len() {
+            let registered = self.nodes.values().filter(|n| n.group == gi).count() as u32
+                * self.groups[gi].weight;
+            let g = &mut self.groups[gi];
+            if g.desired <= registered {
+                g.ca_waiting_since = None;
+                continue;
+            }
+            let since = *g.ca_waiting_since.get_or_insert(now);
+            if now.since(since) >= spec.max_node_provision_time {
+                g.desired = registered.max(g.min);
+                g.ca_waiting_since = None;
+                g.ca_backoff_until = Some(now.plus(spec.backoff));
+                *self
+                    .metrics
+                    .ca_calls
+                    .entry("SetDesiredCapacity")
+                    .or_default() += 1;
+                self.bump();
+            }
+        }
     }
 
     fn ca_scale_up(&mut self) {
@@ -1075,10 +1325,13 @@ impl World {
             return;
         }
         let free: u64 = self.free_room().values().map(|r| u64::from(*r)).sum();
+        // Capacity asked for and not arrived counts as coming, except in groups CA backs off.
+        let now = self.now;
         let upcoming: u64 = (0..self.groups.len())
+            .filter(|gi| self.groups[*gi].ca_backoff_until.is_none_or(|t| t <= now))
             .map(|gi| {
-                let registered_ready = self.ready_nodes(gi);
-                u64::from(self.groups[gi].desired.saturating_sub(registered_ready))
+                let ready_units = self.ready_nodes(gi) * self.groups[gi].weight;
+                u64::from(self.groups[gi].desired.saturating_sub(ready_units))
             })
             .sum();
         let unfit = pending.saturating_sub(free + upcoming * ppn);
@@ -1088,6 +1341,9 @@ impl World {
         let mut need = ceil_div(unfit, ppn) as u32;
         for gi in 0..self.groups.len() {
             let g = &mut self.groups[gi];
+            if g.ca_backoff_until.is_some_and(|t| t > now) {
+                continue;
+            }
             let add = need.min(g.max.saturating_sub(g.desired));
             if add > 0 {
                 g.desired += add;
@@ -1131,7 +1387,7 @@ impl World {
                 .pods_on(&n.name)
                 .filter(|(_, p)| !p.terminating())
                 .count() as u32;
-            let util = f64::from(pods) / f64::from(ppn);
+            let util = f64::from(pods) / f64::from(ppn * self.groups[n.group].weight);
             let own_room = room.get(n.name.as_str()).copied().unwrap_or(0);
             if util < spec.scale_down_utilization_threshold && total_room - own_room >= pods {
                 candidates.push(n.name.clone());
@@ -1285,11 +1541,32 @@ impl World {
                         },
                         healthy: true,
                         protected_from_scale_in: false,
+                        instance_type: format!("w{}", g.weight),
+                        weight: (g.weight != 1).then_some(g.weight),
                     })
                     .collect(),
                 tags: g.tags.clone(),
+                capacity_rebalance: g.capacity_rebalance,
+                suspended_processes: g.suspended.clone(),
+                azs: g.azs.clone(),
+                weights: if g.weight == 1 {
+                    BTreeMap::new()
+                } else {
+                    BTreeMap::from([(format!("w{}", g.weight), g.weight)])
+                },
+                warm_pool: false,
+                launch_failures: Vec::new(),
             })
             .collect()
+    }
+
+    /// DescribeScalingActivities: the group's failed activities, newest first.
+    pub fn scaling_failures(&self, group: &str) -> Vec<crate::snapshot::LaunchFailure> {
+        self.groups
+            .iter()
+            .find(|g| g.name == group)
+            .map(|g| g.failures.clone())
+            .unwrap_or_default()
     }
 
     /// DescribeAutoScalingInstances: the group of each live instance.
@@ -1323,6 +1600,10 @@ impl World {
         if desired < g.desired {
             self.metrics.desired_lowered += 1;
         }
+        // A raise that the group's overage absorbs launches nothing.
+        if desired > g.desired && desired <= g.capacity() {
+            self.metrics.raises_without_launch += 1;
+        }
         g.desired = desired;
         self.bump();
         Ok(())
@@ -1335,15 +1616,18 @@ impl World {
         };
         let g = &mut self.groups[gi];
         if decrement {
-            if g.desired <= g.min {
+            if g.desired < g.min + g.weight {
                 return Err(PortError::Rejected(format!(
                     "ValidationError: {} is at its min size {}",
                     g.name, g.min
                 )));
             }
-            g.desired -= 1;
+            g.desired -= g.weight;
         }
         self.terminate_instance(instance);
+        if decrement {
+            self.maybe_az_rebalance(gi);
+        }
         Ok(true)
     }
 
@@ -1411,15 +1695,20 @@ impl World {
             usable += u64::from(if n.unschedulable {
                 running
             } else {
-                ppn.saturating_sub(term)
+                self.node_room(n.group).saturating_sub(term)
             });
         }
         let billed: u64 = self
             .groups
             .iter()
-            .flat_map(|g| g.instances.iter())
-            .filter(|i| i.state != InstState::Gone)
-            .count() as u64;
+            .map(|g| {
+                g.instances
+                    .iter()
+                    .filter(|i| i.state != InstState::Gone)
+                    .count() as u64
+                    * u64::from(g.weight)
+            })
+            .sum();
         let pending = self.pods.values().filter(|p| p.node.is_none()).count() as u64;
         let m = &mut self.metrics;
         m.deficit_pod_seconds += needed.saturating_sub(usable);
