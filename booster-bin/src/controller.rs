@@ -70,6 +70,9 @@ pub struct Controller {
     /// Rejected Events already counted (each once, for the first reason it was rejected
     /// for): kept only while the Event is rejected, so as big as the Events are many.
     rejected: BTreeSet<String>,
+    /// Group warnings already given (Capacity Rebalancing, AZRebalance, launches failing):
+    /// one Warning Event per group and reason for the life of the process.
+    warned: BTreeSet<(String, Reason)>,
 }
 
 /// Rejected Events logged one by one per pass; the rest of a flood is summed up in a line.
@@ -91,6 +94,9 @@ fn is_warning(r: Reason) -> bool {
             | Reason::AtMaxSize
             | Reason::BoostCapReached
             | Reason::GroupNotThisCluster
+            | Reason::LaunchSuspended
+            | Reason::LaunchFailing
+            | Reason::LaunchFailed
     )
 }
 
@@ -115,6 +121,28 @@ impl Controller {
             dry_ledger: None,
             dry_logged: BTreeSet::new(),
             rejected: BTreeSet::new(),
+            warned: BTreeSet::new(),
+        }
+    }
+
+    /// Logs each new group warning and records it as a Warning Event on the node it
+    /// concerns, once per group and reason.
+    async fn warn_groups(&mut self, plan: &Plan) {
+        for w in &plan.warnings {
+            if !self.warned.insert((w.group.clone(), w.reason)) {
+                continue;
+            }
+            tracing::warn!(
+                group = %w.group,
+                node = %w.node,
+                reason = w.reason.as_str(),
+                "{}",
+                w.reason.describe()
+            );
+            if !plan.dry_run {
+                let message = format!("Auto Scaling group {}: {}", w.group, w.reason.describe());
+                self.event(&w.node, w.reason, &message, true).await;
+            }
         }
     }
 
@@ -230,6 +258,7 @@ impl Controller {
         )
         .await;
         self.report(&plan, &executed).await;
+        self.warn_groups(&plan).await;
         let new_rejections = self.new_rejections(&plan);
         if self.cfg.dry_run {
             let mut would = snapshot.ledger.clone();

@@ -37,6 +37,12 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupReasonLabels {
+    autoscaling_group: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
     outcome: String,
 }
@@ -54,6 +60,7 @@ pub struct Metrics {
     actions: Family<ActionLabels, Counter>,
     drains: Family<OutcomeLabel, Counter>,
     holds: Family<ReasonLabel, Gauge>,
+    group_warnings: Family<GroupReasonLabels, Gauge>,
     aws_calls: Family<CallLabels, Counter>,
     aws_seen: BTreeMap<(&'static str, &'static str), u64>,
     decide_seconds: Histogram,
@@ -128,6 +135,12 @@ impl Metrics {
             "Signals waiting now, by reason",
             holds.clone(),
         );
+        let group_warnings = Family::<GroupReasonLabels, Gauge>::default();
+        registry.register(
+            "spots_booster_group_warnings",
+            "1 while a group has something to know about: capacityRebalance, azRebalanceActive, launchFailing, launchSuspended, launchFailed, fallbackBoost",
+            group_warnings.clone(),
+        );
         let aws_calls = Family::<CallLabels, Counter>::default();
         registry.register(
             "spots_booster_aws_calls",
@@ -182,6 +195,7 @@ impl Metrics {
             actions,
             drains,
             holds,
+            group_warnings,
             aws_calls,
             aws_seen: BTreeMap::new(),
             decide_seconds,
@@ -260,6 +274,15 @@ impl Metrics {
                     reason: rej.reason.as_str().to_string(),
                 })
                 .inc();
+        }
+        self.group_warnings.clear();
+        for w in &r.plan.warnings {
+            self.group_warnings
+                .get_or_create(&GroupReasonLabels {
+                    autoscaling_group: w.group.clone(),
+                    reason: w.reason.code(),
+                })
+                .set(1);
         }
         // Actions and holds.
         self.holds.clear();
