@@ -597,3 +597,190 @@ async fn e2e_7_interruption_before_replacement() {
         ),
     );
 }
+
+/// 8. An EKS managed spot node group with Capacity Rebalancing: AWS (the harness's part)
+/// launches the replacement and terminates the signalled instance once it is in service,
+/// after EKS drained its node. The booster adds nothing: no raise, no drain, no retire;
+/// it says why (hold, Warning Event, metric).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_8_capacity_rebalancing_group() {
+    use booster_tests::e2e::aws::{capacity_rebalance, Rebalanced};
+    use std::sync::{Arc, Mutex};
+    let start = Instant::now();
+    let opts = Options {
+        capacity_rebalance: true,
+        ..Options::default()
+    };
+    let Some(mut env) = Env::start(opts).await.expect("world") else {
+        return;
+    };
+    let booster = env.booster(bin(), "booster", &[]).expect("booster");
+    booster.wait_ready(60).await.expect("ready");
+    let aws = Arc::new(Mutex::new(Rebalanced::default()));
+    let task = tokio::spawn(capacity_rebalance(
+        env.asg.clone(),
+        env.kube.clone(),
+        env.record.clone(),
+        aws.clone(),
+    ));
+    let (victim, instance) = env.busiest_node().await.expect("victim");
+    env.signal(&victim, &instance, Duration::from_secs(1), None)
+        .expect("signal");
+    let warned = {
+        let b = &booster;
+        eventually(60, "the Capacity Rebalancing warning", move || async move {
+            b.metric(
+                "spots_booster_group_warnings",
+                &["reason=\"capacityRebalance\""],
+            )
+            .await
+                == 1.0
+        })
+        .await
+    };
+    warned.unwrap_or_else(|e| panic!("{e}; logs in {}", env.dir().display()));
+    let ended = {
+        let record = env.record.clone();
+        let instance = instance.clone();
+        eventually(150, "AWS replaced the signalled instance", move || {
+            let done = record.lock().is_ok_and(|r| r.ended.contains(&instance));
+            async move { done }
+        })
+        .await
+    };
+    ended.unwrap_or_else(|e| panic!("{e}; logs in {}", env.dir().display()));
+    task.abort();
+    env.wait_nodes_ready(3, 30).await.expect("3 Ready nodes");
+    let (desired, _) = env.group().await.expect("group");
+    let history = env.desired_history();
+    assert_eq!(desired, 3, "{history:?}");
+    assert_eq!(
+        history.iter().max(),
+        Some(&4),
+        "one replacement only: {history:?}"
+    );
+    let launched = aws.lock().map(|a| a.launched).unwrap_or(0);
+    assert_eq!(launched, 1);
+    for action in ["setDesired", "startDrain", "retire", "cordon"] {
+        assert_eq!(
+            booster
+                .metric(
+                    "spots_booster_actions_total",
+                    &[&format!("action=\"{action}\"")]
+                )
+                .await,
+            0.0,
+            "the booster made no {action}"
+        );
+    }
+    let nodes_total = env.record.lock().map(|r| r.nodes.len()).unwrap_or(0);
+    assert_eq!(nodes_total, 4, "3 initial nodes and AWS's one replacement");
+    report(
+        "8-capacity-rebalancing",
+        start,
+        &env,
+        &format!("{launched} instance launched (AWS's), 0 boosts by the booster"),
+    );
+}
+
+/// 9. The group cannot launch (its Launch process suspended) and names an on-demand
+/// fallback group: the booster raises the fallback, takes its new node as the replacement
+/// (protected), drains onto it and retires the signalled instance in its own group without
+/// decrement. The group that cannot launch is never raised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_9_fallback_group() {
+    use booster_tests::e2e::{bridge, FALLBACK, GROUP};
+    let start = Instant::now();
+    let opts = Options {
+        fallback: true,
+        ..Options::default()
+    };
+    let Some(mut env) = Env::start(opts).await.expect("world") else {
+        return;
+    };
+    let booster = env.booster(bin(), "booster", &[]).expect("booster");
+    booster.wait_ready(60).await.expect("ready");
+    let before = bridge::describe_all(&env.asg).await.expect("groups");
+    let of = |gs: &[(String, bridge::GroupView)], g: &str| {
+        gs.iter()
+            .find(|(n, _)| n == g)
+            .map(|(_, v)| (v.desired, v.instances.keys().cloned().collect::<Vec<_>>()))
+            .unwrap_or_default()
+    };
+    let (fallback_before, fallback_ids) = of(&before, FALLBACK);
+    let (_, primary_ids) = of(&before, GROUP);
+    // The busiest node of the group that cannot launch.
+    let (victim, instance) = env
+        .nodes_by_pods()
+        .await
+        .expect("nodes")
+        .into_iter()
+        .find(|(_, id)| primary_ids.contains(id))
+        .expect("a primary node with pods");
+    env.signal(&victim, &instance, Duration::from_secs(1), None)
+        .expect("signal");
+    let ended = {
+        let record = env.record.clone();
+        let instance = instance.clone();
+        eventually(150, "the signalled instance retired", move || {
+            let done = record.lock().is_ok_and(|r| r.ended.contains(&instance));
+            async move { done }
+        })
+        .await
+    };
+    ended.unwrap_or_else(|e| panic!("{e}; logs in {}", env.dir().display()));
+    let after = bridge::describe_all(&env.asg).await.expect("groups");
+    let (fallback_after, fallback_now) = of(&after, FALLBACK);
+    assert_eq!(
+        fallback_after,
+        fallback_before + 1,
+        "the fallback raised once"
+    );
+    let history = env.desired_history();
+    assert!(
+        history.iter().all(|d| *d == 3),
+        "the group that cannot launch was never raised (nor lowered): {history:?}"
+    );
+    // The fallback's new node stood in for the signalled one.
+    let new_ids: Vec<&String> = fallback_now
+        .iter()
+        .filter(|i| !fallback_ids.contains(i))
+        .collect();
+    assert_eq!(new_ids.len(), 1, "{fallback_now:?}");
+    let replacement = env
+        .record
+        .lock()
+        .ok()
+        .and_then(|r| r.nodes.get(new_ids[0]).cloned())
+        .expect("the replacement's Node");
+    let n = Api::<Node>::all(env.kube.clone())
+        .get(&replacement)
+        .await
+        .expect("replacement");
+    let marker = n
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .get("aws-spots-booster/protected-for")
+        .cloned();
+    assert_eq!(marker.as_deref(), Some(victim.as_str()));
+    assert_eq!(
+        booster
+            .metric(
+                "spots_booster_actions_total",
+                &["action=\"setDesired\"", "outcome=\"ok\""]
+            )
+            .await,
+        1.0
+    );
+    report(
+        "9-fallback-group",
+        start,
+        &env,
+        &format!(
+            "{FALLBACK} {fallback_before}→{fallback_after}, {GROUP} never raised, replacement {replacement}"
+        ),
+    );
+}

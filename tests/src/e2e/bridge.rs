@@ -37,39 +37,59 @@ pub async fn describe(asg: &aws_sdk_autoscaling::Client) -> Result<(i32, Vec<Str
 
 /// The group, from moto.
 pub async fn describe_group(asg: &aws_sdk_autoscaling::Client) -> Result<GroupView, String> {
+    describe_all(asg)
+        .await?
+        .into_iter()
+        .find(|(n, _)| n == GROUP)
+        .map(|(_, g)| g)
+        .ok_or_else(|| format!("group {GROUP} not found"))
+}
+
+/// Every group, from moto, by name.
+pub async fn describe_all(
+    asg: &aws_sdk_autoscaling::Client,
+) -> Result<Vec<(String, GroupView)>, String> {
     let out = asg
         .describe_auto_scaling_groups()
-        .auto_scaling_group_names(GROUP)
         .send()
         .await
         .map_err(|e| format!("describe: {e:?}"))?;
-    let g = out
+    Ok(out
         .auto_scaling_groups()
-        .first()
-        .ok_or_else(|| format!("group {GROUP} not found"))?;
-    let instances = g
-        .instances()
         .iter()
-        .filter(|i| {
-            !i.lifecycle_state()
-                .is_some_and(|s| s.as_str().starts_with("Terminat"))
+        .map(|g| {
+            let instances = g
+                .instances()
+                .iter()
+                .filter(|i| {
+                    !i.lifecycle_state()
+                        .is_some_and(|s| s.as_str().starts_with("Terminat"))
+                })
+                .filter_map(|i| {
+                    Some((
+                        i.instance_id()?.to_string(),
+                        i.availability_zone().unwrap_or("eu-west-1a").to_string(),
+                    ))
+                })
+                .collect();
+            let view = GroupView {
+                desired: g.desired_capacity().unwrap_or_default(),
+                min: g.min_size().unwrap_or_default(),
+                max: g.max_size().unwrap_or_default(),
+                instances,
+            };
+            (
+                g.auto_scaling_group_name().unwrap_or_default().to_string(),
+                view,
+            )
         })
-        .filter_map(|i| {
-            Some((
-                i.instance_id()?.to_string(),
-                i.availability_zone().unwrap_or("eu-west-1a").to_string(),
-            ))
-        })
-        .collect();
-    Ok(GroupView {
-        desired: g.desired_capacity().unwrap_or_default(),
-        min: g.min_size().unwrap_or_default(),
-        max: g.max_size().unwrap_or_default(),
-        instances,
-    })
+        .collect())
 }
 
-fn node_for(name: &str, id: &str, zone: &str) -> Result<Node, String> {
+/// The label the harness gives a Node: the group its instance is in.
+pub const GROUP_LABEL: &str = "asb.test/group";
+
+fn node_for(name: &str, id: &str, zone: &str, group: &str) -> Result<Node, String> {
     serde_json::from_value(serde_json::json!({
         "metadata": {
             "name": name,
@@ -82,7 +102,8 @@ fn node_for(name: &str, id: &str, zone: &str) -> Result<Node, String> {
                 "topology.kubernetes.io/region": "eu-west-1",
                 "node.kubernetes.io/instance-type": "m5.xlarge",
                 "eks.amazonaws.com/capacityType": "SPOT",
-                "type": "kwok"
+                "type": "kwok",
+                GROUP_LABEL: group
             }
         },
         "spec": {"providerID": format!("aws:///{zone}/{id}")},
@@ -110,18 +131,26 @@ pub async fn run(
     let mut last_desired = None;
     let mut n = 0u32;
     loop {
-        match describe_group(&asg).await {
-            Ok(GroupView {
-                desired, instances, ..
-            }) => {
-                if last_desired != Some(desired) {
-                    last_desired = Some(desired);
-                    if let Ok(mut r) = record.lock() {
-                        r.desired.push((t0.elapsed(), desired));
+        match describe_all(&asg).await {
+            Ok(groups) => {
+                if let Some((_, g)) = groups.iter().find(|(n, _)| n == GROUP) {
+                    if last_desired != Some(g.desired) {
+                        last_desired = Some(g.desired);
+                        if let Ok(mut r) = record.lock() {
+                            r.desired.push((t0.elapsed(), g.desired));
+                        }
                     }
                 }
+                let instances: BTreeMap<String, (String, String)> = groups
+                    .iter()
+                    .flat_map(|(name, g)| {
+                        g.instances
+                            .iter()
+                            .map(move |(id, zone)| (id.clone(), (zone.clone(), name.clone())))
+                    })
+                    .collect();
                 let now = Instant::now();
-                for (id, zone) in &instances {
+                for (id, (zone, group)) in &instances {
                     let seen = *first_seen.entry(id.clone()).or_insert(now);
                     if names.contains_key(id) || now.duration_since(seen) < boot_delay {
                         continue;
@@ -132,7 +161,7 @@ pub async fn run(
                         n / 250,
                         10 + n % 250
                     );
-                    let Ok(node) = node_for(&name, id, zone) else {
+                    let Ok(node) = node_for(&name, id, zone, group) else {
                         continue;
                     };
                     if nodes.create(&PostParams::default(), &node).await.is_ok() {

@@ -82,19 +82,54 @@ pub fn legacy_status(c: &Counts, unix: i64) -> String {
     )
 }
 
-async fn counts(asg: &aws_sdk_autoscaling::Client, nodes: &Api<Node>) -> Result<Counts, String> {
-    let g = super::bridge::describe_group(asg).await?;
+/// Each group's counts, [`GROUP`] first.
+async fn counts(
+    asg: &aws_sdk_autoscaling::Client,
+    nodes: &Api<Node>,
+) -> Result<Vec<(String, Counts)>, String> {
+    let mut groups = super::bridge::describe_all(asg).await?;
+    groups.sort_by_key(|(n, _)| n != GROUP);
     let list = nodes
         .list(&ListParams::default().labels("type=kwok"))
         .await
         .map_err(|e| e.to_string())?;
-    Ok(Counts {
-        registered: list.items.len(),
-        ready: list.items.iter().filter(|n| node_ready(n)).count(),
-        target: g.desired,
-        min: g.min,
-        max: g.max,
-    })
+    Ok(groups
+        .into_iter()
+        .map(|(name, g)| {
+            let mine: Vec<&Node> = list
+                .items
+                .iter()
+                .filter(|n| {
+                    n.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(super::bridge::GROUP_LABEL))
+                        == Some(&name)
+                })
+                .collect();
+            let c = Counts {
+                registered: mine.len(),
+                ready: mine.iter().filter(|n| node_ready(n)).count(),
+                target: g.desired,
+                min: g.min,
+                max: g.max,
+            };
+            (name, c)
+        })
+        .collect())
+}
+
+/// One more group's entry of the YAML form's `nodeGroups`.
+fn yaml_group(name: &str, c: &Counts, unix: i64) -> String {
+    let (t, unready, scale_up) = common(c, unix);
+    format!(
+        "- name: {name}\n  health:\n    status: Healthy\n    nodeCounts:\n      registered:\n        total: {reg}\n        ready: {ready}\n        notStarted: {unready}\n      longUnregistered: 0\n      unregistered: 0\n    cloudProviderTarget: {target}\n    minSize: {min}\n    maxSize: {max}\n    lastProbeTime: \"{t}\"\n  scaleUp:\n    status: {scale_up}\n    lastProbeTime: \"{t}\"\n  scaleDown:\n    status: NoCandidates\n    lastProbeTime: \"{t}\"\n",
+        reg = c.registered,
+        ready = c.ready,
+        target = c.target,
+        min = c.min,
+        max = c.max,
+    )
 }
 
 /// The real cluster-autoscaler's flags for the e2e world (and its cloud config, written into
@@ -163,13 +198,19 @@ pub async fn run(asg: aws_sdk_autoscaling::Client, kube: Client, legacy: bool) {
     let pp = PatchParams::apply("cluster-autoscaler").force();
     loop {
         match counts(&asg, &nodes).await {
-            Ok(c) => {
+            Ok(all) if all.first().is_some_and(|(n, _)| n == GROUP) => {
+                let c = all[0].1;
                 let now = unix_now();
-                let status = if legacy {
+                let mut status = if legacy {
                     legacy_status(&c, now)
                 } else {
                     yaml_status(&c, now)
                 };
+                if !legacy {
+                    for (name, other) in &all[1..] {
+                        status.push_str(&yaml_group(name, other, now));
+                    }
+                }
                 let cm = serde_json::json!({
                     "apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {
@@ -199,6 +240,7 @@ pub async fn run(asg: aws_sdk_autoscaling::Client, kube: Client, legacy: bool) {
                         .await;
                 }
             }
+            Ok(_) => eprintln!("ca: group {GROUP} not found"),
             Err(e) => eprintln!("ca: {e}"),
         }
         tokio::time::sleep(Duration::from_secs(2)).await;

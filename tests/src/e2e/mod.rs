@@ -17,6 +17,7 @@
 //! refuses both modules (`github.com/aws/aws-node-termination-handler`,
 //! `k8s.io/autoscaler/cluster-autoscaler`: 403 "not available" for every version).
 
+pub mod aws;
 pub mod bridge;
 pub mod ca;
 pub mod nth;
@@ -56,7 +57,16 @@ pub struct Options {
     pub replicas: i32,
     /// cluster-autoscaler's status in the legacy text form (CA <= 1.29) instead of YAML.
     pub legacy_status: bool,
+    /// The group has Capacity Rebalancing (an EKS managed spot node group): AWS's part
+    /// ([`aws::capacity_rebalance`]) replaces signalled instances itself.
+    pub capacity_rebalance: bool,
+    /// A second group, [`FALLBACK`] (one node to start), named as the group's fallback by
+    /// tag; the group's Launch process is suspended (its pool cannot launch).
+    pub fallback: bool,
 }
+
+/// The fallback group of [`Options::fallback`].
+pub const FALLBACK: &str = "ondemand-workers";
 
 impl Default for Options {
     fn default() -> Self {
@@ -66,6 +76,8 @@ impl Default for Options {
             boot_delay: Duration::from_secs(8),
             replicas: 9,
             legacy_status: false,
+            capacity_rebalance: false,
+            fallback: false,
         }
     }
 }
@@ -161,6 +173,42 @@ impl Drop for Env {
             let _ = c.wait();
         }
     }
+}
+
+/// [`Options::fallback`]: the on-demand group, named as [`GROUP`]'s fallback, whose Launch
+/// process is suspended (moto keeps launching, but the booster must not ask it to).
+async fn env_fallback(asg: &aws_sdk_autoscaling::Client) -> Result<(), String> {
+    use aws_sdk_autoscaling::types::Tag;
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name(FALLBACK)
+        .launch_configuration_name("spot-lc")
+        .min_size(0)
+        .max_size(3)
+        .desired_capacity(1)
+        .availability_zones("eu-west-1a")
+        .send()
+        .await
+        .map_err(|e| format!("fallback group: {e:?}"))?;
+    asg.create_or_update_tags()
+        .tags(
+            Tag::builder()
+                .key(booster_core::config::FALLBACK_TAG)
+                .value(FALLBACK)
+                .resource_id(GROUP)
+                .resource_type("auto-scaling-group")
+                .propagate_at_launch(false)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("fallback tag: {e:?}"))?;
+    asg.suspend_processes()
+        .auto_scaling_group_name(GROUP)
+        .scaling_processes("Launch")
+        .send()
+        .await
+        .map_err(|e| format!("suspend Launch: {e:?}"))?;
+    Ok(())
 }
 
 /// Whether every server the suite needs is there; prints SKIPPED (or fails under
@@ -286,10 +334,23 @@ impl Env {
             .max_size(opts.max_size)
             .desired_capacity(opts.nodes)
             .set_availability_zones(Some(zones.iter().map(|z| z.to_string()).collect()))
+            .capacity_rebalance(opts.capacity_rebalance)
+            .tags(
+                aws_sdk_autoscaling::types::Tag::builder()
+                    .key("eks:nodegroup-name")
+                    .value("spot")
+                    .resource_id(GROUP)
+                    .resource_type("auto-scaling-group")
+                    .propagate_at_launch(false)
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| format!("group: {e:?}"))?;
 
+        if opts.fallback {
+            env_fallback(&asg).await?;
+        }
         let record = Arc::new(Mutex::new(Record::default()));
         let t0 = Instant::now();
         let mut env = Env {
@@ -334,7 +395,8 @@ impl Env {
                 opts.legacy_status,
             )));
         }
-        env.wait_nodes_ready(opts.nodes as usize, 60).await?;
+        env.wait_nodes_ready(opts.nodes as usize + usize::from(opts.fallback), 60)
+            .await?;
         env.workload(opts.replicas).await?;
         env.tasks.push(tokio::spawn(sampler(
             env.kube.clone(),

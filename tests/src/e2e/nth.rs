@@ -102,7 +102,7 @@ async fn event(kube: &Client, node: &str, instance: &str, reason: &str, message:
 }
 
 /// Evicts every pod of `node`, budgets respected; returns when none is left.
-async fn drain(kube: &Client, node: &str, until: Instant) {
+pub(crate) async fn drain(kube: &Client, node: &str, until: Instant) {
     let pods: Api<Pod> = Api::all(kube.clone());
     let lp = ListParams::default().fields(&format!("spec.nodeName={node}"));
     while Instant::now() < until {
