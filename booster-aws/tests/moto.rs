@@ -201,7 +201,7 @@ async fn set_desired_checks_max_size_itself() {
     let c = client(&m);
     groups(&c, "max", 1, 3, 4, &[]).await;
     let a = adapter(&m, Settings::default());
-    let r = a.set_desired("max-0", 2, 5).await;
+    let r = a.set_desired("max-0", 3, 5).await;
     assert!(
         matches!(&r, Err(PortError::Rejected(m)) if m.contains("max size 4")),
         "{r:?}"

@@ -439,6 +439,9 @@ mod tests {
         let v = view(s);
         cluster.expect_observe().returning(move || Ok(v.clone()));
         let mut cloud = MockCloud::new();
+        cloud
+            .expect_scaling_failures()
+            .returning(|_| Ok(Vec::new()));
         let groups = s.groups.clone();
         cloud
             .expect_describe_groups()
@@ -658,6 +661,9 @@ mod tests {
                 cluster.expect_set_unschedulable().returning(|_, _| Ok(()));
                 cluster.expect_record_event().returning(|_, _, _, _| Ok(()));
                 let mut cloud = MockCloud::new();
+                cloud
+                    .expect_scaling_failures()
+                    .returning(|_| Ok(Vec::new()));
                 let st = state.clone();
                 cloud.expect_describe_groups().returning(move |_| {
                     Ok(st

@@ -239,7 +239,11 @@ fn simulate_without_arguments_prints_one_row_per_scenario_and_policy() {
                 .any(|p| l.contains(p))
         })
         .count();
-    assert_eq!(rows, 11 * 3, "{text}");
+    assert_eq!(
+        rows,
+        booster_core::sim::scenario::BUILTIN.len() * 3,
+        "{text}"
+    );
 }
 
 #[test]
