@@ -490,8 +490,29 @@ impl World {
         let snap = self.snapshot();
         let plan = decide(&snap, cfg);
         check_plan(&snap, cfg, &plan)?;
+        // The documented limit: a forged Event in NTH's exact form, posted within the
+        // corroboration window of a cordon NTH really made, is what NTH's own Event would
+        // be. Beyond that, forged Events change nothing.
+        let window = cfg.corroboration_window;
+        let as_nths = |e: &&Signal| {
+            e.namespace == "default"
+                && e.component == "aws-node-termination-handler"
+                && self.nodes.get(&e.node).is_some_and(|n| {
+                    n.unschedulable
+                        && n.cordoned_by.as_deref() == Some("node-termination-handler")
+                        && e.instance_id == n.instance_id
+                        && e.created_at.zip(n.cordoned_at).is_some_and(|(c, k)| {
+                            c >= n.created_at && c.since(k).max(k.since(c)) <= window
+                        })
+                })
+        };
         let genuine = Snapshot {
-            signals: self.signals.clone(),
+            signals: self
+                .signals
+                .iter()
+                .chain(self.forged.iter().filter(as_nths))
+                .cloned()
+                .collect(),
             ..snap.clone()
         };
         prop_assert_eq!(
@@ -738,15 +759,17 @@ impl World {
                     .ledger
                     .entries
                     .iter()
+                    // The cap is per group raised: own or fallback.
                     .filter(|(n, e)| {
-                        e.group == g.name
+                        e.boost_group() == g.name
                             && e.released_at.is_none()
                             && self.nodes.contains_key(*n)
                             && matches!(e.boost, Boost::Applying { .. } | Boost::Applied { .. })
                     })
                     .filter(|(_, e)| {
-                        g.instances
+                        self.groups
                             .iter()
+                            .flat_map(|g| g.instances.iter())
                             .any(|i| i.id == e.instance_id && !i.lifecycle.is_leaving())
                     })
                     .count() as u32;
