@@ -17,10 +17,8 @@ use booster_aws::{AutoScaling, Settings};
 use booster_core::ports::Cloud;
 use booster_tests::moto::Moto;
 
-#[tokio::test]
-async fn capacity_rebalance_suspended_processes_zones_weights_and_warm_pools_from_moto() {
-    let Some(m) = Moto::start() else { return };
-    let c = m.client();
+/// A group `mng` with Capacity Rebalancing on, as an EKS managed spot node group has.
+async fn managed_like_group(c: &aws_sdk_autoscaling::Client, desired: i32, zones: &[&str]) {
     c.create_launch_configuration()
         .launch_configuration_name("lc")
         .image_id("ami-12c6146b")
@@ -28,18 +26,25 @@ async fn capacity_rebalance_suspended_processes_zones_weights_and_warm_pools_fro
         .send()
         .await
         .expect("launch configuration");
-    c.create_auto_scaling_group()
+    let mut req = c
+        .create_auto_scaling_group()
         .auto_scaling_group_name("mng")
         .launch_configuration_name("lc")
         .min_size(1)
         .max_size(10)
-        .desired_capacity(2)
-        .availability_zones("eu-west-1a")
-        .availability_zones("eu-west-1b")
-        .capacity_rebalance(true)
-        .send()
-        .await
-        .expect("managed-like group");
+        .desired_capacity(desired)
+        .capacity_rebalance(true);
+    for z in zones {
+        req = req.availability_zones(*z);
+    }
+    req.send().await.expect("managed-like group");
+}
+
+#[tokio::test]
+async fn capacity_rebalance_suspended_processes_zones_weights_and_warm_pools_from_moto() {
+    let Some(m) = Moto::start() else { return };
+    let c = m.client();
+    managed_like_group(&c, 2, &["eu-west-1a", "eu-west-1b"]).await;
     c.suspend_processes()
         .auto_scaling_group_name("mng")
         .scaling_processes("AZRebalance")
@@ -77,24 +82,7 @@ async fn a_capacity_rebalancing_group_never_gets_a_set_desired_capacity() {
     use std::sync::{Arc, Mutex};
     let Some(m) = Moto::start() else { return };
     let c = m.client();
-    c.create_launch_configuration()
-        .launch_configuration_name("lc")
-        .image_id("ami-12c6146b")
-        .instance_type("m5.large")
-        .send()
-        .await
-        .expect("launch configuration");
-    c.create_auto_scaling_group()
-        .auto_scaling_group_name("mng")
-        .launch_configuration_name("lc")
-        .min_size(1)
-        .max_size(10)
-        .desired_capacity(3)
-        .availability_zones("eu-west-1a")
-        .capacity_rebalance(true)
-        .send()
-        .await
-        .expect("group");
+    managed_like_group(&c, 3, &["eu-west-1a"]).await;
     let a = AutoScaling::from_client(c.clone(), Settings::default());
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let mut cluster = MockCluster::new();

@@ -43,7 +43,8 @@ enum Command {
     Simulate {
         /// A built-in scenario name or a scenario file (YAML); repeat for several.
         /// Built-in: steady, single-signal, storm, long-lead, short-lead, never-interrupted,
-        /// ca-scale-up, at-max-size, single-az, pdb-blocking, restart-mid-drain, forged-events.
+        /// ca-scale-up, at-max-size, single-az, pdb-blocking, restart-mid-drain, forged-events,
+        /// capacity-rebalance, weighted, az-rebalance, dry-pool, dry-pool-fallback.
         #[arg(long = "scenario", value_name = "NAME|FILE")]
         scenarios: Vec<String>,
         /// `all`, or a comma-separated list of nth-drain, upstream, booster.

@@ -247,6 +247,19 @@ fn simulate_without_arguments_prints_one_row_per_scenario_and_policy() {
 }
 
 #[test]
+fn simulate_help_names_every_built_in_scenario() {
+    let out = run_with_stdin(&["simulate", "--help"], b"");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).replace(char::is_whitespace, "");
+    for (name, _) in booster_core::sim::scenario::BUILTIN {
+        assert!(
+            text.contains(name),
+            "`simulate --help` does not name {name}"
+        );
+    }
+}
+
+#[test]
 fn simulate_writes_a_self_contained_page_with_a_chart_per_scenario() {
     let dir = std::env::temp_dir().join(format!("asb-sim-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use booster_tests::control_plane::{available, ControlPlane};
+use booster_tests::control_plane::{available, create_via as create, ControlPlane};
 use common::{free_port, get, sync_nodes};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -22,16 +22,6 @@ fn rfc3339(secs_from_now: i64) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     booster_core::Timestamp::from_unix_secs(now + secs_from_now).to_string()
-}
-
-async fn create<K>(api: Api<K>, v: serde_json::Value)
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
-    let o: K = serde_json::from_value(v).expect("object");
-    api.create(&PostParams::default(), &o)
-        .await
-        .expect("create");
 }
 
 /// A service account that may create Events in its namespace and in `default`, and

@@ -95,7 +95,13 @@ impl<'a> Decider<'a> {
 
     /// Records a signal of a Capacity Rebalancing group: no boost, ever.
     fn record_without_boost(&mut self, w: Want<'a>, id: &str, reason: Reason) {
-        let why = if self.s.ledger.entries.contains_key(w.node) {
+        self.record_boost(&w, id, Boost::Abandoned { reason }, None);
+        self.hold(w.node, reason);
+    }
+
+    /// Records a fresh signal in the ledger with the boost decided for it.
+    fn record_boost(&mut self, w: &Want<'a>, id: &str, boost: Boost, fallback: Option<String>) {
+        let reason = if self.s.ledger.entries.contains_key(w.node) {
             Reason::SignalAfterRelease
         } else {
             Reason::NewSignal
@@ -106,15 +112,14 @@ impl<'a> Decider<'a> {
                 instance_id: id.to_string(),
                 group: w.own.name.clone(),
                 signal_at: w.signal_at,
-                boost: Boost::Abandoned { reason },
+                boost,
                 drain: DrainState::NotStarted,
                 released_at: None,
-                fallback: None,
+                fallback,
                 retiring: None,
             },
-            reason: why,
+            reason,
         });
-        self.hold(w.node, reason);
     }
 
     /// Sends each signal that wants a boost to the group to boost, settles and grants the
@@ -266,26 +271,8 @@ impl<'a> Decider<'a> {
             let fallback = (group.name != w.own.name).then(|| group.name.clone());
             match w.fresh {
                 Some(id) => {
-                    let reason = if self.s.ledger.entries.contains_key(w.node) {
-                        Reason::SignalAfterRelease
-                    } else {
-                        Reason::NewSignal
-                    };
                     let queued = matches!(boost, Boost::Queued { .. });
-                    self.push(Action::RecordSignal {
-                        node: w.node.to_string(),
-                        entry: Entry {
-                            instance_id: id.to_string(),
-                            group: w.own.name.clone(),
-                            signal_at: w.signal_at,
-                            boost,
-                            drain: DrainState::NotStarted,
-                            released_at: None,
-                            fallback: fallback.filter(|_| !queued),
-                            retiring: None,
-                        },
-                        reason,
-                    });
+                    self.record_boost(w, id, boost, fallback.filter(|_| !queued));
                     if queued {
                         self.hold(w.node, wait_reason);
                     }
