@@ -51,6 +51,10 @@ pub struct Settings {
     /// Attempts per call, the first included (adaptive retry mode: throttles slow the
     /// client down as well as retry).
     pub max_attempts: u32,
+    /// Deadline of one attempt of a call.
+    pub attempt_timeout: Duration,
+    /// Deadline of a call, its retries included.
+    pub operation_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -63,6 +67,8 @@ impl Default for Settings {
             // The simulator's figures assume the same.
             describe_ttl: Duration::from_secs(15),
             max_attempts: 5,
+            attempt_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -72,7 +78,17 @@ impl Default for Settings {
 /// set, and the adaptive retry mode.
 pub async fn sdk_config(settings: &Settings) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::adaptive().with_max_attempts(settings.max_attempts.max(1)));
+        .retry_config(RetryConfig::adaptive().with_max_attempts(settings.max_attempts.max(1)))
+        // Without these only connecting has a deadline: a call whose answer never comes
+        // would hold the pass forever.
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .read_timeout(settings.attempt_timeout)
+                .operation_attempt_timeout(settings.attempt_timeout)
+                .operation_timeout(settings.operation_timeout)
+                .build(),
+        );
     if let Some(r) = &settings.region {
         loader = loader.region(Region::new(r.clone()));
     }

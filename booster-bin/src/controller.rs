@@ -73,6 +73,8 @@ pub struct Controller {
     /// Group warnings already given (Capacity Rebalancing, AZRebalance, launches failing):
     /// one Warning Event per group and reason for the life of the process.
     warned: BTreeSet<(String, Reason)>,
+    /// See [`Controller::observed_at`].
+    observed_at: Option<Instant>,
 }
 
 /// Rejected Events logged one by one per pass; the rest of a flood is summed up in a line.
@@ -122,6 +124,7 @@ impl Controller {
             dry_logged: BTreeSet::new(),
             rejected: BTreeSet::new(),
             warned: BTreeSet::new(),
+            observed_at: None,
         }
     }
 
@@ -202,13 +205,21 @@ impl Controller {
     }
 
     async fn snapshot(&mut self) -> Result<Snapshot, PortError> {
-        booster_core::exec::snapshot(
-            self.ports.cluster.as_ref(),
+        let view = self.ports.cluster.observe().await?;
+        self.observed_at = Some(Instant::now());
+        booster_core::exec::snapshot_of(
+            view,
             self.ports.cloud.as_ref(),
             (self.clock)(),
             &mut self.unknown,
         )
         .await
+    }
+
+    /// When a pass last had the cluster's answer (the apiserver answered): what liveness
+    /// is judged on. AWS being down does not make the process unhealthy.
+    pub fn observed_at(&self) -> Option<Instant> {
+        self.observed_at
     }
 
     /// One pass.
@@ -238,6 +249,15 @@ impl Controller {
             snapshot.ledger = l;
         }
         let leader = self.ports.leader.is_leader().await;
+        if !leader && !self.drains.is_empty() {
+            // Leadership lost: the drains stop here (the fence stops their evictions too);
+            // the ledger says they are under way, and the next leader resumes them.
+            tracing::warn!(
+                drains = self.drains.len(),
+                "not leading: stopping the drains this replica runs"
+            );
+            self.shutdown();
+        }
         let cfg = if leader {
             self.cfg.clone()
         } else {

@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 
 mod controller;
+mod fence;
+mod health;
 mod html;
 mod metrics;
 mod run;

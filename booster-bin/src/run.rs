@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,6 +14,8 @@ use clap::{Args, ValueEnum};
 use tokio::sync::watch;
 
 use crate::controller::{wall_clock, Controller, Ports};
+use crate::fence::{FencedCloud, FencedCluster};
+use crate::health::Health;
 use crate::metrics::Metrics;
 
 fn dur(s: &str) -> Result<Dur, String> {
@@ -125,6 +126,16 @@ pub struct RunArgs {
     /// The Lease's name.
     #[arg(long, default_value = "aws-spots-booster", env = "LEASE_NAME")]
     pub lease_name: String,
+    /// How long a standby waits, after it last saw the Lease change, before taking it.
+    #[arg(long, default_value = "15s", value_parser = dur, env = "LEADER_ELECT_LEASE_DURATION")]
+    pub leader_elect_lease_duration: Dur,
+    /// How long the leader keeps acting without a successful renewal (shorter than the
+    /// lease duration: it stops before anyone may take over).
+    #[arg(long, default_value = "10s", value_parser = dur, env = "LEADER_ELECT_RENEW_DEADLINE")]
+    pub leader_elect_renew_deadline: Dur,
+    /// How often each replica tries to acquire or renew the Lease.
+    #[arg(long, default_value = "2s", value_parser = dur, env = "LEADER_ELECT_RETRY_PERIOD")]
+    pub leader_elect_retry_period: Dur,
     /// The ledger ConfigMap's name (created with the RBAC: the booster may only update it).
     #[arg(long, default_value = "aws-spots-booster-ledger", env = "LEDGER_NAME")]
     pub ledger_name: String,
@@ -205,7 +216,34 @@ fn list(s: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// `Dur` as a std `Duration`.
+fn std_dur(d: Dur) -> Duration {
+    Duration::from_millis(d.as_millis())
+}
+
 impl RunArgs {
+    /// Leader-election timings from the flags, refused when two replicas could act at once.
+    pub fn lease_timings(&self) -> Result<booster_k8s::lease::Timings> {
+        let t = booster_k8s::lease::Timings {
+            lease_duration: std_dur(self.leader_elect_lease_duration),
+            renew_deadline: std_dur(self.leader_elect_renew_deadline),
+            retry_period: std_dur(self.leader_elect_retry_period),
+        };
+        t.validate()
+            .map_err(|e| anyhow::anyhow!("--leader-elect-*: {e}"))?;
+        Ok(t)
+    }
+
+    /// The longest one pass may take before the watchdog ends it (it is then retried).
+    pub fn pass_timeout(&self) -> Duration {
+        (2 * std_dur(self.resync)).max(Duration::from_secs(30))
+    }
+
+    /// `/healthz` fails when no pass has had the apiserver's answer for this long.
+    pub fn liveness_window(&self) -> Duration {
+        (3 * std_dur(self.resync)).max(self.pass_timeout() + std_dur(self.resync))
+    }
+
     /// The engine's settings.
     pub fn engine_config(&self) -> Config {
         Config {
@@ -279,14 +317,15 @@ async fn shutdown_signal(tx: watch::Sender<bool>) {
     let _ = tx.send(true);
 }
 
-async fn serve(
-    addr: SocketAddr,
-    metrics: Arc<Mutex<Metrics>>,
-    ready: Arc<AtomicBool>,
-) -> Result<()> {
+async fn serve(addr: SocketAddr, metrics: Arc<Mutex<Metrics>>, health: Arc<Health>) -> Result<()> {
     use axum::http::StatusCode;
     use axum::routing::get;
     let m = metrics.clone();
+    let answer = |r: Result<String, String>| match r {
+        Ok(body) => (StatusCode::OK, body),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+    };
+    let (live, ready) = (health.clone(), health);
     let app = axum::Router::new()
         .route(
             "/metrics",
@@ -303,21 +342,18 @@ async fn serve(
                 }
             }),
         )
-        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/healthz",
+            get(move || {
+                let r = answer(live.live());
+                async move { r }
+            }),
+        )
         .route(
             "/readyz",
             get(move || {
-                let ok = ready.load(Ordering::SeqCst);
-                async move {
-                    if ok {
-                        (StatusCode::OK, "ok")
-                    } else {
-                        (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "waiting for the first full snapshot",
-                        )
-                    }
-                }
+                let r = answer(ready.ready());
+                async move { r }
             }),
         );
     let listener = tokio::net::TcpListener::bind(addr)
@@ -339,6 +375,13 @@ pub fn print_config(args: &RunArgs) -> Result<()> {
         "ignorePodsGracePeriod": args.ignore_pods_grace_period,
         "logFormat": format!("{:?}", args.log_format).to_lowercase(),
         "resync": args.resync,
+        "leaderElection": {
+            "leaseDuration": args.leader_elect_lease_duration,
+            "renewDeadline": args.leader_elect_renew_deadline,
+            "retryPeriod": args.leader_elect_retry_period,
+        },
+        "passTimeout": format!("{}s", args.pass_timeout().as_secs()),
+        "livenessWindow": format!("{}s", args.liveness_window().as_secs()),
     });
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(())
@@ -348,6 +391,7 @@ pub fn print_config(args: &RunArgs) -> Result<()> {
 pub async fn run(args: RunArgs) -> Result<()> {
     init_logs(args.log_format);
     let cfg = args.engine_config();
+    let timings = args.lease_timings()?;
     let addr: SocketAddr = format!("{}:{}", args.metrics_host, args.metrics_port)
         .parse()
         .with_context(|| format!("--metrics-host {:?} is not an address", args.metrics_host))?;
@@ -385,35 +429,38 @@ pub async fn run(args: RunArgs) -> Result<()> {
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
     tokio::spawn(shutdown_signal(stop_tx));
-    let leader: Arc<dyn Leadership> = if args.leader_elect {
+    // The elector stops (and releases the Lease) only when told, after the loop's writes
+    // have stopped: releasing first would let the other replica act while a pass still
+    // writes.
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let (leader, elector_task): (Arc<dyn Leadership>, _) = if args.leader_elect {
         let elector = Arc::new(booster_k8s::lease::Elector::new(
             booster_k8s::lease::LeaseLock::new(
                 kube.clone(),
                 &args.lease_namespace,
                 &args.lease_name,
                 &identity,
-                Duration::from_secs(15),
+                timings,
             ),
         ));
         let e = elector.clone();
-        let mut rx = stop_rx.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             e.run(async move {
-                let _ = rx.wait_for(|s| *s).await;
+                let _ = release_rx.await;
             })
             .await;
         });
-        elector
+        (elector, Some(task))
     } else {
-        Arc::new(AlwaysLeader)
+        (Arc::new(AlwaysLeader), None)
     };
 
     let metrics = Arc::new(Mutex::new(Metrics::new()));
-    let ready = Arc::new(AtomicBool::new(false));
+    let health = Arc::new(Health::new(args.liveness_window()));
     {
-        let (m, r) = (metrics.clone(), ready.clone());
+        let (m, h) = (metrics.clone(), health.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve(addr, m, r).await {
+            if let Err(e) = serve(addr, m, h).await {
                 tracing::error!(error = %format!("{e:#}"), "metrics server stopped");
             }
         });
@@ -430,27 +477,50 @@ pub async fn run(args: RunArgs) -> Result<()> {
             return Ok(());
         }
     }
+    health.synced();
     tracing::info!(
         dry_run = cfg.dry_run,
         leader_elect = args.leader_elect,
+        pass_timeout_s = args.pass_timeout().as_secs(),
+        liveness_window_s = args.liveness_window().as_secs(),
         "watches synced; controller running"
     );
 
     let changes = cluster.changes();
     let mut controller = Controller::new(
         Ports {
-            cluster: cluster.clone(),
-            cloud: cloud.clone(),
-            leader,
+            cluster: Arc::new(FencedCluster {
+                inner: cluster.clone(),
+                leader: leader.clone(),
+            }),
+            cloud: Arc::new(FencedCloud {
+                inner: cloud.clone(),
+                leader: leader.clone(),
+            }),
+            leader: leader.clone(),
         },
         cfg.clone(),
         wall_clock,
     );
-    let resync = Duration::from_millis(args.resync.as_millis());
+    let resync = std_dur(args.resync);
+    let pass_timeout = args.pass_timeout();
+    let mut failures = backoff(resync);
     loop {
-        let wake = match controller.pass().await {
+        let outcome = match tokio::time::timeout(pass_timeout, controller.pass()).await {
+            Ok(r) => r.map_err(|e| (e.metric_label(), e.to_string())),
+            Err(_) => Err((
+                "timeout",
+                format!(
+                    "the pass took longer than {}s and was stopped",
+                    pass_timeout.as_secs()
+                ),
+            )),
+        };
+        let leading = leader.is_leader().await;
+        let wake = match outcome {
             Ok(report) => {
-                ready.store(true, Ordering::SeqCst);
+                health.pass_ended(Ok(()), controller.observed_at(), leading);
+                failures = backoff(resync);
                 let wake = report.plan.next_wakeup;
                 for node in &report.drains_started {
                     tracing::info!(node = %node, "drain started");
@@ -460,21 +530,26 @@ pub async fn run(args: RunArgs) -> Result<()> {
                     m.drains_running(controller.running_drains());
                     m.aws_calls(calls.snapshot());
                 }
-                wake
+                wake.map(|w| Duration::from_millis(w.since(wall_clock()).as_millis()))
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "pass failed; retrying");
+            Err((label, e)) => {
+                health.pass_ended(Err(e.clone()), controller.observed_at(), leading);
+                let delay = failures.next().unwrap_or(resync);
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "pass failed");
                 if let Ok(mut m) = metrics.lock() {
-                    m.failed_pass(e.metric_label());
+                    m.failed_pass(label);
                     m.aws_calls(calls.snapshot());
                 }
-                None
+                // Back off: watch changes do not cut the wait short, or a failing call
+                // would be retried on every Node heartbeat.
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop_rx.wait_for(|s| *s) => break,
+                }
+                continue;
             }
         };
-        let until_wake = wake
-            .map(|w| Duration::from_millis(w.since(wall_clock()).as_millis()))
-            .unwrap_or(resync)
-            .min(resync);
+        let until_wake = wake.unwrap_or(resync).min(resync);
         tokio::select! {
             _ = changes.notified() => {
                 // Let a burst of watch events settle into one pass.
@@ -487,9 +562,25 @@ pub async fn run(args: RunArgs) -> Result<()> {
             break;
         }
     }
+    // No pass runs now; the drains stop, then the Lease goes.
     controller.shutdown();
-    // Give the elector a moment to release the Lease.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = release_tx.send(());
+    if let Some(task) = elector_task {
+        let _ =
+            tokio::time::timeout(timings.call_timeout() * 2 + Duration::from_secs(1), task).await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Delays between failed passes: exponential from 1 s up to the resync, with jitter, so
+/// that replicas (and a fleet of clusters) do not retry in step.
+fn backoff(resync: Duration) -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(1))
+        .with_max_delay(resync.max(Duration::from_secs(1)))
+        .with_jitter()
+        .without_max_times()
+        .build()
 }

@@ -298,9 +298,12 @@ async fn e2e_4_two_replicas_lease_takeover() {
     .await
     .expect("takeover");
     let takeover = killed.elapsed();
+    // By design: the standby saw the last renewal within a retry period, waits the lease
+    // duration from then, and takes it on its next try (one call); the check polls each 1 s.
+    let bound = booster_k8s::lease::Timings::default().takeover_bound() + Duration::from_secs(1);
     assert!(
-        takeover <= Duration::from_secs(17),
-        "takeover within the 15 s lease (+ one 2 s retry): {takeover:?}"
+        takeover <= bound,
+        "takeover within lease duration + 2 retry periods + one call ({bound:?}): {takeover:?}"
     );
     let ranked = env.nodes_by_pods().await.expect("nodes");
     let (second, second_id) = ranked
@@ -326,7 +329,11 @@ async fn e2e_4_two_replicas_lease_takeover() {
         "4-two-replicas",
         start,
         &env,
-        &format!("takeover {:.1} s after SIGKILL", takeover.as_secs_f64()),
+        &format!(
+            "takeover {:.1} s after SIGKILL (bound {:.0} s)",
+            takeover.as_secs_f64(),
+            bound.as_secs_f64()
+        ),
     );
 }
 

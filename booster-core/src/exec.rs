@@ -94,6 +94,21 @@ impl Run<'_> {
     }
 }
 
+/// Marks each boosted node with its ledger entry before the boost's call: a boost whose
+/// marks could not all be written is not made (this pass).
+async fn mark_boosts(
+    cluster: &dyn Cluster,
+    ledger: &Ledger,
+    nodes: &[String],
+) -> Result<(), PortError> {
+    for node in nodes {
+        if let Some(e) = ledger.entries.get(node) {
+            cluster.mark_boost(node, e).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Executes `plan` against `ledger` (the one observed with the snapshot). `drain_timeout`
 /// bounds each drain started.
 pub async fn execute(
@@ -127,28 +142,35 @@ pub async fn execute(
                 Ok(Effect::Recorded)
             }
             Action::SetDesired {
-                group, from, to, ..
-            } => match cloud.set_desired(group, *from, *to).await {
-                Ok(o) => {
-                    let raised = o == SetDesiredOutcome::Raised;
-                    if let Some(confirm) = a.set_desired_confirmation(raised) {
-                        run.working.apply(&confirm);
-                    }
-                    run.record(
-                        index,
-                        Ok(if raised {
-                            Effect::Done
-                        } else {
-                            Effect::AlreadyDone
-                        }),
-                    );
-                    if let Err(e) = run.flush().await {
-                        run.out.aborted = Some(e);
-                        break;
-                    }
-                    continue;
-                }
+                group,
+                from,
+                to,
+                nodes,
+                ..
+            } => match mark_boosts(cluster, &run.working, nodes).await {
                 Err(e) => Err(e),
+                Ok(()) => match cloud.set_desired(group, *from, *to).await {
+                    Ok(o) => {
+                        let raised = o == SetDesiredOutcome::Raised;
+                        if let Some(confirm) = a.set_desired_confirmation(raised) {
+                            run.working.apply(&confirm);
+                        }
+                        run.record(
+                            index,
+                            Ok(if raised {
+                                Effect::Done
+                            } else {
+                                Effect::AlreadyDone
+                            }),
+                        );
+                        if let Err(e) = run.flush().await {
+                            run.out.aborted = Some(e);
+                            break;
+                        }
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                },
             },
             Action::Cordon { node, .. } => cluster
                 .set_unschedulable(node, true)
@@ -161,6 +183,11 @@ pub async fn execute(
             Action::Release { node, .. } => {
                 let r = match cluster.set_unschedulable(node, false).await {
                     Ok(()) => cluster.remove_rebalance_taint(node).await,
+                    Err(e) => Err(e),
+                };
+                // Given back: no mark must bring the signal back if the ledger is lost.
+                let r = match r {
+                    Ok(()) => cluster.clear_boost_mark(node).await,
                     Err(e) => Err(e),
                 };
                 r.map(|()| {
@@ -258,6 +285,17 @@ pub async fn snapshot(
     asked: &mut std::collections::BTreeSet<String>,
 ) -> Result<crate::snapshot::Snapshot, PortError> {
     let view = cluster.observe().await?;
+    snapshot_of(view, cloud, now, asked).await
+}
+
+/// [`snapshot`] from a view already observed: the caller can tell the cluster's answer from
+/// the cloud's (the controller's liveness is about the first).
+pub async fn snapshot_of(
+    view: crate::ports::ClusterView,
+    cloud: &dyn Cloud,
+    now: crate::time::Timestamp,
+    asked: &mut std::collections::BTreeSet<String>,
+) -> Result<crate::snapshot::Snapshot, PortError> {
     let mut names = view.groups_to_describe();
     let mut groups = cloud.describe_groups(&names).await?;
     let known: std::collections::BTreeSet<&str> = groups

@@ -403,6 +403,10 @@ reasons! {
     NewSignal => "rebalance recommendation received",
     /// A signal newer than the node's last release.
     SignalAfterRelease => "new rebalance recommendation after the node was given back",
+    /// The ledger had no entry for a node that carries the booster's mark of a boost made
+    /// for it (the ledger was deleted or replaced): the entry is rebuilt from the mark, so
+    /// that the boost is not made a second time.
+    LedgerRecovered => "ledger entry rebuilt from the boost mark on the node (the ledger lost it)",
     /// The signal is already older than the expiry when first seen.
     StaleSignal => "rebalance recommendation is older than the signal expiry",
     /// A queued signal's boost is now allowed.

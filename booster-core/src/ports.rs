@@ -189,6 +189,20 @@ pub trait Cluster: Send + Sync {
     async fn unprotect(&self, node: &str) -> Result<(), PortError>;
     /// Runs one drain attempt to its end (evictions through the Eviction API).
     async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError>;
+    /// Writes `entry` on `node` as the mark of a boost made for it (before the boost's
+    /// call), so that losing the ledger cannot cause a second boost. Ports that keep no
+    /// marks (the simulator) do nothing.
+    async fn mark_boost(
+        &self,
+        _node: &str,
+        _entry: &crate::ledger::Entry,
+    ) -> Result<(), PortError> {
+        Ok(())
+    }
+    /// Removes the boost mark from `node` (it was given back).
+    async fn clear_boost_mark(&self, _node: &str) -> Result<(), PortError> {
+        Ok(())
+    }
     /// Records a Kubernetes Event on the node.
     async fn record_event(
         &self,
@@ -204,6 +218,13 @@ pub trait Cluster: Send + Sync {
 pub trait Leadership: Send + Sync {
     /// Whether this replica holds the lease now.
     async fn is_leader(&self) -> bool;
+
+    /// How much longer this replica may write without renewing: a write is started only
+    /// while some is left and abandoned when it runs out (`None`: not leading). Without
+    /// a lease, leadership never runs out.
+    async fn lead_left(&self) -> Option<std::time::Duration> {
+        self.is_leader().await.then_some(std::time::Duration::MAX)
+    }
 }
 
 /// The describe cache the cloud adapters share: the last answer, reused while it is fresh

@@ -261,6 +261,12 @@ pub struct Node {
     /// Pods a drain still has to evict (DaemonSet, mirror and terminal pods not counted).
     #[serde(default)]
     pub pods_to_evict: u32,
+    /// The booster's mark of a boost made for this node's signal: its ledger entry as it
+    /// was written on the node before the `SetDesiredCapacity` call, and removed when the
+    /// node is given back. Deleting the ledger does not remove it; the engine rebuilds the
+    /// entry from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boost_mark: Option<crate::ledger::Entry>,
 }
 
 /// What a claimed signal was read from.

@@ -68,7 +68,11 @@ impl Default for Settings {
 fn slim_node(n: &mut KNode) {
     convert::slim_managed_fields(n);
     if let Some(a) = n.metadata.annotations.as_mut() {
-        a.retain(|k, _| k == convert::SCALE_DOWN_DISABLED || k == convert::PROTECTED_FOR);
+        a.retain(|k, _| {
+            k == convert::SCALE_DOWN_DISABLED
+                || k == convert::PROTECTED_FOR
+                || k == convert::BOOST_MARK
+        });
     }
     n.metadata.labels = None;
     if let Some(s) = n.status.as_mut() {
@@ -142,7 +146,8 @@ where
             if let Err(e) = item {
                 tracing::warn!(error = %e, "watch error; retrying with backoff");
             }
-            changed.notify_waiters();
+            // A permit is kept when the loop is not waiting (mid-pass): no change is lost.
+            changed.notify_one();
         }
     });
     (reader, task)
@@ -157,6 +162,7 @@ fn spawn_event_watch(
     let store = EventStore::default();
     let cfg = watcher::Config::default()
         .fields("reason=RebalanceRecommendation,involvedObject.kind=Node")
+        .timeout(crate::WATCH_TIMEOUT_SECS)
         .page_size(10);
     let s = store.clone();
     let task = tokio::spawn(async move {
@@ -165,7 +171,7 @@ fn spawn_event_watch(
             match item {
                 Ok(ev) => {
                     if s.apply(ev) {
-                        changed.notify_waiters();
+                        changed.notify_one();
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "Event watch error; retrying with backoff"),
@@ -182,14 +188,16 @@ impl KubeCluster {
         let changed = Arc::new(Notify::new());
         let (nodes, t1) = spawn_reflector(
             Api::<KNode>::all(client.clone()),
-            watcher::Config::default(),
+            watcher::Config::default().timeout(crate::WATCH_TIMEOUT_SECS),
             slim_node,
             changed.clone(),
         );
         let (events, t2) = spawn_event_watch(Api::<NthEvent>::all(client.clone()), changed.clone());
         let (ca, t3) = spawn_reflector(
             Api::<ConfigMap>::namespaced(client.clone(), &settings.ca_namespace),
-            watcher::Config::default().fields(&format!("metadata.name={}", settings.ca_configmap)),
+            watcher::Config::default()
+                .timeout(crate::WATCH_TIMEOUT_SECS)
+                .fields(&format!("metadata.name={}", settings.ca_configmap)),
             |c: &mut ConfigMap| c.metadata.managed_fields = None,
             changed.clone(),
         );
@@ -225,7 +233,8 @@ impl KubeCluster {
             .map_err(|_| PortError::Unavailable("watches did not list within the timeout".into()))
     }
 
-    /// Woken on any watched change (the loop waits on it between passes).
+    /// Woken on any watched change (the loop waits on it between passes). One waiter: a
+    /// change that arrives while nobody waits wakes the next wait at once.
     pub fn changes(&self) -> Arc<Notify> {
         self.changed.clone()
     }
@@ -455,6 +464,26 @@ impl Cluster for KubeCluster {
             node,
             serde_json::json!({ "metadata": { "annotations": { convert::SCALE_DOWN_DISABLED: null }}}),
             "unprotect",
+        )
+        .await
+    }
+
+    async fn mark_boost(&self, node: &str, entry: &booster_core::Entry) -> Result<(), PortError> {
+        self.patch_node(
+            node,
+            serde_json::json!({ "metadata": { "annotations": {
+                convert::BOOST_MARK: convert::boost_mark_value(entry),
+            }}}),
+            "mark boost on",
+        )
+        .await
+    }
+
+    async fn clear_boost_mark(&self, node: &str) -> Result<(), PortError> {
+        self.patch_node(
+            node,
+            serde_json::json!({ "metadata": { "annotations": { convert::BOOST_MARK: null }}}),
+            "clear boost mark on",
         )
         .await
     }

@@ -14,6 +14,9 @@ pub const REBALANCE_TAINT: &str = "aws-node-termination-handler/rebalance-recomm
 pub const SCALE_DOWN_DISABLED: &str = "cluster-autoscaler.kubernetes.io/scale-down-disabled";
 /// The booster's marker on a replacement: the signalled node it stands (or stood) in for.
 pub const PROTECTED_FOR: &str = "aws-spots-booster/protected-for";
+/// The booster's durable trace of a boost made for a signalled node (its ledger entry at
+/// the time), written before `SetDesiredCapacity`: the ledger can be rebuilt from it.
+pub const BOOST_MARK: &str = "aws-spots-booster/boost";
 /// CA's annotation on its status ConfigMap.
 pub const CA_LAST_UPDATED: &str = "cluster-autoscaler.kubernetes.io/last-updated";
 /// The key of the ledger in its ConfigMap.
@@ -51,7 +54,28 @@ pub fn node_of(n: &KNode, pods_to_evict: u32) -> Node {
         scale_down_disabled: ann(SCALE_DOWN_DISABLED).is_some_and(|v| v.trim() == "true"),
         protected_for: ann(PROTECTED_FOR).map(str::to_string),
         pods_to_evict,
+        boost_mark: ann(BOOST_MARK).and_then(boost_mark_of),
     }
+}
+
+/// The longest boost mark read: the booster writes about 300 bytes; anything much larger
+/// is not its own.
+const BOOST_MARK_MAX: usize = 4096;
+
+/// A boost mark as the booster wrote it, or nothing (somebody else's text is no mark).
+fn boost_mark_of(v: &str) -> Option<booster_core::Entry> {
+    if v.len() > BOOST_MARK_MAX {
+        tracing::warn!(bytes = v.len(), "boost mark too large: ignored");
+        return None;
+    }
+    serde_json::from_str(v)
+        .inspect_err(|e| tracing::warn!(error = %e, "boost mark unreadable: ignored"))
+        .ok()
+}
+
+/// The boost mark's annotation value for `entry`.
+pub fn boost_mark_value(entry: &booster_core::Entry) -> String {
+    serde_json::to_string(entry).unwrap_or_default()
 }
 
 /// Whether the node carries NTH's rebalance taint.

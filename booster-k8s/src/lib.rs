@@ -20,6 +20,7 @@ pub mod event;
 pub mod lease;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use cluster::{KubeCluster, Settings};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -95,11 +96,31 @@ pub async fn client(
     Ok(Client::try_from(without_retries(config))?)
 }
 
+/// How long the apiserver may take to answer one request (reads and writes alike), and the
+/// longest a connection may stay silent. A half-open connection (the apiserver's endpoint
+/// moved, a NAT dropped the flow) then fails the call instead of hanging the loop.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connecting, and sending one request.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The server-side timeout of every watch: shorter than [`READ_TIMEOUT`], so that a quiet
+/// watch is closed by the apiserver (and resumed from its resourceVersion) before the read
+/// timeout would call it dead; a dead one is found within `READ_TIMEOUT`.
+pub const WATCH_TIMEOUT_SECS: u32 = 25;
+
+/// The client settings every booster client has: no hidden retries, and deadlines.
+///
 /// kube-client retries 429 answers with backoff by default. For an eviction a 429 is the
 /// PodDisruptionBudget's answer, to be seen at once (the drain retries per pod), and the
 /// loop retries everything else on its next pass: no hidden waits.
 pub fn without_retries(mut config: Config) -> Config {
     config.default_retry = false;
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.write_timeout = Some(CONNECT_TIMEOUT);
+    config.read_timeout = Some(READ_TIMEOUT);
+    // The read timeout counts from the request, not from when a pooled connection went idle.
+    config.reset_reader_on_write = true;
     config
 }
 

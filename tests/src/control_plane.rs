@@ -277,6 +277,18 @@ impl ControlPlane {
         Ok(cp)
     }
 
+    /// Stops the server `name` with SIGSTOP (its connections stay open and answer
+    /// nothing); it continues when the guard is dropped.
+    pub fn freeze(&self, name: &str) -> Result<Frozen, String> {
+        let pid = self
+            .children
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.id())
+            .ok_or_else(|| format!("no server {name}"))?;
+        Frozen::pid(pid)
+    }
+
     /// Starts another server beside the control plane, logging to `<name>.log` in
     /// [`ControlPlane::dir`]; it is stopped with the control plane.
     pub fn spawn_server(&mut self, name: &str, bin: &Path, args: &[String]) -> Result<(), String> {
@@ -465,4 +477,31 @@ pub async fn token_for(admin: &Client, ns: &str, name: &str) -> String {
         .status
         .expect("status")
         .token
+}
+
+/// A process stopped with SIGSTOP; SIGCONT when dropped.
+pub struct Frozen(u32);
+
+impl Frozen {
+    /// Stops `pid`.
+    pub fn pid(pid: u32) -> Result<Frozen, String> {
+        signal(pid, "-STOP")?;
+        Ok(Frozen(pid))
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = signal(self.0, "-CONT");
+    }
+}
+
+fn signal(pid: u32, sig: &str) -> Result<(), String> {
+    let st = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .map_err(|e| format!("kill {sig} {pid}: {e}"))?;
+    st.success()
+        .then_some(())
+        .ok_or_else(|| format!("kill {sig} {pid}: {st}"))
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use booster_core::ports::{Cloud, Cluster, DrainOutcome, DrainSpec, PortError};
 use booster_core::{CaObservation, CaStatusFormat, Dur, Ledger, Reason, SignalSource};
-use booster_k8s::lease::LeaseLock;
+use booster_k8s::lease::{LeaseLock, Timings};
 use booster_k8s::{KubeCluster, Settings};
 use booster_tests::control_plane::{available, ControlPlane, Kubelet};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Pod};
@@ -540,40 +540,204 @@ async fn drains_respect_budgets_daemonsets_mirror_pods_and_do_not_disrupt() {
     assert_eq!(pod_names(&client, "b").await, vec!["web-2", "web-3"]);
 }
 
+/// The boost mark survives the ledger's deletion (it is on the Node), is read back as it
+/// was written, and goes with the give-back; somebody else's text under its key is no mark.
+#[tokio::test]
+async fn a_boost_mark_is_written_on_the_node_read_back_and_cleared() {
+    let Some((_cp, client)) = setup(false).await else {
+        return;
+    };
+    node(&client, "n1", json!({})).await;
+    node(
+        &client,
+        "n2",
+        json!({"metadata": {"annotations": {"aws-spots-booster/boost": "not json"}}}),
+    )
+    .await;
+    let c = cluster(&client).await;
+    let entry = booster_core::Entry {
+        instance_id: "i-n1".into(),
+        group: "spot-a".into(),
+        signal_at: booster_core::Timestamp::from_unix_secs(1_700_000_000),
+        boost: booster_core::Boost::Applying {
+            from: 3,
+            to: 4,
+            at: booster_core::Timestamp::from_unix_secs(1_700_000_005),
+        },
+        drain: booster_core::DrainState::NotStarted,
+        released_at: None,
+        fallback: None,
+        retiring: None,
+    };
+    c.mark_boost("n1", &entry).await.expect("mark");
+    let marked = until("the mark in the watch", || async {
+        let v = c.observe().await.ok()?;
+        v.nodes
+            .into_iter()
+            .find(|n| n.name == "n1")
+            .and_then(|n| n.boost_mark)
+    })
+    .await;
+    assert_eq!(marked, entry);
+    let v = c.observe().await.expect("observe");
+    let n2 = v.nodes.iter().find(|n| n.name == "n2").expect("n2");
+    assert_eq!(n2.boost_mark, None, "unreadable text is no mark");
+    c.clear_boost_mark("n1").await.expect("clear");
+    until("the mark gone", || async {
+        let v = c.observe().await.ok()?;
+        v.nodes
+            .iter()
+            .any(|n| n.name == "n1" && n.boost_mark.is_none())
+            .then_some(())
+    })
+    .await;
+}
+
+fn timings(duration_ms: u64) -> Timings {
+    Timings {
+        lease_duration: Duration::from_millis(duration_ms),
+        renew_deadline: Duration::from_millis(duration_ms * 2 / 3),
+        retry_period: Duration::from_millis(duration_ms / 5),
+    }
+}
+
+async fn lead(l: &LeaseLock) -> Result<bool, booster_core::ports::PortError> {
+    l.try_acquire_or_renew(Instant::now()).await
+}
+
 #[tokio::test]
 async fn the_lease_is_taken_over_when_its_holder_stops_or_leaves() {
     let Some((_cp, client)) = setup(false).await else {
         return;
     };
-    let d = Duration::from_secs(2);
-    let a = LeaseLock::new(client.clone(), NS, "aws-spots-booster", "replica-a", d);
-    let b = LeaseLock::new(client.clone(), NS, "aws-spots-booster", "replica-b", d);
-    assert_eq!(a.try_acquire_or_renew().await, Ok(true));
-    assert_eq!(b.try_acquire_or_renew().await, Ok(false), "held and fresh");
-    assert_eq!(a.try_acquire_or_renew().await, Ok(true), "renewed");
-    // `a` dies without releasing: `b` takes over once the lease has expired.
+    let t = timings(2000);
+    let a = LeaseLock::new(client.clone(), NS, "aws-spots-booster", "replica-a", t);
+    let b = LeaseLock::new(client.clone(), NS, "aws-spots-booster", "replica-b", t);
+    assert_eq!(lead(&a).await, Ok(true));
+    assert_eq!(lead(&b).await, Ok(false), "held and fresh");
+    assert_eq!(lead(&a).await, Ok(true), "renewed");
+    // `a` dies without releasing: `b` takes over a lease duration after it last saw the
+    // Lease change (its own clock), not before.
     let started = Instant::now();
     until("b to lead", || async {
-        (b.try_acquire_or_renew().await == Ok(true)).then_some(())
+        (lead(&b).await == Ok(true)).then_some(())
     })
     .await;
     assert!(
-        started.elapsed() >= Duration::from_millis(1500),
-        "not before the lease expired"
+        started.elapsed() >= Duration::from_millis(1800),
+        "not before the lease expired: {:?}",
+        started.elapsed()
     );
-    assert_eq!(
-        a.try_acquire_or_renew().await,
-        Ok(false),
-        "the old holder does not act"
+    assert!(
+        started.elapsed() <= t.takeover_bound(),
+        "{:?}",
+        started.elapsed()
     );
+    assert_eq!(lead(&a).await, Ok(false), "the old holder does not act");
     // A clean stop hands over at once.
     b.release().await.expect("release");
-    assert_eq!(a.try_acquire_or_renew().await, Ok(true));
+    assert_eq!(lead(&a).await, Ok(true));
     let lease = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(client.clone(), NS)
         .get("aws-spots-booster")
         .await
         .expect("lease");
     assert_eq!(lease.spec.and_then(|s| s.lease_transitions), Some(2));
+}
+
+/// A holder whose clock runs 20 s behind ours (its renewTime always looks 20 s old) keeps
+/// the Lease while it renews: expiry is judged from when we saw the Lease change.
+#[tokio::test]
+async fn a_replica_whose_clock_runs_ahead_does_not_steal_a_renewed_lease() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    let Some((_cp, client)) = setup(false).await else {
+        return;
+    };
+    let api = Api::<Lease>::namespaced(client.clone(), NS);
+    let skewed = || {
+        let t =
+            k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(20);
+        MicroTime(t)
+    };
+    let mut lease: Lease = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "skewed"},
+        "spec": {"holderIdentity": "slow-clock", "leaseDurationSeconds": 2},
+    }))
+    .expect("lease");
+    if let Some(s) = lease.spec.as_mut() {
+        s.renew_time = Some(skewed());
+    }
+    api.create(&PostParams::default(), &lease)
+        .await
+        .expect("create");
+    let ahead = LeaseLock::new(client.clone(), NS, "skewed", "fast-clock", timings(2000));
+    let started = Instant::now();
+    let mut stolen = 0;
+    while started.elapsed() < Duration::from_secs(6) {
+        // The holder renews every 400 ms, each renewTime 20 s in the past on our clock.
+        let mut l = api.get("skewed").await.expect("get");
+        if let Some(s) = l.spec.as_mut() {
+            s.renew_time = Some(skewed());
+        }
+        api.replace("skewed", &PostParams::default(), &l)
+            .await
+            .expect("renew");
+        if lead(&ahead).await == Ok(true) {
+            stolen += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert_eq!(stolen, 0, "the renewed Lease was stolen");
+    // The holder stops renewing: taken within the bound.
+    let stopped = Instant::now();
+    until("the standby to lead", || async {
+        (lead(&ahead).await == Ok(true)).then_some(())
+    })
+    .await;
+    // It last saw a change at most one renewal (400 ms) before the holder stopped.
+    assert!(
+        stopped.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        stopped.elapsed()
+    );
+}
+
+/// A leader whose renewals stop answering (the apiserver frozen with SIGSTOP) stops
+/// leading by itself at the renew deadline, without any call answering.
+#[tokio::test]
+async fn a_leader_that_cannot_renew_stops_leading_at_the_renew_deadline() {
+    use booster_core::ports::Leadership;
+    let Some((cp, client)) = setup(false).await else {
+        return;
+    };
+    let t = timings(3000);
+    let e = booster_k8s::lease::Elector::new(LeaseLock::new(
+        client.clone(),
+        NS,
+        "frozen",
+        "replica-a",
+        t,
+    ));
+    assert!(e.tick().await);
+    assert!(e.is_leader().await);
+    let frozen = cp.freeze("kube-apiserver").expect("SIGSTOP");
+    let started = Instant::now();
+    // Renewals hang (each ends at its call timeout); leadership runs out regardless.
+    while e.is_leader().await {
+        assert!(started.elapsed() < t.renew_deadline + Duration::from_millis(500));
+        tokio::select! {
+            _ = e.tick() => {}
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    let lost_after = started.elapsed();
+    drop(frozen);
+    // Counted from the last renewal's start, seen by a loop that looks every 100 ms.
+    assert!(
+        lost_after <= t.renew_deadline + Duration::from_millis(200),
+        "{lost_after:?}"
+    );
+    assert!(e.lead_left().is_none());
 }
 
 #[tokio::test]
@@ -682,10 +846,10 @@ async fn the_shipped_rbac_is_enough_for_every_call_and_no_more() {
         NS,
         "aws-spots-booster",
         "me",
-        Duration::from_secs(15),
+        booster_k8s::lease::Timings::default(),
     );
-    assert_eq!(lock.try_acquire_or_renew().await, Ok(true));
-    assert_eq!(lock.try_acquire_or_renew().await, Ok(true));
+    assert_eq!(lead(&lock).await, Ok(true));
+    assert_eq!(lead(&lock).await, Ok(true));
     lock.release().await.expect("release");
 
     // And no more than that.

@@ -101,7 +101,8 @@ impl<'a> Decider<'a> {
 
     /// Records a fresh signal in the ledger with the boost decided for it.
     fn record_boost(&mut self, w: &Want<'a>, id: &str, boost: Boost, fallback: Option<String>) {
-        let reason = if self.s.ledger.entries.contains_key(w.node) {
+        let earlier = self.s.ledger.entries.get(w.node);
+        let reason = if earlier.is_some_and(|e| self.node_of(w.node, e).is_some()) {
             Reason::SignalAfterRelease
         } else {
             Reason::NewSignal

@@ -60,8 +60,8 @@ impl<'a> Decider<'a> {
                 // A group that disappeared, or was ignored after its signals were recorded:
                 // forget the entries of nodes that are gone, touch nothing else.
                 _ => {
-                    for (node, _) in entries {
-                        if !self.nodes.contains_key(node) {
+                    for (node, e) in entries {
+                        if self.node_of(node, e).is_none() {
                             self.push(Action::Forget {
                                 node: node.to_string(),
                                 reason: Reason::NodeGone,
@@ -96,7 +96,7 @@ impl<'a> Decider<'a> {
     }
 
     pub(super) fn walk_entry(&mut self, group: &'a Group, name: &'a str, e: &'a Entry) {
-        let node = self.nodes.get(name).copied();
+        let node = self.node_of(name, e);
         let leaving = self.instance_leaving_or_absent(e);
         let Some(node) = node else {
             if leaving || e.released_at.is_some() || self.expired(e.signal_at) {

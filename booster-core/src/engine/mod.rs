@@ -2,6 +2,7 @@
 //!
 //! One pass, in this order, so that the plan reads like the life of a signal:
 //!
+//! 0. entries the ledger lost, rebuilt from the Nodes' boost marks (`recover.rs`);
 //! 1. new signals -> `RecordSignal` (with the boost already `Applying` when allowed)
 //!    (`signals.rs`);
 //! 2. per group: settle an `Applying` boost (`SetDesired` while desired == from, else
@@ -21,6 +22,7 @@
 mod boosts;
 mod drains;
 mod entries;
+mod recover;
 mod replacements;
 mod signals;
 
@@ -37,6 +39,30 @@ use crate::time::Timestamp;
 
 /// Computes the plan for `snapshot` under `config`. Pure and deterministic.
 pub fn decide(snapshot: &Snapshot, config: &Config) -> Plan {
+    let lost = recover::lost_entries(snapshot);
+    if lost.is_empty() {
+        return plan_for(snapshot, config);
+    }
+    // Decide as if the ledger had kept them, and store them back first.
+    let mut s = snapshot.clone();
+    for (node, e) in &lost {
+        s.ledger.entries.insert(node.clone(), e.clone());
+    }
+    let mut plan = plan_for(&s, config);
+    let mut actions: Vec<Action> = lost
+        .into_iter()
+        .map(|(node, entry)| Action::RecordSignal {
+            node,
+            entry,
+            reason: Reason::LedgerRecovered,
+        })
+        .collect();
+    actions.append(&mut plan.actions);
+    plan.actions = actions;
+    plan
+}
+
+fn plan_for(snapshot: &Snapshot, config: &Config) -> Plan {
     let mut d = Decider::new(snapshot, config);
     d.record_new_signals();
     d.walk_groups();
@@ -241,7 +267,14 @@ impl<'a> Decider<'a> {
 
     /// The node is gone and its instance is gone or leaving.
     fn gone(&self, node: &str, e: &Entry) -> bool {
-        !self.nodes.contains_key(node) && self.instance_leaving_or_absent(e)
+        self.node_of(node, e).is_none() && self.instance_leaving_or_absent(e)
+    }
+
+    /// The entry's node: the Node of that name, if it is still the entry's machine. Names
+    /// come back (EKS names nodes after their private IP): a Node of the same name on
+    /// another instance is a new node, and the entry's node is gone.
+    fn node_of(&self, name: &str, e: &Entry) -> Option<&'a Node> {
+        self.nodes.get(name).copied().filter(|n| same_machine(n, e))
     }
 
     fn instance_leaving_or_absent(&self, e: &Entry) -> bool {
@@ -249,4 +282,12 @@ impl<'a> Decider<'a> {
             .get(e.instance_id.as_str())
             .is_none_or(|(_, i)| i.lifecycle.is_leaving())
     }
+}
+
+/// Whether `e` was recorded for the machine `n` runs on (when the Node names no instance,
+/// nothing says otherwise).
+pub(super) fn same_machine(n: &Node, e: &Entry) -> bool {
+    n.instance_id
+        .as_deref()
+        .is_none_or(|id| id == e.instance_id)
 }

@@ -175,7 +175,14 @@ impl<'a> Decider<'a> {
     fn record_signal(&mut self, node: &'a Node, latest_claim: Option<Timestamp>) {
         let node_name = node.name.as_str();
         let trusted = self.trusted_at(node);
-        let signal_at = match self.s.ledger.entries.get(node_name) {
+        // An entry of an earlier machine with this name is no signal of this one.
+        let recorded = self
+            .s
+            .ledger
+            .entries
+            .get(node_name)
+            .filter(|e| super::same_machine(node, e));
+        let signal_at = match recorded {
             None => trusted,
             Some(e) => match e.released_at {
                 // A released signal is always older than its release (expiry > 0), so a

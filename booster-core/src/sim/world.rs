@@ -1475,6 +1475,7 @@ impl World {
                 scale_down_disabled: n.scale_down_disabled,
                 protected_for: n.protected_for.clone(),
                 pods_to_evict: self.pods_to_evict(&n.name),
+                boost_mark: None,
             })
             .collect();
         let signals = self

@@ -1,0 +1,274 @@
+//! Writes fenced by leadership. The pass checks the Lease once when it starts, but a pass
+//! (and a drain) can outlive a renewal that fails: every write through these ports starts
+//! only while this replica still leads, and is abandoned when its lead runs out, so that a
+//! replica that lost the Lease stops writing before another may take it (the renew
+//! deadline is shorter than the lease duration the others wait).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use booster_core::ports::{
+    Cloud, Cluster, ClusterView, DrainOutcome, DrainSpec, Leadership, PortError, RetireOutcome,
+    SetDesiredOutcome,
+};
+use booster_core::snapshot::LaunchFailure;
+use booster_core::{Group, Ledger, Reason};
+
+/// How often a running drain checks that this replica still leads.
+const DRAIN_LEAD_CHECK: Duration = Duration::from_millis(500);
+
+async fn fenced<T>(
+    leader: &dyn Leadership,
+    what: &str,
+    call: impl Future<Output = Result<T, PortError>>,
+) -> Result<T, PortError> {
+    let Some(left) = leader.lead_left().await else {
+        return Err(PortError::Unavailable(format!(
+            "{what}: not leading, write withheld"
+        )));
+    };
+    tokio::time::timeout(left, call).await.unwrap_or_else(|_| {
+        Err(PortError::Unavailable(format!(
+            "{what}: leadership ran out during the call"
+        )))
+    })
+}
+
+/// A [`Cluster`] whose writes are fenced by `leader`.
+pub struct FencedCluster {
+    /// The real one.
+    pub inner: Arc<dyn Cluster>,
+    /// The Lease.
+    pub leader: Arc<dyn Leadership>,
+}
+
+#[async_trait]
+impl Cluster for FencedCluster {
+    async fn observe(&self) -> Result<ClusterView, PortError> {
+        self.inner.observe().await
+    }
+
+    async fn store_ledger(&self, ledger: &Ledger) -> Result<(), PortError> {
+        fenced(
+            self.leader.as_ref(),
+            "store ledger",
+            self.inner.store_ledger(ledger),
+        )
+        .await
+    }
+
+    async fn set_unschedulable(&self, node: &str, unschedulable: bool) -> Result<(), PortError> {
+        fenced(
+            self.leader.as_ref(),
+            "cordon",
+            self.inner.set_unschedulable(node, unschedulable),
+        )
+        .await
+    }
+
+    async fn remove_rebalance_taint(&self, node: &str) -> Result<(), PortError> {
+        fenced(
+            self.leader.as_ref(),
+            "untaint",
+            self.inner.remove_rebalance_taint(node),
+        )
+        .await
+    }
+
+    async fn protect(&self, node: &str, for_node: &str) -> Result<(), PortError> {
+        fenced(
+            self.leader.as_ref(),
+            "protect",
+            self.inner.protect(node, for_node),
+        )
+        .await
+    }
+
+    async fn unprotect(&self, node: &str) -> Result<(), PortError> {
+        fenced(
+            self.leader.as_ref(),
+            "unprotect",
+            self.inner.unprotect(node),
+        )
+        .await
+    }
+
+    async fn mark_boost(&self, node: &str, entry: &booster_core::Entry) -> Result<(), PortError> {
+        fenced(
+            self.leader.as_ref(),
+            "mark boost",
+            self.inner.mark_boost(node, entry),
+        )
+        .await
+    }
+
+    async fn clear_boost_mark(&self, node: &str) -> Result<(), PortError> {
+        fenced(
+            self.leader.as_ref(),
+            "clear boost mark",
+            self.inner.clear_boost_mark(node),
+        )
+        .await
+    }
+
+    /// A drain is long (its own deadline): it runs while this replica leads and stops at
+    /// the first check that finds it does not (the ledger keeps it; the next leader resumes).
+    async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError> {
+        if spec.dry_run {
+            return self.inner.drain(spec).await;
+        }
+        let lost = async {
+            loop {
+                if self.leader.lead_left().await.is_none() {
+                    return;
+                }
+                tokio::time::sleep(DRAIN_LEAD_CHECK).await;
+            }
+        };
+        tokio::select! {
+            r = self.inner.drain(spec) => r,
+            _ = lost => Err(PortError::Unavailable(format!(
+                "drain of {}: leadership lost, stopped", spec.node
+            ))),
+        }
+    }
+
+    async fn record_event(
+        &self,
+        node: &str,
+        reason: Reason,
+        message: &str,
+        warning: bool,
+    ) -> Result<(), PortError> {
+        self.inner
+            .record_event(node, reason, message, warning)
+            .await
+    }
+}
+
+/// A [`Cloud`] whose writes are fenced by `leader`.
+pub struct FencedCloud {
+    /// The real one.
+    pub inner: Arc<dyn Cloud>,
+    /// The Lease.
+    pub leader: Arc<dyn Leadership>,
+}
+
+#[async_trait]
+impl Cloud for FencedCloud {
+    async fn describe_groups(&self, names: &[String]) -> Result<Vec<Group>, PortError> {
+        self.inner.describe_groups(names).await
+    }
+
+    async fn groups_of(&self, instance_ids: &[String]) -> Result<Vec<(String, String)>, PortError> {
+        self.inner.groups_of(instance_ids).await
+    }
+
+    async fn set_desired(
+        &self,
+        group: &str,
+        from: u32,
+        desired: u32,
+    ) -> Result<SetDesiredOutcome, PortError> {
+        fenced(
+            self.leader.as_ref(),
+            "SetDesiredCapacity",
+            self.inner.set_desired(group, from, desired),
+        )
+        .await
+    }
+
+    async fn retire(&self, instance_id: &str, decrement: bool) -> Result<RetireOutcome, PortError> {
+        fenced(
+            self.leader.as_ref(),
+            "TerminateInstanceInAutoScalingGroup",
+            self.inner.retire(instance_id, decrement),
+        )
+        .await
+    }
+
+    async fn scaling_failures(&self, group: &str) -> Result<Vec<LaunchFailure>, PortError> {
+        self.inner.scaling_failures(group).await
+    }
+
+    fn forget_cached(&self) {
+        self.inner.forget_cached();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use booster_core::testkit::mocks::{MockCloud, MockLeadership};
+
+    struct RunsOut(std::time::Instant, Duration);
+
+    #[async_trait]
+    impl Leadership for RunsOut {
+        async fn is_leader(&self) -> bool {
+            self.0.elapsed() < self.1
+        }
+        async fn lead_left(&self) -> Option<Duration> {
+            self.1
+                .checked_sub(self.0.elapsed())
+                .filter(|d| !d.is_zero())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_does_not_lead_sends_no_write() {
+        let mut leader = MockLeadership::new();
+        leader.expect_is_leader().returning(|| false);
+        let mut cloud = MockCloud::new();
+        cloud.expect_set_desired().never();
+        cloud.expect_retire().never();
+        let c = FencedCloud {
+            inner: Arc::new(cloud),
+            leader: Arc::new(leader),
+        };
+        let e = c.set_desired("g", 3, 4).await.err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("not leading")));
+        assert!(c.retire("i-1", true).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_write_that_outlives_the_lead_is_abandoned() {
+        struct Hangs;
+        #[async_trait]
+        impl Cloud for Hangs {
+            async fn describe_groups(&self, _: &[String]) -> Result<Vec<Group>, PortError> {
+                Ok(vec![])
+            }
+            async fn groups_of(&self, _: &[String]) -> Result<Vec<(String, String)>, PortError> {
+                Ok(vec![])
+            }
+            async fn set_desired(
+                &self,
+                _: &str,
+                _: u32,
+                _: u32,
+            ) -> Result<SetDesiredOutcome, PortError> {
+                std::future::pending().await
+            }
+            async fn retire(&self, _: &str, _: bool) -> Result<RetireOutcome, PortError> {
+                std::future::pending().await
+            }
+            async fn scaling_failures(&self, _: &str) -> Result<Vec<LaunchFailure>, PortError> {
+                Ok(vec![])
+            }
+        }
+        let c = FencedCloud {
+            inner: Arc::new(Hangs),
+            leader: Arc::new(RunsOut(
+                std::time::Instant::now(),
+                Duration::from_millis(200),
+            )),
+        };
+        let started = std::time::Instant::now();
+        let r = c.set_desired("g", 3, 4).await;
+        assert!(r.is_err_and(|e| e.to_string().contains("ran out")));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+}
