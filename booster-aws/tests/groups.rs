@@ -129,6 +129,7 @@ async fn a_capacity_rebalancing_group_never_gets_a_set_desired_capacity() {
             nodes,
             signals: Vec::new(),
             ledger: ledger.lock().expect("ledger").clone(),
+            cloud_unavailable: None,
         };
         let plan = decide(&s, &Config::default());
         let done = booster_core::exec::execute(

@@ -75,6 +75,27 @@ pub struct Controller {
     warned: BTreeSet<(String, Reason)>,
     /// See [`Controller::observed_at`].
     observed_at: Option<Instant>,
+    /// The groups of the last pass Auto Scaling answered.
+    last_groups: Vec<booster_core::Group>,
+    /// Auto Scaling failed: not asked again before this instant, and why.
+    cloud_down: Option<(Instant, String)>,
+    cloud_backoff: Backoff,
+}
+
+type Backoff = Box<dyn Iterator<Item = Duration> + Send>;
+
+/// Waits before Auto Scaling is asked again after a failure: 2 s doubling to a minute,
+/// jittered.
+fn cloud_backoff() -> Backoff {
+    use backon::BackoffBuilder;
+    Box::new(
+        backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_secs(2))
+            .with_max_delay(Duration::from_secs(60))
+            .with_jitter()
+            .without_max_times()
+            .build(),
+    )
 }
 
 /// Rejected Events logged one by one per pass; the rest of a flood is summed up in a line.
@@ -125,6 +146,9 @@ impl Controller {
             rejected: BTreeSet::new(),
             warned: BTreeSet::new(),
             observed_at: None,
+            last_groups: Vec::new(),
+            cloud_down: None,
+            cloud_backoff: cloud_backoff(),
         }
     }
 
@@ -204,16 +228,56 @@ impl Controller {
         out
     }
 
+    /// The pass's snapshot. Only the cluster's answer is required: when Auto Scaling fails,
+    /// the snapshot carries the last groups it described and says so (the engine holds what
+    /// needs AWS), and AWS is left alone for a backoff before it is asked again, so that
+    /// each pass is not held by a call that times out.
     async fn snapshot(&mut self) -> Result<Snapshot, PortError> {
         let view = self.ports.cluster.observe().await?;
         self.observed_at = Some(Instant::now());
-        booster_core::exec::snapshot_of(
+        let now = (self.clock)();
+        if let Some((until, why)) = self
+            .cloud_down
+            .as_ref()
+            .filter(|(u, _)| Instant::now() < *u)
+        {
+            let why = format!(
+                "{why} (asked again in {}s)",
+                until.saturating_duration_since(Instant::now()).as_secs()
+            );
+            return Ok(booster_core::exec::snapshot_without_cloud(
+                view,
+                now,
+                &self.last_groups,
+                why,
+            ));
+        }
+        let s = booster_core::exec::snapshot_tolerant(
             view,
             self.ports.cloud.as_ref(),
-            (self.clock)(),
+            now,
             &mut self.unknown,
+            &self.last_groups,
         )
-        .await
+        .await;
+        match &s.cloud_unavailable {
+            None => {
+                self.last_groups = s.groups.clone();
+                self.cloud_down = None;
+                self.cloud_backoff = cloud_backoff();
+            }
+            Some(why) => {
+                let wait = self.cloud_backoff.next().unwrap_or(Duration::from_secs(60));
+                tracing::warn!(
+                    error = %why,
+                    retry_in_s = wait.as_secs(),
+                    groups_known = self.last_groups.len(),
+                    "Auto Scaling did not answer: Kubernetes-only steps go on, boosts and retires wait"
+                );
+                self.cloud_down = Some((Instant::now() + wait, why.clone()));
+            }
+        }
+        Ok(s)
     }
 
     /// When a pass last had the cluster's answer (the apiserver answered): what liveness

@@ -69,6 +69,8 @@ pub struct Metrics {
     leader: Gauge,
     passes: Family<OutcomeLabel, Counter>,
     drains_running: Gauge,
+    ledger_bytes: Gauge,
+    ledger_entries: Gauge,
 }
 
 impl Metrics {
@@ -183,8 +185,22 @@ impl Metrics {
             "Drains this replica runs now",
             drains_running.clone(),
         );
+        let ledger_bytes = Gauge::default();
+        registry.register(
+            "spots_booster_ledger_bytes",
+            "Size of the ledger as stored (a ConfigMap holds at most 1 MiB)",
+            ledger_bytes.clone(),
+        );
+        let ledger_entries = Gauge::default();
+        registry.register(
+            "spots_booster_ledger_entries",
+            "Signalled nodes the ledger holds",
+            ledger_entries.clone(),
+        );
         Metrics {
             drains_running,
+            ledger_bytes,
+            ledger_entries,
             registry,
             events,
             nodes,
@@ -223,12 +239,20 @@ impl Metrics {
     /// Records what a pass saw and did.
     pub fn record(&mut self, r: &PassReport, new_node_window: booster_core::Dur) {
         let s = &r.snapshot;
+        let outcome = if s.cloud_unavailable.is_some() {
+            "cloudUnavailable"
+        } else {
+            "ok"
+        };
         self.passes
             .get_or_create(&OutcomeLabel {
-                outcome: "ok".into(),
+                outcome: outcome.into(),
             })
             .inc();
         self.leader.set(i64::from(r.leader));
+        let ledger = serde_json::to_string(&s.ledger).map_or(0, |j| j.len());
+        self.ledger_bytes.set(ledger as i64);
+        self.ledger_entries.set(s.ledger.entries.len() as i64);
         self.decide_seconds.observe(r.decide_time.as_secs_f64());
         self.ca_status_age_seconds
             .set(s.ca_status.age(s.now).map_or(-1.0, |d| d.as_secs_f64()));

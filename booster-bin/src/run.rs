@@ -519,7 +519,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
         let leading = leader.is_leader().await;
         let wake = match outcome {
             Ok(report) => {
-                health.pass_ended(Ok(()), controller.observed_at(), leading);
+                let done = match &report.snapshot.cloud_unavailable {
+                    None => Ok(()),
+                    Some(why) => Err(format!("Auto Scaling unavailable: {why}")),
+                };
+                health.pass_ended(done, controller.observed_at(), leading);
                 failures = backoff(resync);
                 let wake = report.plan.next_wakeup;
                 for node in &report.drains_started {

@@ -296,6 +296,51 @@ pub async fn snapshot_of(
     now: crate::time::Timestamp,
     asked: &mut std::collections::BTreeSet<String>,
 ) -> Result<crate::snapshot::Snapshot, PortError> {
+    let groups = describe(&view, cloud, asked).await?;
+    Ok(complete(view, cloud, now, groups).await)
+}
+
+/// [`snapshot_of`] that never fails on the cloud: when Auto Scaling does not answer, the
+/// snapshot carries `last` (the groups of the last pass it answered) and says so in
+/// `cloud_unavailable`, and the engine holds what needs AWS.
+pub async fn snapshot_tolerant(
+    view: crate::ports::ClusterView,
+    cloud: &dyn Cloud,
+    now: crate::time::Timestamp,
+    asked: &mut std::collections::BTreeSet<String>,
+    last: &[crate::snapshot::Group],
+) -> crate::snapshot::Snapshot {
+    match describe(&view, cloud, asked).await {
+        Ok(groups) => complete(view, cloud, now, groups).await,
+        Err(e) => snapshot_without_cloud(view, now, last, e.to_string()),
+    }
+}
+
+/// The snapshot without asking Auto Scaling (it failed a moment ago and is being given
+/// time): `last` groups, `why` in `cloud_unavailable`.
+pub fn snapshot_without_cloud(
+    view: crate::ports::ClusterView,
+    now: crate::time::Timestamp,
+    last: &[crate::snapshot::Group],
+    why: String,
+) -> crate::snapshot::Snapshot {
+    crate::snapshot::Snapshot {
+        now,
+        ca_status: view.ca_status,
+        groups: last.to_vec(),
+        nodes: view.nodes,
+        signals: view.signals,
+        ledger: view.ledger,
+        cloud_unavailable: Some(why),
+    }
+}
+
+/// The groups the view needs; nodes in no group described are asked about once.
+async fn describe(
+    view: &crate::ports::ClusterView,
+    cloud: &dyn Cloud,
+    asked: &mut std::collections::BTreeSet<String>,
+) -> Result<Vec<crate::snapshot::Group>, PortError> {
     let mut names = view.groups_to_describe();
     let mut groups = cloud.describe_groups(&names).await?;
     let known: std::collections::BTreeSet<&str> = groups
@@ -310,8 +355,19 @@ pub async fn snapshot_of(
         .map(str::to_string)
         .collect();
     if !fresh.is_empty() {
-        let found = cloud.groups_of(&fresh).await?;
-        asked.extend(fresh);
+        // A lookup that fails leaves those nodes without a group this pass (their signals
+        // wait as `unknownGroup`); only a refusal of the ids themselves is not asked again.
+        let found = match cloud.groups_of(&fresh).await {
+            Ok(found) => {
+                asked.extend(fresh);
+                found
+            }
+            Err(PortError::Rejected(_) | PortError::NotFound(_)) => {
+                asked.extend(fresh);
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        };
         if !found.is_empty() {
             names.extend(found.into_iter().map(|(_, g)| g));
             names.sort_unstable();
@@ -320,6 +376,15 @@ pub async fn snapshot_of(
             groups = cloud.describe_groups(&names).await?;
         }
     }
+    Ok(groups)
+}
+
+async fn complete(
+    view: crate::ports::ClusterView,
+    cloud: &dyn Cloud,
+    now: crate::time::Timestamp,
+    mut groups: Vec<crate::snapshot::Group>,
+) -> crate::snapshot::Snapshot {
     // Launch failures, only where a boost waits for its capacity: the one place they change
     // a decision, and a bounded number of calls. A failing call is no reason to stop.
     for g in groups.iter_mut() {
@@ -336,12 +401,13 @@ pub async fn snapshot_of(
             g.launch_failures = cloud.scaling_failures(&g.name).await.unwrap_or_default();
         }
     }
-    Ok(crate::snapshot::Snapshot {
+    crate::snapshot::Snapshot {
         now,
         ca_status: view.ca_status,
         groups,
         nodes: view.nodes,
         signals: view.signals,
         ledger: view.ledger,
-    })
+        cloud_unavailable: None,
+    }
 }

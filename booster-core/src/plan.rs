@@ -407,6 +407,10 @@ reasons! {
     /// for it (the ledger was deleted or replaced): the entry is rebuilt from the mark, so
     /// that the boost is not made a second time.
     LedgerRecovered => "ledger entry rebuilt from the boost mark on the node (the ledger lost it)",
+    /// A node given back two signal expiries ago, without NTH's taint: its entry is pruned.
+    ReleasedLongAgo => "given back long ago: the ledger entry is pruned",
+    /// Auto Scaling did not answer: what needs it waits, the rest goes on.
+    CloudUnavailable => "Auto Scaling did not answer: boosts, their settling and retires wait for it",
     /// The signal is already older than the expiry when first seen.
     StaleSignal => "rebalance recommendation is older than the signal expiry",
     /// A queued signal's boost is now allowed.

@@ -32,6 +32,11 @@ pub struct Snapshot {
     /// Durable state of earlier decisions, as stored in the cluster.
     #[serde(default)]
     pub ledger: Ledger,
+    /// Set when Auto Scaling did not answer this pass: `groups` are the last ones it did
+    /// describe, and every step that needs its fresh answer or a call to it waits (hold
+    /// `cloudUnavailable`); the Kubernetes-only steps go on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_unavailable: Option<String>,
 }
 
 /// cluster-autoscaler's status as the Kubernetes adapter found it.

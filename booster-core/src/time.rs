@@ -153,6 +153,11 @@ impl Dur {
         Dur(m.saturating_mul(60_000))
     }
 
+    /// `n` times this span (saturating).
+    pub const fn times(self, n: u64) -> Self {
+        Dur(self.0.saturating_mul(n))
+    }
+
     /// Length in milliseconds.
     pub const fn as_millis(self) -> u64 {
         self.0

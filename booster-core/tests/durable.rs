@@ -183,3 +183,43 @@ fn a_mark_that_was_given_back_or_belongs_to_another_machine_brings_nothing_back(
         }
     )));
 }
+
+#[test]
+fn an_entry_given_back_two_expiries_ago_is_pruned_unless_nth_taints_the_node_again() {
+    let cfg = Config::default();
+    let expiry = cfg.signal_expiry.as_millis() / 1000;
+    let now = 10 * expiry;
+    let given_back = |released: u64| {
+        SnapshotBuilder::new(t(now))
+            .group("spot-a", 1, 3, 10)
+            .entry("spot-a-0", t(released - expiry), |e| {
+                e.boost = Boost::Abandoned {
+                    reason: Reason::AtMaxSize,
+                };
+                e.released_at = Some(t(released));
+            })
+    };
+    let forgets = |s: &booster_core::Snapshot| {
+        decide(s, &cfg).actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::Forget {
+                    reason: Reason::ReleasedLongAgo,
+                    ..
+                }
+            )
+        })
+    };
+    assert!(forgets(&given_back(now - 2 * expiry).build()));
+    assert!(
+        !forgets(&given_back(now - 2 * expiry + 60).build()),
+        "not before"
+    );
+    let retainted = given_back(now - 2 * expiry)
+        .with_node("spot-a-0", |n| n.rebalance_taint = true)
+        .build();
+    assert!(
+        !forgets(&retainted),
+        "NTH's taint is back: given back again, not pruned"
+    );
+}

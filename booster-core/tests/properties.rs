@@ -482,6 +482,7 @@ impl World {
             nodes: self.nodes.values().cloned().collect(),
             signals: self.signals.iter().chain(&self.forged).cloned().collect(),
             ledger: self.ledger.clone(),
+            cloud_unavailable: None,
         }
     }
 

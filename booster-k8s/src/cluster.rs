@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use booster_core::ports::{Cluster, ClusterView, DrainOutcome, DrainSpec, PortError};
@@ -102,6 +102,21 @@ fn slim_node(n: &mut KNode) {
     }
 }
 
+/// The ledger as this replica last read or wrote it. The watch lags our own writes by a
+/// moment: until it shows the version we wrote, that write is the ledger.
+#[derive(Default)]
+struct LedgerState {
+    /// resourceVersion the next write is conditioned on (compare-and-swap).
+    version: Option<String>,
+    /// Our last write, until the watch shows it (or a deadline: then it is read again).
+    written: Option<(String, Ledger, Instant)>,
+    /// A write conflicted: the next read is a GET, not the cache.
+    reread: bool,
+}
+
+/// How long our own write is trusted over a watch that does not show it yet.
+const WRITTEN_TRUSTED: Duration = Duration::from_secs(30);
+
 /// The Kubernetes side of the booster.
 pub struct KubeCluster {
     client: Client,
@@ -109,8 +124,10 @@ pub struct KubeCluster {
     nodes: Store<KNode>,
     events: EventStore,
     ca: Store<ConfigMap>,
-    /// resourceVersion of the ledger as last read, for optimistic concurrency.
-    ledger_version: Mutex<Option<String>>,
+    /// The ledger ConfigMap, watched (no GET per pass).
+    ledger: Store<ConfigMap>,
+    /// What this replica knows of the ledger beyond the watch.
+    ledger_state: Mutex<LedgerState>,
     changed: Arc<Notify>,
     recorder: Recorder,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -201,6 +218,14 @@ impl KubeCluster {
             |c: &mut ConfigMap| c.metadata.managed_fields = None,
             changed.clone(),
         );
+        let (ledger, t4) = spawn_reflector(
+            Api::<ConfigMap>::namespaced(client.clone(), &settings.namespace),
+            watcher::Config::default()
+                .timeout(crate::WATCH_TIMEOUT_SECS)
+                .fields(&format!("metadata.name={}", settings.ledger_configmap)),
+            |c: &mut ConfigMap| c.metadata.managed_fields = None,
+            changed.clone(),
+        );
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -214,10 +239,11 @@ impl KubeCluster {
             nodes,
             events,
             ca,
-            ledger_version: Mutex::new(None),
+            ledger,
+            ledger_state: Mutex::new(LedgerState::default()),
             changed,
             recorder,
-            tasks: vec![t1, t2, t3],
+            tasks: vec![t1, t2, t3, t4],
         }
     }
 
@@ -227,6 +253,7 @@ impl KubeCluster {
             self.nodes.wait_until_ready().await.ok();
             self.events.wait_until_ready().await;
             self.ca.wait_until_ready().await.ok();
+            self.ledger.wait_until_ready().await.ok();
         };
         tokio::time::timeout(timeout, all)
             .await
@@ -266,21 +293,45 @@ impl KubeCluster {
             .count() as u32)
     }
 
+    /// The ledger from the watch; our own last write while the watch does not show it yet;
+    /// a GET after a conflict.
     async fn read_ledger(&self) -> Result<Ledger, PortError> {
         let name = &self.settings.ledger_configmap;
-        let cm = self
-            .ledger_api()
-            .get_opt(name)
-            .await
-            .map_err(|e| port_error(&format!("get ConfigMap {name}"), e))?;
-        let mut version = self.ledger_version.lock().await;
+        let mut st = self.ledger_state.lock().await;
+        let cm = if st.reread {
+            let cm = self
+                .ledger_api()
+                .get_opt(name)
+                .await
+                .map_err(|e| port_error(&format!("get ConfigMap {name}"), e))?;
+            st.reread = false;
+            st.written = None;
+            cm.map(Arc::new)
+        } else {
+            let cached = self
+                .ledger
+                .state()
+                .into_iter()
+                .find(|c| c.metadata.name.as_deref() == Some(name.as_str()));
+            if let Some((version, ledger, at)) = st.written.clone() {
+                let caught_up = cached
+                    .as_ref()
+                    .is_some_and(|c| c.metadata.resource_version.as_deref() == Some(&version));
+                if !caught_up && at.elapsed() < WRITTEN_TRUSTED {
+                    st.version = Some(version);
+                    return Ok(ledger);
+                }
+                st.written = None;
+            }
+            cached
+        };
         match cm {
             None => {
-                *version = None;
+                st.version = None;
                 Ok(Ledger::default())
             }
             Some(cm) => {
-                *version = cm.metadata.resource_version.clone();
+                st.version = cm.metadata.resource_version.clone();
                 // A ledger we cannot read must stop the controller, not be overwritten.
                 convert::ledger_of(&cm).map_err(|e| PortError::Rejected(e.to_string()))
             }
@@ -331,7 +382,12 @@ impl Cluster for KubeCluster {
         for n in self.nodes.state() {
             let name = n.metadata.name.clone().unwrap_or_default();
             let pods = if draining.contains(&name) {
-                self.pods_to_evict(&name).await?
+                // One node's pods that cannot be listed stop only that node's drain from
+                // counting as done (taken as one pod left), not the pass.
+                self.pods_to_evict(&name).await.unwrap_or_else(|e| {
+                    tracing::warn!(node = %name, error = %e, "pods of a draining node not listed; its drain is not taken as done");
+                    1
+                })
             } else {
                 0
             };
@@ -355,7 +411,8 @@ impl Cluster for KubeCluster {
 
     async fn store_ledger(&self, ledger: &Ledger) -> Result<(), PortError> {
         let name = self.settings.ledger_configmap.clone();
-        let mut version = self.ledger_version.lock().await;
+        let mut st = self.ledger_state.lock().await;
+        let version = st.version.clone();
         let cm = ConfigMap {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
@@ -386,9 +443,24 @@ impl Cluster for KubeCluster {
                 }
             }),
         }
-        .map_err(|e| port_error(&format!("store ledger ConfigMap {ns}/{name}"), e))?;
-        *version = stored.metadata.resource_version;
-        Ok(())
+        .map_err(|e| port_error(&format!("store ledger ConfigMap {ns}/{name}"), e));
+        match stored {
+            Ok(cm) => {
+                st.version = cm.metadata.resource_version.clone();
+                st.written = st
+                    .version
+                    .clone()
+                    .map(|v| (v, ledger.clone(), Instant::now()));
+                Ok(())
+            }
+            Err(e) => {
+                // Somebody wrote or deleted it in between: read it fresh next time.
+                if matches!(e, PortError::Conflict(_) | PortError::NotFound(_)) {
+                    st.reread = true;
+                }
+                Err(e)
+            }
+        }
     }
 
     async fn set_unschedulable(&self, node: &str, unschedulable: bool) -> Result<(), PortError> {

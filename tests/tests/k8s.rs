@@ -1031,6 +1031,7 @@ async fn pass(
         nodes: view.nodes,
         signals: view.signals,
         ledger: view.ledger,
+        cloud_unavailable: None,
     };
     let plan = booster_core::decide(&snapshot, cfg);
     let ex = booster_core::exec::execute(

@@ -120,6 +120,15 @@ impl<'a> Decider<'a> {
                     at: released_at,
                     reason: Reason::RetaintedAfterRelease,
                 });
+            } else if self.now.since(released_at) >= self.cfg.signal_expiry.times(2) {
+                // Long given back and NTH's taint gone: an Event that old is no signal
+                // without a fresh cordon or taint, so the entry only takes ledger room.
+                self.push(Action::Forget {
+                    node: name.to_string(),
+                    reason: Reason::ReleasedLongAgo,
+                });
+            } else {
+                self.wake_at(released_at.plus(self.cfg.signal_expiry.times(2)));
             }
             return;
         }

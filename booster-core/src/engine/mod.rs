@@ -11,7 +11,8 @@
 //! 3. drain starts, oldest signal first, within `max_concurrent_drains` and
 //!    `time_between_drains` (`drains.rs`);
 //! 4. replacements: protect new ones, unprotect those whose signal is handled
-//!    (`replacements.rs`).
+//!    (`replacements.rs`);
+//! 5. when Auto Scaling did not answer, what needs it waits (`cloud.rs`).
 //!
 //! This module holds `decide`, the indexes every step reads and the small helpers.
 //!
@@ -20,6 +21,7 @@
 //! with `decrement`, which is set exactly when that signal's boost was applied.
 
 mod boosts;
+mod cloud;
 mod drains;
 mod entries;
 mod recover;
@@ -39,6 +41,14 @@ use crate::time::Timestamp;
 
 /// Computes the plan for `snapshot` under `config`. Pure and deterministic.
 pub fn decide(snapshot: &Snapshot, config: &Config) -> Plan {
+    let mut plan = with_lost_entries(snapshot, config);
+    if snapshot.cloud_unavailable.is_some() {
+        cloud::hold_what_needs_it(&mut plan);
+    }
+    plan
+}
+
+fn with_lost_entries(snapshot: &Snapshot, config: &Config) -> Plan {
     let lost = recover::lost_entries(snapshot);
     if lost.is_empty() {
         return plan_for(snapshot, config);
