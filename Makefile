@@ -81,7 +81,7 @@ unit: moto servers helm
 ## prints one line: `e2e <scenario>: ok in <s> s (<figures>)`.
 e2e: moto servers
 	BOOSTER_REQUIRE_MOTO=1 BOOSTER_REQUIRE_APISERVER=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
-		$(CARGO) test --locked -p booster-bin --test e2e -- --ignored --test-threads=1 --nocapture
+		$(CARGO) test --locked -p booster-bin --test e2e --test e2e_faults -- --ignored --test-threads=1 --nocapture
 
 ## k8s-memory: the Kubernetes adapter's memory with 5,000 Nodes in a real apiserver.
 k8s-memory: servers

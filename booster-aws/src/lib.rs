@@ -68,7 +68,7 @@ impl Default for Settings {
             describe_ttl: Duration::from_secs(15),
             max_attempts: 5,
             attempt_timeout: Duration::from_secs(10),
-            operation_timeout: Duration::from_secs(30),
+            operation_timeout: Duration::from_secs(20),
         }
     }
 }

@@ -123,12 +123,21 @@ fn is_warning(r: Reason) -> bool {
     )
 }
 
+/// An offset added to [`wall_clock`], for end-to-end tests of a replica whose clock is
+/// wrong (`BOOSTER_TEST_CLOCK_OFFSET_SECS`).
+static CLOCK_OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Makes [`wall_clock`] run `ms` ahead. Tests only.
+pub fn offset_clock_for_tests(ms: i64) {
+    CLOCK_OFFSET_MS.store(ms, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// The wall clock, as the snapshot's `now`.
 pub fn wall_clock() -> Timestamp {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    Timestamp::from_unix_millis(ms)
+    Timestamp::from_unix_millis(ms + CLOCK_OFFSET_MS.load(std::sync::atomic::Ordering::SeqCst))
 }
 
 impl Controller {
@@ -266,18 +275,35 @@ impl Controller {
                 self.cloud_down = None;
                 self.cloud_backoff = cloud_backoff();
             }
-            Some(why) => {
-                let wait = self.cloud_backoff.next().unwrap_or(Duration::from_secs(60));
-                tracing::warn!(
-                    error = %why,
-                    retry_in_s = wait.as_secs(),
-                    groups_known = self.last_groups.len(),
-                    "Auto Scaling did not answer: Kubernetes-only steps go on, boosts and retires wait"
-                );
-                self.cloud_down = Some((Instant::now() + wait, why.clone()));
-            }
+            Some(why) => self.cloud_failed(why.clone()),
         }
         Ok(s)
+    }
+
+    /// An Auto Scaling write that did not answer means Auto Scaling is down as surely as a
+    /// describe that did not: the next passes go on without it, after the same backoff.
+    fn note_cloud_failures(&mut self, plan: &Plan, executed: &Executed) {
+        let failed = executed.failures().find_map(|(o, e)| {
+            let aws = matches!(
+                plan.actions.get(o.index),
+                Some(Action::SetDesired { .. } | Action::Retire { .. })
+            );
+            (aws && matches!(e, PortError::Unavailable(_))).then(|| e.to_string())
+        });
+        if let Some(why) = failed {
+            self.cloud_failed(why);
+        }
+    }
+
+    fn cloud_failed(&mut self, why: String) {
+        let wait = self.cloud_backoff.next().unwrap_or(Duration::from_secs(60));
+        tracing::warn!(
+            error = %why,
+            retry_in_s = wait.as_secs(),
+            groups_known = self.last_groups.len(),
+            "Auto Scaling did not answer: Kubernetes-only steps go on, boosts and retires wait"
+        );
+        self.cloud_down = Some((Instant::now() + wait, why));
     }
 
     /// When a pass last had the cluster's answer (the apiserver answered): what liveness
@@ -341,6 +367,7 @@ impl Controller {
             self.cfg.drain_timeout,
         )
         .await;
+        self.note_cloud_failures(&plan, &executed);
         self.report(&plan, &executed).await;
         self.warn_groups(&plan).await;
         let new_rejections = self.new_rejections(&plan);

@@ -236,7 +236,9 @@ impl RunArgs {
 
     /// The longest one pass may take before the watchdog ends it (it is then retried).
     pub fn pass_timeout(&self) -> Duration {
-        (2 * std_dur(self.resync)).max(Duration::from_secs(30))
+        // Above the longest single call (an Auto Scaling call with its retries, 20 s; a
+        // Kubernetes read, 30 s), so that the watchdog ends wedged passes, not slow calls.
+        (2 * std_dur(self.resync)).max(Duration::from_secs(60))
     }
 
     /// `/healthz` fails when no pass has had the apiserver's answer for this long.
@@ -392,6 +394,18 @@ pub async fn run(args: RunArgs) -> Result<()> {
     init_logs(args.log_format);
     let cfg = args.engine_config();
     let timings = args.lease_timings()?;
+    // End-to-end tests run a replica with a wrong clock; nothing else sets this.
+    if let Some(secs) = std::env::var("BOOSTER_TEST_CLOCK_OFFSET_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    {
+        tracing::warn!(
+            offset_s = secs,
+            "test clock offset: this replica's wall clock is off"
+        );
+        crate::controller::offset_clock_for_tests(secs * 1000);
+        booster_k8s::lease::offset_clock_for_tests(secs * 1000);
+    }
     let addr: SocketAddr = format!("{}:{}", args.metrics_host, args.metrics_port)
         .parse()
         .with_context(|| format!("--metrics-host {:?} is not an address", args.metrics_host))?;

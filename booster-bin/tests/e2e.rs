@@ -10,24 +10,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use booster_tests::e2e::{eventually, Env, Options};
+use booster_tests::e2e::{eventually, report, Env, Options};
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_aws-spots-booster"))
-}
-
-/// Prints the scenario's one-line result.
-fn report(name: &str, start: Instant, env: &Env, extra: &str) {
-    let (pending, max_pending, deficit) = env.figures();
-    let desired: Vec<String> = env.desired_history().iter().map(i32::to_string).collect();
-    println!(
-        "\ne2e {name}: ok in {:.0} s (desired {}, pending {pending:.1} pod-s, max {max_pending} pending, capacity deficit {deficit:.1} node-s{}{extra})",
-        start.elapsed().as_secs_f64(),
-        desired.join("→"),
-        if extra.is_empty() { "" } else { ", " },
-    );
 }
 
 async fn node_exists(env: &Env, name: &str) -> bool {
@@ -235,16 +223,6 @@ async fn e2e_3_sigkill_mid_drain() {
     );
 }
 
-async fn lease_holder(env: &Env) -> Option<String> {
-    Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(env.kube.clone(), "kube-system")
-        .get_opt("aws-spots-booster")
-        .await
-        .ok()
-        .flatten()
-        .and_then(|l| l.spec)
-        .and_then(|s| s.holder_identity)
-}
-
 /// 4. Two replicas: only the Lease holder acts; SIGKILL it and the other takes over within
 /// the lease duration (15 s) and handles the next signal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,7 +240,7 @@ async fn e2e_4_two_replicas_lease_takeover() {
     let mut a = env.booster(bin(), "booster-a", &[]).expect("a");
     a.wait_ready(60).await.expect("a ready");
     eventually(30, "a holds the Lease", || async {
-        lease_holder(&env).await.as_deref() == Some("booster-a")
+        env.lease_holder().await.as_deref() == Some("booster-a")
     })
     .await
     .expect("lease");
@@ -293,7 +271,7 @@ async fn e2e_4_two_replicas_lease_takeover() {
     a.kill();
     let killed = Instant::now();
     eventually(30, "b takes the Lease", || async {
-        lease_holder(&env).await.as_deref() == Some("booster-b")
+        env.lease_holder().await.as_deref() == Some("booster-b")
     })
     .await
     .expect("takeover");

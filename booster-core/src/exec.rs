@@ -154,6 +154,10 @@ pub async fn execute(
                         let raised = o == SetDesiredOutcome::Raised;
                         if let Some(confirm) = a.set_desired_confirmation(raised) {
                             run.working.apply(&confirm);
+                            // The marks say the raise was ours, so that a retire after the
+                            // ledger's loss still gives it back. Best effort: a mark left
+                            // at `applying` costs only that give-back (CA scales it down).
+                            let _ = mark_boosts(cluster, &run.working, nodes).await;
                         }
                         run.record(
                             index,

@@ -114,6 +114,35 @@ struct LedgerState {
     reread: bool,
 }
 
+/// When the apiserver last answered this process (a watch item, a call that succeeded).
+#[derive(Clone)]
+struct Contact(Arc<std::sync::Mutex<Instant>>);
+
+impl Contact {
+    fn new() -> Self {
+        Contact(Arc::new(std::sync::Mutex::new(Instant::now())))
+    }
+
+    fn touch(&self) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+    }
+
+    fn age(&self) -> Duration {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .elapsed()
+    }
+}
+
+/// Watches read from caches: a pass that finds no sign of the apiserver for this long asks
+/// it something (one cheap GET), so that a black-holed connection fails the pass instead of
+/// letting it decide, again and again, on a cache that no longer changes.
+const CONTACT_MAX_AGE: Duration = Duration::from_secs(crate::WATCH_TIMEOUT_SECS as u64);
+
 /// How long our own write is trusted over a watch that does not show it yet.
 const WRITTEN_TRUSTED: Duration = Duration::from_secs(30);
 
@@ -129,6 +158,7 @@ pub struct KubeCluster {
     /// What this replica knows of the ledger beyond the watch.
     ledger_state: Mutex<LedgerState>,
     changed: Arc<Notify>,
+    contact: Contact,
     recorder: Recorder,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -146,6 +176,7 @@ fn spawn_reflector<K>(
     cfg: watcher::Config,
     slim: fn(&mut K),
     changed: Arc<Notify>,
+    contact: Contact,
 ) -> (Store<K>, tokio::task::JoinHandle<()>)
 where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
@@ -160,8 +191,9 @@ where
     let task = tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(item) = stream.next().await {
-            if let Err(e) = item {
-                tracing::warn!(error = %e, "watch error; retrying with backoff");
+            match item {
+                Ok(_) => contact.touch(),
+                Err(e) => tracing::warn!(error = %e, "watch error; retrying with backoff"),
             }
             // A permit is kept when the loop is not waiting (mid-pass): no change is lost.
             changed.notify_one();
@@ -175,6 +207,7 @@ where
 fn spawn_event_watch(
     api: Api<NthEvent>,
     changed: Arc<Notify>,
+    contact: Contact,
 ) -> (EventStore, tokio::task::JoinHandle<()>) {
     let store = EventStore::default();
     let cfg = watcher::Config::default()
@@ -187,6 +220,7 @@ fn spawn_event_watch(
         while let Some(item) = stream.next().await {
             match item {
                 Ok(ev) => {
+                    contact.touch();
                     if s.apply(ev) {
                         changed.notify_one();
                     }
@@ -203,13 +237,19 @@ impl KubeCluster {
     /// ConfigMap). Call [`KubeCluster::ready`] before the first `observe`.
     pub fn start(client: Client, settings: Settings) -> Self {
         let changed = Arc::new(Notify::new());
+        let contact = Contact::new();
         let (nodes, t1) = spawn_reflector(
             Api::<KNode>::all(client.clone()),
             watcher::Config::default().timeout(crate::WATCH_TIMEOUT_SECS),
             slim_node,
             changed.clone(),
+            contact.clone(),
         );
-        let (events, t2) = spawn_event_watch(Api::<NthEvent>::all(client.clone()), changed.clone());
+        let (events, t2) = spawn_event_watch(
+            Api::<NthEvent>::all(client.clone()),
+            changed.clone(),
+            contact.clone(),
+        );
         let (ca, t3) = spawn_reflector(
             Api::<ConfigMap>::namespaced(client.clone(), &settings.ca_namespace),
             watcher::Config::default()
@@ -217,6 +257,7 @@ impl KubeCluster {
                 .fields(&format!("metadata.name={}", settings.ca_configmap)),
             |c: &mut ConfigMap| c.metadata.managed_fields = None,
             changed.clone(),
+            contact.clone(),
         );
         let (ledger, t4) = spawn_reflector(
             Api::<ConfigMap>::namespaced(client.clone(), &settings.namespace),
@@ -225,6 +266,7 @@ impl KubeCluster {
                 .fields(&format!("metadata.name={}", settings.ledger_configmap)),
             |c: &mut ConfigMap| c.metadata.managed_fields = None,
             changed.clone(),
+            contact.clone(),
         );
         let recorder = Recorder::new(
             client.clone(),
@@ -242,6 +284,7 @@ impl KubeCluster {
             ledger,
             ledger_state: Mutex::new(LedgerState::default()),
             changed,
+            contact,
             recorder,
             tasks: vec![t1, t2, t3, t4],
         }
@@ -347,7 +390,7 @@ impl KubeCluster {
         self.node_api()
             .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map(|_| ())
+            .map(|_| self.contact.touch())
             .map_err(|e| port_error(&format!("{what} node {node}"), e))
     }
 
@@ -368,6 +411,14 @@ impl KubeCluster {
 #[async_trait]
 impl Cluster for KubeCluster {
     async fn observe(&self) -> Result<ClusterView, PortError> {
+        if self.contact.age() > CONTACT_MAX_AGE {
+            let name = &self.settings.ledger_configmap;
+            self.ledger_api()
+                .get_opt(name)
+                .await
+                .map_err(|e| port_error("the apiserver, asked after a quiet spell", e))?;
+            self.contact.touch();
+        }
         let ledger = self.read_ledger().await?;
         let draining: BTreeSet<&String> = ledger
             .entries

@@ -95,8 +95,23 @@ pub struct LeaseLock {
     observed: Mutex<Option<Observed>>,
 }
 
+/// An offset added to the wall clock this module writes (the Lease's times), for tests
+/// that run a replica whose clock is wrong. Expiry never reads the wall clock.
+static CLOCK_OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Makes this process's Lease times run `ms` ahead (negative: behind). Tests only.
+pub fn offset_clock_for_tests(ms: i64) {
+    CLOCK_OFFSET_MS.store(ms, Ordering::SeqCst);
+}
+
 fn now() -> MicroTime {
-    MicroTime(Timestamp::now())
+    let offset =
+        k8s_openapi::jiff::SignedDuration::from_millis(CLOCK_OFFSET_MS.load(Ordering::SeqCst));
+    MicroTime(
+        Timestamp::now()
+            .checked_add(offset)
+            .unwrap_or_else(|_| Timestamp::now()),
+    )
 }
 
 impl LeaseLock {
@@ -289,11 +304,24 @@ impl Elector {
             Ok(false) => *self.renewed() = None,
             Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
         }
+        self.note()
+    }
+
+    /// Logs a change of leadership once; returns whether this replica leads.
+    fn note(&self) -> bool {
         let lead = self.lead_left().is_some();
         if lead != self.logged.swap(lead, Ordering::SeqCst) {
             tracing::info!(leading = lead, lease = %self.lock.name, identity = %self.lock.identity, "leadership changed");
         }
         lead
+    }
+
+    /// Resolves when the lead runs out without a renewal (never while not leading).
+    async fn deadline(&self) {
+        match self.lead_left() {
+            Some(left) => tokio::time::sleep(left).await,
+            None => std::future::pending().await,
+        }
     }
 
     /// Tries every retry period (jittered, as client-go does) until `stop` resolves, then
@@ -303,7 +331,14 @@ impl Elector {
         let mut stop = std::pin::pin!(stop);
         let every = self.lock.timings.retry_period;
         loop {
-            self.tick().await;
+            // A renewal that hangs past the renew deadline is abandoned there, and the end
+            // of leadership is logged when it happens, not at the next try.
+            tokio::select! {
+                _ = self.tick() => {}
+                _ = self.deadline() => {
+                    self.note();
+                }
+            }
             let jitter = every.mul_f64(fastrand::f64() * 0.2);
             tokio::select! {
                 _ = &mut stop => break,

@@ -22,6 +22,13 @@ pub struct Moto {
     pub url: String,
 }
 
+impl Moto {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -122,6 +122,7 @@ pub async fn run(
     record: Arc<Mutex<Record>>,
     t0: Instant,
     boot_delay: Duration,
+    reuse_names: bool,
 ) {
     let nodes: Api<Node> = Api::all(kube.clone());
     let pods: Api<Pod> = Api::all(kube.clone());
@@ -155,12 +156,27 @@ pub async fn run(
                     if names.contains_key(id) || now.duration_since(seen) < boot_delay {
                         continue;
                     }
-                    n += 1;
-                    let name = format!(
-                        "ip-10-0-{}-{}.eu-west-1.compute.internal",
-                        n / 250,
-                        10 + n % 250
-                    );
+                    let ip_name = |k: u32| {
+                        format!(
+                            "ip-10-0-{}-{}.eu-west-1.compute.internal",
+                            k / 250,
+                            10 + k % 250
+                        )
+                    };
+                    let name = if reuse_names {
+                        // As EKS does: a node is named after its private IP, and a freed IP
+                        // is given to the next instance.
+                        let used: BTreeSet<&String> = names
+                            .iter()
+                            .filter(|(i, _)| !gone.contains(*i))
+                            .map(|(_, n)| n)
+                            .collect();
+                        let free = (1..).map(ip_name).find(|c| !used.contains(c));
+                        free.unwrap_or_else(|| ip_name(0))
+                    } else {
+                        n += 1;
+                        ip_name(n)
+                    };
                     let Ok(node) = node_for(&name, id, zone, group) else {
                         continue;
                     };

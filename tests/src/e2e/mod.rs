@@ -18,6 +18,7 @@
 //! `k8s.io/autoscaler/cluster-autoscaler`: 403 "not available" for every version).
 
 pub mod aws;
+pub mod blackhole;
 pub mod bridge;
 pub mod ca;
 pub mod nth;
@@ -63,6 +64,9 @@ pub struct Options {
     /// A second group, [`FALLBACK`] (one node to start), named as the group's fallback by
     /// tag; the group's Launch process is suspended (its pool cannot launch).
     pub fallback: bool,
+    /// Node names are reused, as EKS's IP-based names are: a new instance gets the name
+    /// of the lowest free address, freed when an instance ends.
+    pub reuse_names: bool,
 }
 
 /// The fallback group of [`Options::fallback`].
@@ -78,6 +82,7 @@ impl Default for Options {
             legacy_status: false,
             capacity_rebalance: false,
             fallback: false,
+            reuse_names: false,
         }
     }
 }
@@ -372,6 +377,7 @@ impl Env {
             env.record.clone(),
             t0,
             opts.boot_delay,
+            opts.reuse_names,
         )));
         if let Some(ca_bin) = std::env::var_os("BOOSTER_E2E_CA") {
             let args = ca::real_ca_args(
@@ -606,6 +612,11 @@ impl Env {
         let Some((port, instance, notice)) = self.nth_of.get(node).cloned() else {
             return Err(format!("{node} was never signalled"));
         };
+        // One NTH per node name: a node signalled again (a new machine under a reused name)
+        // gets a new one.
+        if let Some(old) = self.nth_running.remove(node) {
+            old.stop();
+        }
         if let Some(nth_bin) = std::env::var_os("BOOSTER_E2E_NTH") {
             let api_port = self
                 .cp
@@ -643,15 +654,56 @@ impl Env {
     /// Restarts `node`'s NTH, as a rollout of its DaemonSet does: its events are kept in
     /// memory only, so it handles the recommendation again from the start.
     pub fn restart_nth(&mut self, node: &str) -> Result<(), String> {
-        if let Some(old) = self.nth_running.remove(node) {
-            old.stop();
-        }
         self.start_nth(node)
     }
 
     /// Starts the booster binary `bin` with `args` on top of the scenario's defaults.
     pub fn booster(&self, bin: &Path, name: &str, args: &[&str]) -> Result<Booster, String> {
         Booster::start(bin, self, name, args)
+    }
+
+    /// [`Env::booster`] reaching the apiserver at `server` (a proxy), with extra
+    /// environment variables.
+    pub fn booster_at(
+        &self,
+        bin: &Path,
+        name: &str,
+        args: &[&str],
+        server: &str,
+        vars: &[(&str, &str)],
+    ) -> Result<Booster, String> {
+        let text = std::fs::read_to_string(&self.cp.kubeconfig).map_err(|e| e.to_string())?;
+        let path = self.cp.dir.join(format!("{name}.kubeconfig"));
+        std::fs::write(&path, text.replace(&self.cp.url, server)).map_err(|e| e.to_string())?;
+        Booster::start_with(bin, self, name, args, &path, vars)
+    }
+
+    /// The apiserver's address.
+    pub fn apiserver_addr(&self) -> Result<std::net::SocketAddr, String> {
+        self.cp
+            .url
+            .trim_start_matches("https://")
+            .parse()
+            .map_err(|e| format!("{}: {e}", self.cp.url))
+    }
+
+    /// Stops moto with SIGSTOP until the guard is dropped.
+    pub fn freeze_moto(&self) -> Result<crate::control_plane::Frozen, String> {
+        crate::control_plane::Frozen::pid(self.moto.pid())
+    }
+
+    /// Who holds the booster's Lease now.
+    pub async fn lease_holder(&self) -> Option<String> {
+        Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(
+            self.kube.clone(),
+            "kube-system",
+        )
+        .get_opt("aws-spots-booster")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
     }
 
     /// The options the world was started with.
@@ -895,10 +947,21 @@ impl Drop for Booster {
 
 impl Booster {
     fn start(bin: &Path, env: &Env, name: &str, extra: &[&str]) -> Result<Booster, String> {
+        Self::start_with(bin, env, name, extra, &env.cp.kubeconfig, &[])
+    }
+
+    fn start_with(
+        bin: &Path,
+        env: &Env,
+        name: &str,
+        extra: &[&str],
+        kubeconfig: &Path,
+        vars: &[(&str, &str)],
+    ) -> Result<Booster, String> {
         let port = free_port();
         let log = env.cp.dir.join(format!("{name}.log"));
         let (out, err) = log_to(&log)?;
-        let kubeconfig = env.cp.kubeconfig.display().to_string();
+        let kubeconfig = kubeconfig.display().to_string();
         let port_s = port.to_string();
         let mut args: Vec<&str> = vec![
             "--connection-mode",
@@ -933,6 +996,7 @@ impl Booster {
             // Its Lease identity.
             .env("POD_NAME", name)
             .env("RUST_LOG", "info,aws_spots_booster=debug,booster_k8s=debug")
+            .envs(vars.iter().copied())
             .stdout(out)
             .stderr(err)
             .spawn()
@@ -966,6 +1030,17 @@ impl Booster {
         metric_sum(&self.metrics().await, name, labels)
     }
 
+    /// Stops it with SIGSTOP until the guard is dropped.
+    pub fn freeze(&self) -> Result<crate::control_plane::Frozen, String> {
+        let pid = self.child.as_ref().map(Child::id).ok_or("not running")?;
+        crate::control_plane::Frozen::pid(pid)
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// Kills it with SIGKILL (no clean-up of any kind).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -980,6 +1055,18 @@ impl Booster {
             .as_mut()
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
+}
+
+/// Prints a scenario's one-line result: `e2e <name>: ok in <s> s (<figures>)`.
+pub fn report(name: &str, start: Instant, env: &Env, extra: &str) {
+    let (pending, max_pending, deficit) = env.figures();
+    let desired: Vec<String> = env.desired_history().iter().map(i32::to_string).collect();
+    println!(
+        "\ne2e {name}: ok in {:.0} s (desired {}, pending {pending:.1} pod-s, max {max_pending} pending, capacity deficit {deficit:.1} node-s{}{extra})",
+        start.elapsed().as_secs_f64(),
+        desired.join("→"),
+        if extra.is_empty() { "" } else { ", " },
+    );
 }
 
 /// The sum of the samples of `name` in Prometheus text whose label sets contain every

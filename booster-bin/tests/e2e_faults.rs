@@ -1,0 +1,437 @@
+//! End to end under faults: the same world as `e2e.rs` (see `booster_tests::e2e`), with
+//! the faults production has: a connection to the apiserver that answers nothing, Auto
+//! Scaling frozen mid-boost, the ledger deleted, a Node name that comes back on another
+//! machine, a replica whose clock runs ahead. Each scenario asserts on the cluster and the
+//! group and prints one line with its figures. Run by `make e2e`, one at a time.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use booster_k8s::lease::Timings;
+use booster_tests::e2e::blackhole::Blackhole;
+use booster_tests::e2e::{eventually, http_get, report, Env, Options};
+use k8s_openapi::api::core::v1::{ConfigMap, Event};
+use kube::api::{DeleteParams, ListParams};
+use kube::Api;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_aws-spots-booster"))
+}
+
+/// The booster's own figure for a setting, from `--print-config` with the scenarios' pace.
+fn config_secs(key: &str) -> u64 {
+    let out = std::process::Command::new(bin())
+        .args(["--print-config", "--resync", "2s"])
+        .output()
+        .expect("--print-config");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    doc[key]
+        .as_str()
+        .and_then(|s| s.trim_end_matches('s').parse().ok())
+        .unwrap_or_else(|| panic!("{key} in {doc}"))
+}
+
+/// The time at the start of the first line of `log` that contains every one of `parts`.
+fn logged_at(log: &str, parts: &[&str]) -> Option<k8s_openapi::jiff::Timestamp> {
+    log.lines()
+        .find(|l| parts.iter().all(|p| l.contains(p)))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+}
+
+/// 10. The leader's connection to the apiserver is black-holed (a proxy that keeps it
+/// open and passes nothing), then restored. The standby takes over within the bound by
+/// design; the old leader stops acting before the new one starts; its /healthz fails within
+/// its liveness bound; the signal that arrives meanwhile is boosted once, by the new leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_10_apiserver_black_holed() {
+    let start = Instant::now();
+    let opts = Options {
+        nodes: 4,
+        replicas: 13,
+        ..Options::default()
+    };
+    let Some(mut env) = Env::start(opts).await.expect("world") else {
+        return;
+    };
+    let hole = Blackhole::start(env.apiserver_addr().expect("address"))
+        .await
+        .expect("proxy");
+    let server = format!("https://{}", hole.addr);
+    let a = env
+        .booster_at(bin(), "booster-a", &[], &server, &[])
+        .expect("a");
+    a.wait_ready(60).await.expect("a ready");
+    eventually(30, "a holds the Lease", || async {
+        env.lease_holder().await.as_deref() == Some("booster-a")
+    })
+    .await
+    .expect("lease");
+    let b = env.booster(bin(), "booster-b", &[]).expect("b");
+    b.wait_ready(60).await.expect("b ready");
+
+    hole.hole(true);
+    let holed = Instant::now();
+    eventually(60, "b takes the Lease", || async {
+        env.lease_holder().await.as_deref() == Some("booster-b")
+    })
+    .await
+    .expect("takeover");
+    let takeover = holed.elapsed();
+    // A's last renewal was before the hole: the bound by design counts from it.
+    let bound = Timings::default().takeover_bound() + Duration::from_secs(1);
+    assert!(takeover <= bound, "takeover {takeover:?} > {bound:?}");
+
+    // A signal while A is cut off: B boosts it, once.
+    let (victim, instance) = env.busiest_node().await.expect("victim");
+    env.signal(&victim, &instance, Duration::from_secs(1), None)
+        .expect("signal");
+
+    let window = config_secs("livenessWindow");
+    // The last pass that had the apiserver's answer was at most 25 s (a quiet spell before
+    // the adapter asks the apiserver itself) after the hole; the window counts from it.
+    let liveness_bound = Duration::from_secs(window + 25 + 3);
+    let port = a.port;
+    eventually(
+        liveness_bound.as_secs() + 10,
+        "a's /healthz fails",
+        || async move { matches!(http_get(port, "/healthz").await, Some((503, _))) },
+    )
+    .await
+    .expect("a unhealthy");
+    let unhealthy = holed.elapsed();
+    assert!(
+        unhealthy <= liveness_bound,
+        "unhealthy after {unhealthy:?} > {liveness_bound:?}"
+    );
+
+    env.wait_ended(&instance, 150)
+        .await
+        .expect("signalled instance retired");
+    hole.hole(false);
+    let restored = Instant::now();
+    eventually(90, "a healthy again", || async move {
+        matches!(http_get(port, "/healthz").await, Some((200, _)))
+    })
+    .await
+    .expect("a healthy");
+    let recovered = restored.elapsed();
+
+    // Who acted when: A's lead ended (its own log) before B's began (B's log).
+    let a_lost = logged_at(&a.log_text(), &["leadership changed", "leading=false"])
+        .expect("a logged the end of its lead");
+    let b_won = logged_at(&b.log_text(), &["leadership changed", "leading=true"])
+        .expect("b logged its lead");
+    assert!(
+        a_lost < b_won,
+        "a stopped at {a_lost}, b started at {b_won}"
+    );
+    let history = env.desired_history();
+    assert_eq!(history.iter().max(), Some(&5), "one boost: {history:?}");
+    assert_eq!(env.group().await.expect("group").0, 4, "{history:?}");
+    assert_eq!(
+        b.metric(
+            "spots_booster_actions_total",
+            &["action=\"setDesired\"", "outcome=\"ok\""]
+        )
+        .await,
+        1.0
+    );
+    assert_eq!(
+        a.metric(
+            "spots_booster_actions_total",
+            &["action=\"setDesired\"", "outcome=\"ok\""]
+        )
+        .await,
+        0.0,
+        "the cut-off replica boosted nothing"
+    );
+    report(
+        "10-apiserver-black-holed",
+        start,
+        &env,
+        &format!(
+            "takeover {:.1} s (bound {:.0} s), a unhealthy after {:.0} s (bound {:.0} s), a's lead ended {:.1} s before b's began, healthy {:.0} s after restore, 1 boost",
+            takeover.as_secs_f64(),
+            bound.as_secs_f64(),
+            unhealthy.as_secs_f64(),
+            liveness_bound.as_secs_f64(),
+            b_won.duration_since(a_lost).as_secs_f64(),
+            recovered.as_secs_f64(),
+        ),
+    );
+}
+
+/// 11. moto is frozen (SIGSTOP) as the boost is recorded, for longer than a call's
+/// deadline, then resumed: the booster holds its AWS steps meanwhile (and says so), then
+/// boosts once and finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_11_aws_frozen_mid_boost() {
+    let start = Instant::now();
+    let Some(mut env) = Env::start(Options::default()).await.expect("world") else {
+        return;
+    };
+    let booster = env.booster(bin(), "booster", &[]).expect("booster");
+    booster.wait_ready(60).await.expect("ready");
+    let (victim, instance) = env.busiest_node().await.expect("victim");
+    env.signal(&victim, &instance, Duration::from_secs(1), None)
+        .expect("signal");
+    eventually(60, "the signal recorded", || async {
+        env.ledger_entries()
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.contains(&victim))
+    })
+    .await
+    .expect("recorded");
+    let frozen = env.freeze_moto().expect("SIGSTOP moto");
+    let froze = Instant::now();
+    let port = booster.port;
+    eventually(
+        60,
+        "the booster says Auto Scaling is unavailable",
+        || async move {
+            matches!(http_get(port, "/readyz").await, Some((503, b)) if b.contains("Auto Scaling"))
+        },
+    )
+    .await
+    .expect("readyz says why");
+    let noticed = froze.elapsed();
+    let live = http_get(port, "/healthz").await;
+    assert!(
+        matches!(live, Some((200, _))),
+        "AWS down is no reason to restart: {live:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(40).saturating_sub(froze.elapsed())).await;
+    drop(frozen);
+    env.wait_ended(&instance, 150).await.expect("retired");
+    let history = env.desired_history();
+    assert_eq!(history.iter().max(), Some(&4), "one boost: {history:?}");
+    assert_eq!(env.group().await.expect("group").0, 3, "{history:?}");
+    let held = booster
+        .metric(
+            "spots_booster_passes_total",
+            &["outcome=\"cloudUnavailable\""],
+        )
+        .await;
+    assert!(held >= 1.0, "passes went on without AWS: {held}");
+    report(
+        "11-aws-frozen-mid-boost",
+        start,
+        &env,
+        &format!(
+            "moto frozen 40 s, /readyz said so after {:.0} s, {held:.0} passes without AWS, 1 boost",
+            noticed.as_secs_f64()
+        ),
+    );
+}
+
+/// 12. The ledger ConfigMap is deleted after the boost: the booster rebuilds the entry from
+/// the boost mark on the signalled Node, boosts nothing twice and finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_12_ledger_deleted_after_boost() {
+    let start = Instant::now();
+    let Some(mut env) = Env::start(Options::default()).await.expect("world") else {
+        return;
+    };
+    let booster = env.booster(bin(), "booster", &[]).expect("booster");
+    booster.wait_ready(60).await.expect("ready");
+    let (victim, instance) = env.busiest_node().await.expect("victim");
+    env.signal(&victim, &instance, Duration::from_secs(1), None)
+        .expect("signal");
+    eventually(60, "the boost applied", || async {
+        env.group().await.is_ok_and(|(d, _)| d == 4)
+    })
+    .await
+    .expect("boosted");
+    Api::<ConfigMap>::namespaced(env.kube.clone(), "kube-system")
+        .delete("aws-spots-booster-ledger", &DeleteParams::default())
+        .await
+        .expect("ledger deleted");
+    let deleted = Instant::now();
+    let events: Api<Event> = Api::all(env.kube.clone());
+    eventually(60, "the entry rebuilt from the boost mark", || async {
+        events
+            .list(&ListParams::default().fields("reason=LedgerRecovered"))
+            .await
+            .is_ok_and(|l| !l.items.is_empty())
+    })
+    .await
+    .expect("recovered");
+    let rebuilt = deleted.elapsed();
+    env.wait_ended(&instance, 150).await.expect("retired");
+    let history = env.desired_history();
+    assert_eq!(
+        history.iter().max(),
+        Some(&4),
+        "no second boost: {history:?}"
+    );
+    assert_eq!(env.group().await.expect("group").0, 3, "{history:?}");
+    assert_eq!(
+        booster
+            .metric(
+                "spots_booster_actions_total",
+                &["action=\"setDesired\"", "outcome=\"ok\""]
+            )
+            .await,
+        1.0
+    );
+    eventually(30, "nothing cordoned or protected", || async {
+        env.cordoned_and_protected()
+            .await
+            .is_ok_and(|(c, p)| c.is_empty() && p.is_empty())
+    })
+    .await
+    .expect("all given back");
+    report(
+        "12-ledger-deleted",
+        start,
+        &env,
+        &format!(
+            "ledger deleted after the boost, entry rebuilt {:.1} s later, 1 boost",
+            rebuilt.as_secs_f64()
+        ),
+    );
+}
+
+/// 13. A Node name comes back (EKS names nodes after their IP): while the booster is
+/// stopped mid-drain, the signalled node's instance is interrupted and a new instance gets
+/// its name. The booster wakes with the old machine's entry; the new node's own signal is
+/// handled as a new signal (boosted, drained, retired), not taken for the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_13_node_name_reused() {
+    let start = Instant::now();
+    let opts = Options {
+        reuse_names: true,
+        ..Options::default()
+    };
+    let Some(mut env) = Env::start(opts).await.expect("world") else {
+        return;
+    };
+    let booster = env.booster(bin(), "booster", &[]).expect("booster");
+    booster.wait_ready(60).await.expect("ready");
+    let (name, first) = env.busiest_node().await.expect("victim");
+    env.signal(&name, &first, Duration::from_secs(1), None)
+        .expect("signal");
+    env.wait_drain_started(&name, 90).await.expect("drain");
+    let frozen = booster.freeze().expect("SIGSTOP booster");
+    // The interruption, with the group's desired capacity kept (AWS replaces it)...
+    env.asg
+        .terminate_instance_in_auto_scaling_group()
+        .instance_id(&first)
+        .should_decrement_desired_capacity(false)
+        .send()
+        .await
+        .expect("interrupt the first instance");
+    env.wait_ended(&first, 60).await.expect("ended");
+    // ...and its replacement comes up under the freed name.
+    let second = {
+        let mut found = None;
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while found.is_none() && Instant::now() < deadline {
+            found = env.record.lock().ok().and_then(|r| {
+                r.nodes
+                    .iter()
+                    .find(|(id, n)| **n == name && **id != first)
+                    .map(|(id, _)| id.clone())
+            });
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        found.expect("a new instance under the old name")
+    };
+    drop(frozen);
+    let before = env.group().await.expect("group").0;
+    env.wait_nodes_ready(before as usize, 60)
+        .await
+        .expect("nodes ready");
+    env.signal(&name, &second, Duration::from_secs(1), None)
+        .expect("signal the new node");
+    let signalled = Instant::now();
+    eventually(60, "the new node's signal boosted", || async {
+        env.group().await.is_ok_and(|(d, _)| d == before + 1)
+    })
+    .await
+    .expect("boosted as a new signal");
+    let boosted = signalled.elapsed();
+    env.wait_ended(&second, 150)
+        .await
+        .expect("the new node retired");
+    assert_eq!(env.group().await.expect("group").0, before);
+    report(
+        "13-node-name-reused",
+        start,
+        &env,
+        &format!(
+            "{name} reused by {second}, its signal boosted {:.1} s after it, retired",
+            boosted.as_secs_f64()
+        ),
+    );
+}
+
+/// 14. A standby whose clock runs 20 s ahead never takes a Lease its holder renews, and
+/// acts on nothing; the holder handles the signal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_14_clock_ahead_standby() {
+    let start = Instant::now();
+    let Some(mut env) = Env::start(Options::default()).await.expect("world") else {
+        return;
+    };
+    let a = env.booster(bin(), "booster-a", &[]).expect("a");
+    a.wait_ready(60).await.expect("a ready");
+    eventually(30, "a holds the Lease", || async {
+        env.lease_holder().await.as_deref() == Some("booster-a")
+    })
+    .await
+    .expect("lease");
+    let server = format!("https://{}", env.apiserver_addr().expect("address"));
+    let b = env
+        .booster_at(
+            bin(),
+            "booster-b",
+            &[],
+            &server,
+            &[("BOOSTER_TEST_CLOCK_OFFSET_SECS", "20")],
+        )
+        .expect("b");
+    b.wait_ready(60).await.expect("b ready");
+    let (victim, instance) = env.busiest_node().await.expect("victim");
+    env.signal(&victim, &instance, Duration::from_secs(1), None)
+        .expect("signal");
+    let watched = Instant::now();
+    let mut samples = 0;
+    while watched.elapsed() < Duration::from_secs(40) {
+        assert_eq!(
+            env.lease_holder().await.as_deref(),
+            Some("booster-a"),
+            "the standby 20 s ahead took the Lease"
+        );
+        samples += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    env.wait_ended(&instance, 120).await.expect("retired");
+    assert!(
+        !b.log_text().contains("leading=true"),
+        "the standby never led"
+    );
+    assert_eq!(
+        b.metric("spots_booster_actions_total", &["outcome=\"ok\""])
+            .await,
+        0.0
+    );
+    let history = env.desired_history();
+    assert_eq!(history.iter().max(), Some(&4), "{history:?}");
+    report(
+        "14-clock-ahead-standby",
+        start,
+        &env,
+        &format!(
+            "standby 20 s ahead, Lease held by the leader at {samples} samples over 40 s, 1 boost"
+        ),
+    );
+}
