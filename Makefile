@@ -16,7 +16,7 @@ VENV := $(CACHE)/venv
 MOTO_STAMP := $(VENV)/.moto-$(MOTO_VERSION)
 export MOTO_SERVER := $(VENV)/bin/moto_server
 
-.PHONY: run test e2e toolchain moto servers helm k8s-memory controller-memory event-flood-memory docker-build docker-push fmt-check clippy unit bench fuzz fmt clean-cache
+.PHONY: run test e2e toolchain moto servers helm apiserver-requests k8s-memory controller-memory event-flood-memory docker-build docker-push fmt-check clippy unit bench fuzz fmt clean-cache
 
 ## run: the main job. With no cluster it runs the embedded simulator: every built-in
 ## scenario under nth-drain, upstream and booster, a table, and an HTML page of charts.
@@ -82,6 +82,12 @@ unit: moto servers helm
 e2e: moto servers
 	BOOSTER_REQUIRE_MOTO=1 BOOSTER_REQUIRE_APISERVER=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
 		$(CARGO) test --locked -p booster-bin --test e2e --test e2e_faults -- --ignored --test-threads=1 --nocapture
+
+## apiserver-requests: the booster's apiserver requests per minute with 5,000 Nodes, idle
+## and while three signals are handled, from the apiserver's audit log.
+apiserver-requests: moto servers
+	BOOSTER_REQUIRE_MOTO=1 BOOSTER_REQUIRE_APISERVER=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
+		$(CARGO) test --locked -p booster-bin --test requests -- --ignored --nocapture
 
 ## k8s-memory: the Kubernetes adapter's memory with 5,000 Nodes in a real apiserver.
 k8s-memory: servers

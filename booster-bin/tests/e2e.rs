@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use booster_tests::e2e::{eventually, report, Env, Options};
+use booster_tests::e2e::{eventually, report, with_booster, Env, Options};
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 
@@ -32,14 +32,10 @@ async fn node_exists(env: &Env, name: &str) -> bool {
 #[ignore = "e2e: run by `make e2e`"]
 async fn e2e_1_one_signal() {
     let start = Instant::now();
-    let Some(mut env) = Env::start(Options::default()).await.expect("world") else {
+    let Some((mut env, booster)) = with_booster(Options::default(), bin()).await else {
         return;
     };
-    let booster = env.booster(bin(), "booster", &[]).expect("booster");
-    booster.wait_ready(60).await.expect("ready");
-    let (victim, instance) = env.busiest_node().await.expect("victim");
-    env.signal(&victim, &instance, Duration::from_secs(1), None)
-        .expect("signal");
+    let (victim, instance) = env.signal_busiest().await;
 
     let ended = {
         let record = env.record.clone();

@@ -14,7 +14,7 @@ use crate::convert::{pod_role, PodRole};
 use crate::errors::{port_error, status_of};
 
 /// Wait between passes over the node's pods, and before retrying a refused eviction.
-const PASS: Duration = Duration::from_millis(500);
+const PASS: Duration = Duration::from_secs(1);
 const RETRY_429: Duration = Duration::from_secs(5);
 /// No single API call may hold a drain past its deadline.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);

@@ -73,9 +73,20 @@ fn wait_port(port: u16, what: &str, timeout: Duration) -> Result<(), String> {
 /// The static admin token.
 pub const ADMIN_TOKEN: &str = "booster-admin-token";
 
+/// A second admin, for the booster alone: its requests are told apart in the audit log.
+pub const BOOSTER_TOKEN: &str = "booster-process-token";
+
+/// [`BOOSTER_TOKEN`]'s user name.
+pub const BOOSTER_USER: &str = "booster-process";
+
+/// An audit policy that records every request once, when it completes, without bodies.
+pub const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [\"RequestReceived\", \"ResponseStarted\"]\nrules:\n- level: Metadata\n";
+
 /// A running control plane; everything stops when it is dropped.
 pub struct ControlPlane {
     children: Vec<(String, Child)>,
+    /// kube-apiserver's binary and flags, to restart it.
+    apiserver: (PathBuf, Vec<String>),
     /// Scratch directory (certificates, keys, data, logs, kubeconfig).
     pub dir: PathBuf,
     /// `https://127.0.0.1:<port>`.
@@ -150,7 +161,8 @@ impl ControlPlane {
     }
 
     /// [`ControlPlane::start_with`] with extra etcd and kube-apiserver flags (a flood test
-    /// needs a larger etcd quota, say).
+    /// needs a larger etcd quota, say); `{dir}` in an apiserver flag is
+    /// [`ControlPlane::dir`].
     pub fn start_tuned(
         controllers: Option<&str>,
         scheduler: bool,
@@ -163,6 +175,7 @@ impl ControlPlane {
         std::fs::create_dir_all(dir.join("certs")).map_err(|e| e.to_string())?;
         let mut cp = ControlPlane {
             children: Vec::new(),
+            apiserver: (PathBuf::new(), Vec::new()),
             url: String::new(),
             kubeconfig: dir.join("admin.kubeconfig"),
             dir: dir.clone(),
@@ -186,7 +199,9 @@ impl ControlPlane {
         }
         std::fs::write(
             dir.join("tokens.csv"),
-            format!("{ADMIN_TOKEN},booster-admin,booster-admin,\"system:masters\"\n"),
+            format!(
+                "{ADMIN_TOKEN},booster-admin,booster-admin,\"system:masters\"\n{BOOSTER_TOKEN},{BOOSTER_USER},{BOOSTER_USER},\"system:masters\"\n"
+            ),
         )
         .map_err(|e| e.to_string())?;
 
@@ -230,7 +245,11 @@ impl ControlPlane {
             "-v=1".into(),
         ]
         .into_iter()
-        .chain(apiserver_extra.iter().map(|a| a.to_string()))
+        .chain(
+            apiserver_extra
+                .iter()
+                .map(|a| a.replace("{dir}", &dir.display().to_string())),
+        )
         .collect();
         cp.children.push((
             "kube-apiserver".into(),
@@ -240,6 +259,7 @@ impl ControlPlane {
                 &dir.join("apiserver.log"),
             )?,
         ));
+        cp.apiserver = (bin.join("kube-apiserver"), api_args.clone());
         cp.url = format!("https://127.0.0.1:{api_port}");
         std::fs::write(&cp.kubeconfig, kubeconfig_text(&cp.url, ADMIN_TOKEN))
             .map_err(|e| e.to_string())?;
@@ -275,6 +295,63 @@ impl ControlPlane {
             cp.spawn_server("kube-scheduler", &bin.join("kube-scheduler"), &args)?;
         }
         Ok(cp)
+    }
+
+    /// A kubeconfig for the booster's own admin user ([`BOOSTER_USER`]).
+    pub fn booster_kubeconfig(&self) -> Result<PathBuf, String> {
+        let path = self.dir.join("booster-user.kubeconfig");
+        std::fs::write(&path, kubeconfig_text(&self.url, BOOSTER_TOKEN))
+            .map_err(|e| e.to_string())?;
+        Ok(path)
+    }
+
+    /// Requests by `user` recorded in the audit log (`audit.log` in [`ControlPlane::dir`],
+    /// when the apiserver was started with [`AUDIT_POLICY`]), by `verb resource`.
+    pub fn audited(&self, user: &str) -> std::collections::BTreeMap<String, u64> {
+        let text = std::fs::read_to_string(self.dir.join("audit.log")).unwrap_or_default();
+        let mut out = std::collections::BTreeMap::new();
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if v["user"]["username"].as_str() != Some(user) {
+                continue;
+            }
+            let key = format!(
+                "{} {}",
+                v["verb"].as_str().unwrap_or("?"),
+                v["objectRef"]["resource"].as_str().unwrap_or("?")
+            );
+            *out.entry(key).or_default() += 1;
+        }
+        out
+    }
+
+    /// Kills kube-apiserver (SIGKILL, as a crash or a node loss does), keeps it down for
+    /// `down`, starts it again with the same flags (same port, certificates and etcd) and
+    /// waits for its port. Returns how long it was gone.
+    pub fn restart_apiserver(&mut self, down: Duration) -> Result<Duration, String> {
+        let started = Instant::now();
+        let i = self
+            .children
+            .iter()
+            .position(|(n, _)| n == "kube-apiserver")
+            .ok_or("no kube-apiserver")?;
+        let (_, mut old) = self.children.remove(i);
+        let _ = old.kill();
+        let _ = old.wait();
+        std::thread::sleep(down);
+        let (bin, args) = self.apiserver.clone();
+        let child = spawn(&bin, &args, &self.dir.join("apiserver.log"))?;
+        self.children.insert(i, ("kube-apiserver".into(), child));
+        let port = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or("apiserver port")?;
+        wait_port(port, "kube-apiserver", Duration::from_secs(60))?;
+        Ok(started.elapsed())
     }
 
     /// Stops the server `name` with SIGSTOP (its connections stay open and answer

@@ -67,6 +67,8 @@ pub struct Options {
     /// Node names are reused, as EKS's IP-based names are: a new instance gets the name
     /// of the lowest free address, freed when an instance ends.
     pub reuse_names: bool,
+    /// kube-apiserver writes an audit log (see [`ControlPlane::audited`]).
+    pub audit: bool,
 }
 
 /// The fallback group of [`Options::fallback`].
@@ -83,6 +85,7 @@ impl Default for Options {
             capacity_rebalance: false,
             fallback: false,
             reuse_names: false,
+            audit: false,
         }
     }
 }
@@ -303,9 +306,23 @@ impl Env {
         let Some(moto) = Moto::start() else {
             return Ok(None);
         };
-        let mut cp = ControlPlane::start_with(
+        let audit_flags: Vec<String> = if opts.audit {
+            let policy = std::env::temp_dir().join(format!("asb-audit-{}.yaml", std::process::id()));
+            std::fs::write(&policy, crate::control_plane::AUDIT_POLICY).map_err(|e| e.to_string())?;
+            vec![
+                format!("--audit-policy-file={}", policy.display()),
+                "--audit-log-path={dir}/audit.log".into(),
+                "--audit-log-format=json".into(),
+            ]
+        } else {
+            Vec::new()
+        };
+        let audit: Vec<&str> = audit_flags.iter().map(String::as_str).collect();
+        let mut cp = ControlPlane::start_tuned(
             Some("deployment,replicaset,disruption,podgc,nodelifecycle"),
             true,
+            &[],
+            &audit,
         )?;
         let stages = cp.dir.join("kwok-stages.yaml");
         std::fs::write(&stages, include_str!("kwok-stages.yaml")).map_err(|e| e.to_string())?;
@@ -657,6 +674,14 @@ impl Env {
         self.start_nth(node)
     }
 
+    /// Signals the node that runs the most pods (in a second); returns it and its instance.
+    pub async fn signal_busiest(&mut self) -> (String, String) {
+        let (node, instance) = self.busiest_node().await.expect("victim");
+        self.signal(&node, &instance, Duration::from_secs(1), None)
+            .expect("signal");
+        (node, instance)
+    }
+
     /// Starts the booster binary `bin` with `args` on top of the scenario's defaults.
     pub fn booster(&self, bin: &Path, name: &str, args: &[&str]) -> Result<Booster, String> {
         Booster::start(bin, self, name, args)
@@ -685,6 +710,17 @@ impl Env {
             .trim_start_matches("https://")
             .parse()
             .map_err(|e| format!("{}: {e}", self.cp.url))
+    }
+
+    /// [`Env::booster`] as its own user ([`crate::control_plane::BOOSTER_USER`]).
+    pub fn booster_as_own_user(&self, bin: &Path, name: &str, args: &[&str]) -> Result<Booster, String> {
+        let kubeconfig = self.cp.booster_kubeconfig()?;
+        Booster::start_with(bin, self, name, args, &kubeconfig, &[])
+    }
+
+    /// Restarts kube-apiserver (see [`ControlPlane::restart_apiserver`]).
+    pub fn restart_apiserver(&mut self, down: Duration) -> Result<Duration, String> {
+        self.cp.restart_apiserver(down)
     }
 
     /// Stops moto with SIGSTOP until the guard is dropped.
@@ -1055,6 +1091,15 @@ impl Booster {
             .as_mut()
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
+}
+
+/// A world started with `opts` and one booster (`bin`, named `booster`) in it, ready;
+/// `None` when the servers are not installed (the scenario is then skipped, and says so).
+pub async fn with_booster(opts: Options, bin: &Path) -> Option<(Env, Booster)> {
+    let env = Env::start(opts).await.expect("world")?;
+    let booster = env.booster(bin, "booster", &[]).expect("booster");
+    booster.wait_ready(60).await.expect("ready");
+    Some((env, booster))
 }
 
 /// Prints a scenario's one-line result: `e2e <name>: ok in <s> s (<figures>)`.
