@@ -234,7 +234,7 @@ async fn e2e_12_ledger_deleted_after_boost() {
     let Some((mut env, booster)) = with_booster(Options::default(), bin()).await else {
         return;
     };
-    let (victim, instance) = env.signal_busiest().await;
+    let (_, instance) = env.signal_busiest().await;
     eventually(60, "the boost applied", || async {
         env.group().await.is_ok_and(|(d, _)| d == 4)
     })
@@ -445,7 +445,10 @@ async fn e2e_15_apiserver_restarted_mid_drain() {
     let back = Instant::now();
     env.wait_ended(&instance, 180).await.expect("retired");
     let finished = back.elapsed();
-    assert!(booster.running(), "the booster rode it out without a restart");
+    assert!(
+        booster.running(),
+        "the booster rode it out without a restart"
+    );
     let history = env.desired_history();
     assert_eq!(history.iter().max(), Some(&4), "one boost: {history:?}");
     assert_eq!(env.group().await.expect("group").0, 3, "{history:?}");

@@ -85,9 +85,7 @@ async fn requests_per_minute_with_5000_nodes() {
     let before = env.cp.audited(BOOSTER_USER);
     tokio::time::sleep(window).await;
     let storm = diff(&env.cp.audited(BOOSTER_USER), &before);
-    let drains = booster
-        .metric("spots_booster_drains_running", &[])
-        .await;
+    let drains = booster.metric("spots_booster_drains_running", &[]).await;
     println!(
         "\napiserver requests by the booster, 5,004 Nodes: idle {}; three signals (drains running at the end: {drains:.0}) {}",
         line(&idle, minutes),

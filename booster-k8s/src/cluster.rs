@@ -143,6 +143,9 @@ impl Contact {
 /// letting it decide, again and again, on a cache that no longer changes.
 const CONTACT_MAX_AGE: Duration = Duration::from_secs(crate::WATCH_TIMEOUT_SECS as u64);
 
+/// How long a running drain's count of the pods left stands for a list.
+const DRAIN_SEEN_FRESH: Duration = Duration::from_secs(3);
+
 /// How long our own write is trusted over a watch that does not show it yet.
 const WRITTEN_TRUSTED: Duration = Duration::from_secs(30);
 
@@ -159,6 +162,8 @@ pub struct KubeCluster {
     ledger_state: Mutex<LedgerState>,
     changed: Arc<Notify>,
     contact: Contact,
+    /// What this process's drains last saw.
+    drains: drain::Progress,
     recorder: Recorder,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -285,6 +290,7 @@ impl KubeCluster {
             ledger_state: Mutex::new(LedgerState::default()),
             changed,
             contact,
+            drains: drain::Progress::default(),
             recorder,
             tasks: vec![t1, t2, t3, t4],
         }
@@ -325,8 +331,18 @@ impl KubeCluster {
             .map_err(|e| port_error(&format!("list pods on {node}"), e))
     }
 
-    /// Pods a drain of `node` still has to see gone.
+    /// Pods a drain of `node` still has to see gone: what this process's drain of it saw
+    /// at most 3 s ago, else a list.
     async fn pods_to_evict(&self, node: &str) -> Result<u32, PortError> {
+        let seen = self
+            .drains
+            .lock()
+            .ok()
+            .and_then(|d| d.get(node).copied())
+            .filter(|(_, at)| at.elapsed() < DRAIN_SEEN_FRESH);
+        if let Some((left, _)) = seen {
+            return Ok(left);
+        }
         let pods = self.pods_on(node).await?;
         Ok(pods
             .iter()
@@ -612,11 +628,12 @@ impl Cluster for KubeCluster {
     }
 
     async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError> {
-        drain::run(
+        drain::run_reporting(
             &self.client,
             spec,
             &self.settings.protecting_annotations,
             self.settings.eviction_grace_seconds,
+            &self.drains,
         )
         .await
     }

@@ -51,6 +51,27 @@ async fn budget_of(client: &Client, p: &Pod) -> Option<String> {
     })
 }
 
+/// The pods each running drain saw left at its last look, and when: a pass reads them
+/// instead of listing the node's pods again (it runs on every watch change, and pods change
+/// all through a drain).
+pub type Progress = std::sync::Arc<std::sync::Mutex<BTreeMap<String, (u32, Instant)>>>;
+
+/// One drain attempt of `spec.node`, to its end or its timeout, reporting what it sees
+/// in `progress`.
+pub async fn run_reporting(
+    client: &Client,
+    spec: &DrainSpec,
+    protecting: &[(String, String)],
+    grace_seconds: Option<u32>,
+    progress: &Progress,
+) -> Result<DrainOutcome, PortError> {
+    let r = drain_loop(client, spec, protecting, grace_seconds, Some(progress)).await;
+    if let Ok(mut p) = progress.lock() {
+        p.remove(&spec.node);
+    }
+    r
+}
+
 /// One drain attempt of `spec.node`, to its end or its timeout.
 /// `grace_seconds` overrides the pods' termination grace period (upstream
 /// `--ignore-pods-grace-period` sets 0); `None` honours each pod's own.
@@ -59,6 +80,16 @@ pub async fn run(
     spec: &DrainSpec,
     protecting: &[(String, String)],
     grace_seconds: Option<u32>,
+) -> Result<DrainOutcome, PortError> {
+    drain_loop(client, spec, protecting, grace_seconds, None).await
+}
+
+async fn drain_loop(
+    client: &Client,
+    spec: &DrainSpec,
+    protecting: &[(String, String)],
+    grace_seconds: Option<u32>,
+    progress: Option<&Progress>,
 ) -> Result<DrainOutcome, PortError> {
     let node = spec.node.as_str();
     let deadline = Instant::now() + Duration::from_millis(spec.timeout.as_millis());
@@ -80,6 +111,9 @@ pub async fn run(
             .iter()
             .filter(|p| pod_role(p, protecting) != PodRole::Ignore)
             .collect();
+        if let Some(Ok(mut p)) = progress.map(|p| p.lock()) {
+            p.insert(node.to_string(), (todo.len() as u32, Instant::now()));
+        }
         if todo.is_empty() {
             return Ok(DrainOutcome::Drained);
         }

@@ -307,8 +307,10 @@ impl Env {
             return Ok(None);
         };
         let audit_flags: Vec<String> = if opts.audit {
-            let policy = std::env::temp_dir().join(format!("asb-audit-{}.yaml", std::process::id()));
-            std::fs::write(&policy, crate::control_plane::AUDIT_POLICY).map_err(|e| e.to_string())?;
+            let policy =
+                std::env::temp_dir().join(format!("asb-audit-{}.yaml", std::process::id()));
+            std::fs::write(&policy, crate::control_plane::AUDIT_POLICY)
+                .map_err(|e| e.to_string())?;
             vec![
                 format!("--audit-policy-file={}", policy.display()),
                 "--audit-log-path={dir}/audit.log".into(),
@@ -713,7 +715,12 @@ impl Env {
     }
 
     /// [`Env::booster`] as its own user ([`crate::control_plane::BOOSTER_USER`]).
-    pub fn booster_as_own_user(&self, bin: &Path, name: &str, args: &[&str]) -> Result<Booster, String> {
+    pub fn booster_as_own_user(
+        &self,
+        bin: &Path,
+        name: &str,
+        args: &[&str],
+    ) -> Result<Booster, String> {
         let kubeconfig = self.cp.booster_kubeconfig()?;
         Booster::start_with(bin, self, name, args, &kubeconfig, &[])
     }
