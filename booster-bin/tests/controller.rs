@@ -281,8 +281,6 @@ fn rss_when_ready(kubeconfig: &str, aws: &str) -> u64 {
 #[tokio::test]
 #[ignore = "a measurement, not a check: make controller-memory"]
 async fn binary_size_and_rss() {
-    use futures::StreamExt;
-    use k8s_openapi::api::core::v1::Node;
     if !available() {
         return;
     }
@@ -297,22 +295,7 @@ async fn binary_size_and_rss() {
     let admin = cp.admin().await.expect("ready");
     let kubeconfig = cp.kubeconfig.display().to_string();
     let idle = rss_when_ready(&kubeconfig, &moto.url);
-    let api: Api<Node> = Api::all(admin.clone());
-    futures::stream::iter(0..5000)
-        .map(|i| {
-            let api = api.clone();
-            async move {
-                let n: Node = serde_json::from_value(serde_json::json!({
-                    "metadata": {"name": format!("node-{i}"), "labels": {"topology.kubernetes.io/zone": "eu-west-1a", "node.kubernetes.io/instance-type": "m5.xlarge"}},
-                    "spec": {"providerID": format!("aws:///eu-west-1a/i-{i:017x}")},
-                }))
-                .expect("node");
-                api.create(&Default::default(), &n).await.expect("node");
-            }
-        })
-        .buffer_unordered(32)
-        .collect::<Vec<_>>()
-        .await;
+    booster_tests::control_plane::create_nodes(&admin, "node", 5000).await;
     let loaded = rss_when_ready(&kubeconfig, &moto.url);
     eprintln!(
         "binary {} MiB; RSS idle {idle} MiB; with 5000 Nodes {loaded} MiB",

@@ -10,9 +10,6 @@ use std::time::Duration;
 
 use booster_tests::control_plane::BOOSTER_USER;
 use booster_tests::e2e::{Env, Options};
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::Node;
-use kube::Api;
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_aws-spots-booster"))
@@ -48,22 +45,7 @@ async fn requests_per_minute_with_5000_nodes() {
         return;
     };
     // What a large cluster's Node watch carries (no kubelet: NotReady, in no group).
-    let api: Api<Node> = Api::all(env.kube.clone());
-    futures::stream::iter(0..5000)
-        .map(|i| {
-            let api = api.clone();
-            async move {
-                let n: Node = serde_json::from_value(serde_json::json!({
-                    "metadata": {"name": format!("big-{i}")},
-                    "spec": {"providerID": format!("aws:///eu-west-1a/i-{i:017x}")},
-                }))
-                .expect("node");
-                api.create(&Default::default(), &n).await.expect("node");
-            }
-        })
-        .buffer_unordered(32)
-        .collect::<Vec<_>>()
-        .await;
+    booster_tests::control_plane::create_nodes(&env.kube, "big", 5000).await;
     // The production pace: a resync a minute.
     let booster = env
         .booster_as_own_user(bin(), "booster", &["--resync", "60s"])

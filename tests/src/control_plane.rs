@@ -487,6 +487,29 @@ impl Kubelet {
     }
 }
 
+/// Creates `n` Nodes `{prefix}-{i}` (no kubelet: NotReady; providerID `i-{i:017x}` in
+/// eu-west-1a), 32 at a time: the load a large cluster's Node watch carries.
+pub async fn create_nodes(client: &Client, prefix: &str, n: usize) {
+    let api: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let node = serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": format!("{prefix}-{i}"), "labels": {"topology.kubernetes.io/zone": "eu-west-1a", "node.kubernetes.io/instance-type": "m5.xlarge"}},
+                    "spec": {"providerID": format!("aws:///eu-west-1a/i-{i:017x}")},
+                }))
+                .expect("node");
+                api.create(&PostParams::default(), &node)
+                    .await
+                    .expect("node");
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+}
+
 /// Creates `v` (JSON of a `K`) through `api`.
 pub async fn create_via<K>(api: Api<K>, v: serde_json::Value)
 where
