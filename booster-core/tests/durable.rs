@@ -184,6 +184,42 @@ fn a_mark_that_was_given_back_or_belongs_to_another_machine_brings_nothing_back(
     )));
 }
 
+/// A mark on a node that shows no signal (schedulable, no NTH taint) is somebody's
+/// annotation, not a boost to recover: nothing is cordoned, drained or retired for it.
+#[test]
+fn a_mark_on_a_node_that_shows_no_signal_brings_nothing_back() {
+    let mut s = ledger_deleted_after_boost(1000);
+    for n in s.nodes.iter_mut().filter(|n| n.name == "spot-a-0") {
+        n.unschedulable = false;
+        n.rebalance_taint = false;
+        n.tainted_at = None;
+    }
+    s.signals.clear();
+    let p = decide(&s, &Config::default());
+    let l = lines(&p);
+    assert!(
+        !p.actions
+            .iter()
+            .any(|a| a.node() == Some("spot-a-0") && !matches!(a, Action::Hold { .. })),
+        "{l:?}"
+    );
+    // The same node cordoned (as every signalled node is until given back): rebuilt.
+    let mut s = ledger_deleted_after_boost(1000);
+    s.signals.clear();
+    for n in s.nodes.iter_mut().filter(|n| n.name == "spot-a-0") {
+        n.rebalance_taint = false;
+        n.tainted_at = None;
+    }
+    let p = decide(&s, &Config::default());
+    assert!(p.actions.iter().any(|a| matches!(
+        a,
+        Action::RecordSignal {
+            reason: Reason::LedgerRecovered,
+            ..
+        }
+    )));
+}
+
 #[test]
 fn an_entry_given_back_two_expiries_ago_is_pruned_unless_nth_taints_the_node_again() {
     let cfg = Config::default();

@@ -21,8 +21,12 @@ pub(super) fn lost_entries(s: &Snapshot) -> Vec<(String, Entry)> {
                 .get(&n.name)
                 .is_some_and(|e| same_machine(n, e));
             // A mark is the node's own (a Node object does not outlive its machine, but a
-            // copied manifest might carry one); a released one is no signal any more.
-            (!recorded && same_machine(n, mark) && mark.released_at.is_none())
+            // copied manifest might carry one); a released one is no signal any more. And it
+            // is believed only while the node still shows its signal (cordoned, or NTH's
+            // taint): every signalled node is cordoned until it is given back, and the
+            // give-back removes the mark, so an annotation alone cannot start a drain.
+            let signalled = n.unschedulable || n.rebalance_taint;
+            (!recorded && signalled && same_machine(n, mark) && mark.released_at.is_none())
                 .then(|| (n.name.clone(), mark.clone()))
         })
         .collect()
