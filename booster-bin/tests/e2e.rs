@@ -593,11 +593,9 @@ async fn e2e_8_capacity_rebalancing_group() {
         capacity_rebalance: true,
         ..Options::default()
     };
-    let Some(mut env) = Env::start(opts).await.expect("world") else {
+    let Some((mut env, booster)) = with_booster(opts, bin()).await else {
         return;
     };
-    let booster = env.booster(bin(), "booster", &[]).expect("booster");
-    booster.wait_ready(60).await.expect("ready");
     let aws = Arc::new(Mutex::new(Rebalanced::default()));
     let task = tokio::spawn(capacity_rebalance(
         env.asg.clone(),
@@ -678,11 +676,9 @@ async fn e2e_9_fallback_group() {
         fallback: true,
         ..Options::default()
     };
-    let Some(mut env) = Env::start(opts).await.expect("world") else {
+    let Some((mut env, booster)) = with_booster(opts, bin()).await else {
         return;
     };
-    let booster = env.booster(bin(), "booster", &[]).expect("booster");
-    booster.wait_ready(60).await.expect("ready");
     let before = bridge::describe_all(&env.asg).await.expect("groups");
     let of = |gs: &[(String, bridge::GroupView)], g: &str| {
         gs.iter()
