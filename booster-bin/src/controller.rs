@@ -19,6 +19,8 @@ use booster_core::ports::{Cloud, Cluster, DrainOutcome, Leadership, PortError};
 use booster_core::{decide, Action, Config, Plan, Reason, Rejection, Snapshot, Timestamp};
 use tokio::task::JoinHandle;
 
+use crate::latency::{BoostLatency, PassClock, Writes};
+
 /// The three ports.
 #[derive(Clone)]
 pub struct Ports {
@@ -28,6 +30,8 @@ pub struct Ports {
     pub cloud: Arc<dyn Cloud>,
     /// The Lease.
     pub leader: Arc<dyn Leadership>,
+    /// The timings of the writes `cluster` and `cloud` make (their fence fills it).
+    pub writes: Arc<Writes>,
 }
 
 /// What one pass did.
@@ -49,6 +53,8 @@ pub struct PassReport {
     pub snapshot: Snapshot,
     /// Rejected Events seen for the first time (each is counted once).
     pub new_rejections: Vec<Rejection>,
+    /// Boosts of signals recorded in this pass, with their latency by phase.
+    pub boost_latency: Vec<BoostLatency>,
 }
 
 /// The controller's state between passes (none of it needs to survive a restart).
@@ -80,6 +86,8 @@ pub struct Controller {
     /// Auto Scaling failed: not asked again before this instant, and why.
     cloud_down: Option<(Instant, String)>,
     cloud_backoff: Backoff,
+    /// See [`Controller::woken_at`].
+    woken: Option<Instant>,
 }
 
 type Backoff = Box<dyn Iterator<Item = Duration> + Send>;
@@ -158,7 +166,14 @@ impl Controller {
             last_groups: Vec::new(),
             cloud_down: None,
             cloud_backoff: cloud_backoff(),
+            woken: None,
         }
+    }
+
+    /// The next pass acts on watched changes, the first of which arrived at `at`: the start
+    /// of a signal's latency.
+    pub fn woken_at(&mut self, at: Option<Instant>) {
+        self.woken = at;
     }
 
     /// Logs each new group warning and records it as a Warning Event on the node it
@@ -314,6 +329,12 @@ impl Controller {
 
     /// One pass.
     pub async fn pass(&mut self) -> Result<PassReport, PortError> {
+        let pass_started = Instant::now();
+        let woken = self
+            .woken
+            .take()
+            .filter(|w| *w <= pass_started)
+            .unwrap_or(pass_started);
         let drains_ended = self.reap().await;
         for (node, r) in &drains_ended {
             let (msg, warn) = match r {
@@ -359,6 +380,14 @@ impl Controller {
         let started = Instant::now();
         let plan = decide(&snapshot, &cfg);
         let decide_time = started.elapsed();
+        let clock = PassClock {
+            woken,
+            started: pass_started,
+            observed: started,
+            decided: Instant::now(),
+        };
+        // Writes before this pass's (late drains, Events) are not its.
+        drop(self.ports.writes.take());
         let executed = execute(
             &plan,
             &snapshot.ledger,
@@ -367,6 +396,8 @@ impl Controller {
             self.cfg.drain_timeout,
         )
         .await;
+        let boost_latency =
+            crate::latency::of_boosts(clock, &plan, &executed, &self.ports.writes.take());
         self.note_cloud_failures(&plan, &executed);
         self.report(&plan, &executed).await;
         self.warn_groups(&plan).await;
@@ -417,6 +448,7 @@ impl Controller {
             drains_ended,
             snapshot,
             new_rejections,
+            boost_latency,
         })
     }
 
@@ -542,6 +574,7 @@ mod tests {
             cluster: Arc::new(cluster),
             cloud: Arc::new(cloud),
             leader: Arc::new(l),
+            writes: Arc::default(),
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use booster_core::ports::{
@@ -16,12 +16,22 @@ use booster_core::ports::{
 use booster_core::snapshot::LaunchFailure;
 use booster_core::{Group, Ledger, Reason};
 
+use crate::latency::Writes;
+
 /// How often a running drain checks that this replica still leads.
 const DRAIN_LEAD_CHECK: Duration = Duration::from_millis(500);
 
+/// The fence's names of the writes the boost latency is made of.
+pub const STORE_LEDGER: &str = "store ledger";
+/// See [`STORE_LEDGER`].
+pub const MARK_BOOST: &str = "mark boost";
+/// See [`STORE_LEDGER`].
+pub const SET_DESIRED: &str = "SetDesiredCapacity";
+
 async fn fenced<T>(
     leader: &dyn Leadership,
-    what: &str,
+    writes: &Writes,
+    (what, subject): (&'static str, &str),
     call: impl Future<Output = Result<T, PortError>>,
 ) -> Result<T, PortError> {
     let Some(left) = leader.lead_left().await else {
@@ -29,11 +39,14 @@ async fn fenced<T>(
             "{what}: not leading, write withheld"
         )));
     };
-    tokio::time::timeout(left, call).await.unwrap_or_else(|_| {
+    let started = Instant::now();
+    let r = tokio::time::timeout(left, call).await.unwrap_or_else(|_| {
         Err(PortError::Unavailable(format!(
             "{what}: leadership ran out during the call"
         )))
-    })
+    });
+    writes.record(what, subject, started);
+    r
 }
 
 /// A [`Cluster`] whose writes are fenced by `leader`.
@@ -42,6 +55,8 @@ pub struct FencedCluster {
     pub inner: Arc<dyn Cluster>,
     /// The Lease.
     pub leader: Arc<dyn Leadership>,
+    /// Where each write's timing goes.
+    pub writes: Arc<Writes>,
 }
 
 #[async_trait]
@@ -53,7 +68,8 @@ impl Cluster for FencedCluster {
     async fn store_ledger(&self, ledger: &Ledger) -> Result<(), PortError> {
         fenced(
             self.leader.as_ref(),
-            "store ledger",
+            &self.writes,
+            (STORE_LEDGER, ""),
             self.inner.store_ledger(ledger),
         )
         .await
@@ -62,7 +78,8 @@ impl Cluster for FencedCluster {
     async fn set_unschedulable(&self, node: &str, unschedulable: bool) -> Result<(), PortError> {
         fenced(
             self.leader.as_ref(),
-            "cordon",
+            &self.writes,
+            ("cordon", node),
             self.inner.set_unschedulable(node, unschedulable),
         )
         .await
@@ -71,7 +88,8 @@ impl Cluster for FencedCluster {
     async fn remove_rebalance_taint(&self, node: &str) -> Result<(), PortError> {
         fenced(
             self.leader.as_ref(),
-            "untaint",
+            &self.writes,
+            ("untaint", node),
             self.inner.remove_rebalance_taint(node),
         )
         .await
@@ -80,7 +98,8 @@ impl Cluster for FencedCluster {
     async fn protect(&self, node: &str, for_node: &str) -> Result<(), PortError> {
         fenced(
             self.leader.as_ref(),
-            "protect",
+            &self.writes,
+            ("protect", node),
             self.inner.protect(node, for_node),
         )
         .await
@@ -89,7 +108,8 @@ impl Cluster for FencedCluster {
     async fn unprotect(&self, node: &str) -> Result<(), PortError> {
         fenced(
             self.leader.as_ref(),
-            "unprotect",
+            &self.writes,
+            ("unprotect", node),
             self.inner.unprotect(node),
         )
         .await
@@ -98,7 +118,8 @@ impl Cluster for FencedCluster {
     async fn mark_boost(&self, node: &str, entry: &booster_core::Entry) -> Result<(), PortError> {
         fenced(
             self.leader.as_ref(),
-            "mark boost",
+            &self.writes,
+            (MARK_BOOST, node),
             self.inner.mark_boost(node, entry),
         )
         .await
@@ -107,7 +128,8 @@ impl Cluster for FencedCluster {
     async fn clear_boost_mark(&self, node: &str) -> Result<(), PortError> {
         fenced(
             self.leader.as_ref(),
-            "clear boost mark",
+            &self.writes,
+            ("clear boost mark", node),
             self.inner.clear_boost_mark(node),
         )
         .await
@@ -154,6 +176,8 @@ pub struct FencedCloud {
     pub inner: Arc<dyn Cloud>,
     /// The Lease.
     pub leader: Arc<dyn Leadership>,
+    /// Where each write's timing goes.
+    pub writes: Arc<Writes>,
 }
 
 #[async_trait]
@@ -174,7 +198,8 @@ impl Cloud for FencedCloud {
     ) -> Result<SetDesiredOutcome, PortError> {
         fenced(
             self.leader.as_ref(),
-            "SetDesiredCapacity",
+            &self.writes,
+            (SET_DESIRED, group),
             self.inner.set_desired(group, from, desired),
         )
         .await
@@ -183,7 +208,8 @@ impl Cloud for FencedCloud {
     async fn retire(&self, instance_id: &str, decrement: bool) -> Result<RetireOutcome, PortError> {
         fenced(
             self.leader.as_ref(),
-            "TerminateInstanceInAutoScalingGroup",
+            &self.writes,
+            ("TerminateInstanceInAutoScalingGroup", instance_id),
             self.inner.retire(instance_id, decrement),
         )
         .await
@@ -227,6 +253,7 @@ mod tests {
         let c = FencedCloud {
             inner: Arc::new(cloud),
             leader: Arc::new(leader),
+            writes: Arc::default(),
         };
         let e = c.set_desired("g", 3, 4).await.err().map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("not leading")));
@@ -265,6 +292,7 @@ mod tests {
                 std::time::Instant::now(),
                 Duration::from_millis(200),
             )),
+            writes: Arc::default(),
         };
         let started = std::time::Instant::now();
         let r = c.set_desired("g", 3, 4).await;

@@ -8,6 +8,7 @@ mod controller;
 mod fence;
 mod health;
 mod html;
+mod latency;
 mod metrics;
 mod run;
 mod simulate;

@@ -47,6 +47,18 @@ struct OutcomeLabel {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabel {
+    phase: String,
+}
+
+type PhaseHistograms = Family<PhaseLabel, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to 8 s: the booster's share of a signal's latency is meant to stay under 1 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 14))
+}
+
 /// Every metric the controller exports.
 pub struct Metrics {
     /// The registry `/metrics` encodes.
@@ -65,6 +77,7 @@ pub struct Metrics {
     aws_seen: BTreeMap<(&'static str, &'static str), u64>,
     decide_seconds: Histogram,
     signal_to_boost_seconds: Histogram,
+    boost_latency_seconds: PhaseHistograms,
     ca_status_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     leader: Gauge,
     passes: Family<OutcomeLabel, Counter>,
@@ -161,6 +174,13 @@ impl Metrics {
             "From a signal to its raise of desired capacity",
             signal_to_boost_seconds.clone(),
         );
+        let boost_latency_seconds: PhaseHistograms =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "spots_booster_boost_latency_seconds",
+            "The booster's share of a signal's latency, by phase: from the watched change to the SetDesiredCapacity answer (total), its wait for a pass, the snapshot, decide, the ledger store, the boost marks and the call (aws)",
+            boost_latency_seconds.clone(),
+        );
         let ca_status_age_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register(
             "spots_booster_ca_status_age_seconds",
@@ -216,6 +236,7 @@ impl Metrics {
             aws_seen: BTreeMap::new(),
             decide_seconds,
             signal_to_boost_seconds,
+            boost_latency_seconds,
             ca_status_age_seconds,
             leader,
             passes,
@@ -254,6 +275,15 @@ impl Metrics {
         self.ledger_bytes.set(ledger as i64);
         self.ledger_entries.set(s.ledger.entries.len() as i64);
         self.decide_seconds.observe(r.decide_time.as_secs_f64());
+        for b in &r.boost_latency {
+            for (phase, d) in b.phases() {
+                self.boost_latency_seconds
+                    .get_or_create(&PhaseLabel {
+                        phase: phase.into(),
+                    })
+                    .observe(d.as_secs_f64());
+            }
+        }
         self.ca_status_age_seconds
             .set(s.ca_status.age(s.now).map_or(-1.0, |d| d.as_secs_f64()));
         // Upstream gauges, per group.

@@ -501,17 +501,21 @@ pub async fn run(args: RunArgs) -> Result<()> {
     );
 
     let changes = cluster.changes();
+    let writes = Arc::new(crate::latency::Writes::default());
     let mut controller = Controller::new(
         Ports {
             cluster: Arc::new(FencedCluster {
                 inner: cluster.clone(),
                 leader: leader.clone(),
+                writes: writes.clone(),
             }),
             cloud: Arc::new(FencedCloud {
                 inner: cloud.clone(),
                 leader: leader.clone(),
+                writes: writes.clone(),
             }),
             leader: leader.clone(),
+            writes,
         },
         cfg.clone(),
         wall_clock,
@@ -520,6 +524,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let pass_timeout = args.pass_timeout();
     let mut failures = backoff(resync);
     loop {
+        controller.woken_at(changes.take_first());
         let outcome = match tokio::time::timeout(pass_timeout, controller.pass()).await {
             Ok(r) => r.map_err(|e| (e.metric_label(), e.to_string())),
             Err(_) => Err((
@@ -543,6 +548,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
                 for node in &report.drains_started {
                     tracing::info!(node = %node, "drain started");
                 }
+                log_boost_latency(&report.boost_latency);
                 if let Ok(mut m) = metrics.lock() {
                     m.record(&report, cfg.new_node_window);
                     m.drains_running(controller.running_drains());
@@ -569,10 +575,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         };
         let until_wake = wake.unwrap_or(resync).min(resync);
         tokio::select! {
-            _ = changes.notified() => {
-                // Let a burst of watch events settle into one pass.
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
+            _ = changes.notified() => settle(&changes).await,
             _ = tokio::time::sleep(until_wake) => {}
             _ = stop_rx.wait_for(|s| *s) => break,
         }
@@ -589,6 +592,48 @@ pub async fn run(args: RunArgs) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A burst of watch events (NTH's cordon then its Event, a storm) settles into one pass:
+/// the pass starts once the watches have been quiet for `QUIET`, and at the latest `SETTLE_MAX`
+/// after the first change, so that a lone signal waits a tenth of a second and a busy
+/// cluster's heartbeats do not run more than two passes a second.
+async fn settle(changes: &booster_k8s::Changes) {
+    const QUIET: Duration = Duration::from_millis(100);
+    const SETTLE_MAX: Duration = Duration::from_millis(500);
+    let until = tokio::time::Instant::now() + SETTLE_MAX;
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero()
+            || tokio::time::timeout(QUIET.min(left), changes.notified())
+                .await
+                .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// One line per boost of a fresh signal, with its phases in milliseconds (and the instant
+/// of the change that started it, to compare with when the signal was written).
+fn log_boost_latency(boosts: &[crate::latency::BoostLatency]) {
+    let ms = |d: Duration| d.as_millis() as u64;
+    for b in boosts {
+        let woken = wall_clock().unix_millis() - b.woken.elapsed().as_millis() as i64;
+        tracing::info!(
+            group = %b.group,
+            nodes = %b.nodes.join(","),
+            woken_unix_ms = woken,
+            wait_ms = ms(b.wait),
+            snapshot_ms = ms(b.snapshot),
+            decide_ms = ms(b.decide),
+            ledger_ms = ms(b.ledger),
+            marks_ms = ms(b.marks),
+            aws_ms = ms(b.aws),
+            total_ms = ms(b.total),
+            "signal boosted: booster's share of its latency"
+        );
+    }
 }
 
 /// Delays between failed passes: exponential from 1 s up to the resync, with jitter, so

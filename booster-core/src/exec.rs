@@ -4,8 +4,10 @@
 //! Order of writes, for crash safety:
 //! * ledger-only actions (`RecordSignal`, `BeginBoost`, `ConfirmBoost`, `Forget`, the ledger
 //!   part of `StartDrain`) are applied to a working copy and stored once, at the end;
-//! * a `SetDesired` is followed at once by its confirmation and a store, so that the window
-//!   in which a crash leaves a boost unconfirmed is one API call wide;
+//! * a `SetDesired` is preceded by a store of what came before it (the `Applying` record,
+//!   write-ahead: a crash after the call finds the boost recorded) and followed at once by
+//!   its confirmation and a store, so that the window in which a crash leaves a boost
+//!   unconfirmed is one API call wide;
 //! * `Release` uncordons first and records the release after, so that a crash in between
 //!   leaves an expired, unreleased entry that the next plan releases again;
 //! * `Retire` is the other way round: `retiring` is stored first (with everything before
@@ -147,33 +149,39 @@ pub async fn execute(
                 to,
                 nodes,
                 ..
-            } => match mark_boosts(cluster, &run.working, nodes).await {
-                Err(e) => Err(e),
-                Ok(()) => match cloud.set_desired(group, *from, *to).await {
-                    Ok(o) => {
-                        let raised = o == SetDesiredOutcome::Raised;
-                        if let Some(confirm) = a.set_desired_confirmation(raised) {
-                            run.working.apply(&confirm);
-                            // The marks say the raise was ours, so that a retire after the
-                            // ledger's loss still gives it back. Best effort: a mark left
-                            // at `applying` costs only that give-back (CA scales it down).
-                            let _ = mark_boosts(cluster, &run.working, nodes).await;
-                        }
-                        run.record(
-                            index,
-                            Ok(if raised {
-                                Effect::Done
-                            } else {
-                                Effect::AlreadyDone
-                            }),
-                        );
-                        if let Err(e) = run.flush().await {
-                            run.out.aborted = Some(e);
-                            break;
-                        }
-                        continue;
-                    }
+            } => match run.flush().await {
+                Err(e) => {
+                    run.out.aborted = Some(e);
+                    break;
+                }
+                Ok(()) => match mark_boosts(cluster, &run.working, nodes).await {
                     Err(e) => Err(e),
+                    Ok(()) => match cloud.set_desired(group, *from, *to).await {
+                        Ok(o) => {
+                            let raised = o == SetDesiredOutcome::Raised;
+                            if let Some(confirm) = a.set_desired_confirmation(raised) {
+                                run.working.apply(&confirm);
+                                // The marks say the raise was ours, so that a retire after the
+                                // ledger's loss still gives it back. Best effort: a mark left
+                                // at `applying` costs only that give-back (CA scales it down).
+                                let _ = mark_boosts(cluster, &run.working, nodes).await;
+                            }
+                            run.record(
+                                index,
+                                Ok(if raised {
+                                    Effect::Done
+                                } else {
+                                    Effect::AlreadyDone
+                                }),
+                            );
+                            if let Err(e) = run.flush().await {
+                                run.out.aborted = Some(e);
+                                break;
+                            }
+                            continue;
+                        }
+                        Err(e) => Err(e),
+                    },
                 },
             },
             Action::Cordon { node, .. } => cluster

@@ -78,9 +78,12 @@ fn table() {
     let cases = vec![
         case("steady state: nothing to do", spot(0), &[]),
         case(
-            "new signal: recorded with its boost, no cloud call yet",
+            "new signal: recorded with its boost, raised in the same pass",
             spot(5).signal("spot-0", t(0)),
-            &["recordSignal spot-0 applying:3->4 (newSignal)"],
+            &[
+                "recordSignal spot-0 applying:3->4 (newSignal)",
+                "setDesired spot 3->4 (boostRecorded)",
+            ],
         ),
         case(
             "two signals in one group share one boost",
@@ -88,6 +91,7 @@ fn table() {
             &[
                 "recordSignal spot-0 applying:3->5 (newSignal)",
                 "recordSignal spot-1 applying:3->5 (newSignal)",
+                "setDesired spot 3->5 (boostRecorded)",
             ],
         ),
         case(
@@ -152,6 +156,7 @@ fn table() {
                 "recordSignal spot-0 applying:3->4 (newSignal)",
                 "recordSignal spot-1 queued:atMaxSize (newSignal)",
                 "hold spot-1 (atMaxSize)",
+                "setDesired spot 3->4 (boostRecorded)",
             ],
         ),
         with(
@@ -521,7 +526,10 @@ fn table() {
             spot(4000)
                 .signal("spot-0", t(3990))
                 .entry("spot-0", t(0), |e| e.released_at = Some(t(1800))),
-            &["recordSignal spot-0 applying:3->4 (signalAfterRelease)"],
+            &[
+                "recordSignal spot-0 applying:3->4 (signalAfterRelease)",
+                "setDesired spot 3->4 (boostRecorded)",
+            ],
         ),
         with(
             case(
@@ -559,7 +567,10 @@ fn table() {
                     n.cordoned_by = Some("node-termination-handler".into());
                     n.cordoned_at = Some(t(90));
                 }),
-            &["recordSignal spot-0 applying:3->4 (newSignal)"],
+            &[
+                "recordSignal spot-0 applying:3->4 (newSignal)",
+                "setDesired spot 3->4 (boostRecorded)",
+            ],
         ),
         case(
             "an Event posted long after NTH's cordon (for an interruption, say) does nothing",
@@ -587,7 +598,10 @@ fn table() {
                 n.rebalance_taint = true;
                 n.tainted_at = Some(t(90));
             }),
-            &["recordSignal spot-0 applying:3->4 (newSignal)"],
+            &[
+                "recordSignal spot-0 applying:3->4 (newSignal)",
+                "setDesired spot 3->4 (boostRecorded)",
+            ],
         ),
         case(
             "a forged Event claiming a time long past does not expire a fresh taint",
@@ -597,7 +611,10 @@ fn table() {
                     n.rebalance_taint = true;
                     n.tainted_at = Some(t(3990));
                 }),
-            &["recordSignal spot-0 applying:3->4 (newSignal)"],
+            &[
+                "recordSignal spot-0 applying:3->4 (newSignal)",
+                "setDesired spot 3->4 (boostRecorded)",
+            ],
         ),
         case(
             "an old taint is expired whatever an Event claims",
@@ -628,7 +645,10 @@ fn table() {
                     g.tags
                         .insert("k8s.io/cluster-autoscaler/prod".into(), "owned".into());
                 }),
-                &["recordSignal spot-0 applying:3->4 (newSignal)"],
+                &[
+                    "recordSignal spot-0 applying:3->4 (newSignal)",
+                    "setDesired spot 3->4 (boostRecorded)",
+                ],
             ),
             |c| c.cluster_tag = Some("k8s.io/cluster-autoscaler/prod".into()),
         ),
@@ -688,7 +708,10 @@ fn table() {
                     i.instance_type = "m5.2xlarge".into();
                 }
             }),
-            &["recordSignal spot-0 applying:6->8 (newSignal)"],
+            &[
+                "recordSignal spot-0 applying:6->8 (newSignal)",
+                "setDesired spot 6->8 (boostRecorded)",
+            ],
         ),
         case(
             "weights: an overage that would absorb the raise: just above capacity instead",
@@ -701,7 +724,10 @@ fn table() {
                     i.instance_type = "m5.4xlarge".into();
                 }
             }),
-            &["recordSignal spot-0 applying:9->13 (newSignal)"],
+            &[
+                "recordSignal spot-0 applying:9->13 (newSignal)",
+                "setDesired spot 9->13 (boostRecorded)",
+            ],
         ),
         case(
             "weights: the retire gives back the instance's weight, never below min",
@@ -827,7 +853,13 @@ fn forged_events_are_rejected_with_their_reason_and_a_genuine_one_is_handled() {
         ]
     );
     let acted: Vec<String> = plan.mutations().map(ToString::to_string).collect();
-    assert_eq!(acted, vec!["recordSignal spot-0 applying:3->4 (newSignal)"]);
+    assert_eq!(
+        acted,
+        vec![
+            "recordSignal spot-0 applying:3->4 (newSignal)",
+            "setDesired spot 3->4 (boostRecorded)"
+        ]
+    );
     // Within the grace, an uncorroborated Event is not judged yet.
     let young = spot(100).event("spot-2", t(80), |_| {}).build();
     assert!(decide(&young, &Config::default()).rejected.is_empty());
@@ -904,7 +936,10 @@ fn extra_nodes_per_signal() {
     };
     assert_eq!(
         lines(&s, &cfg),
-        ["recordSignal spot-0 applying:3->6 (newSignal)"]
+        [
+            "recordSignal spot-0 applying:3->6 (newSignal)",
+            "setDesired spot 3->6 (boostRecorded)"
+        ]
     );
 }
 

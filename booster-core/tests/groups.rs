@@ -58,20 +58,21 @@ fn a_group_that_cannot_launch_is_replaced_from_its_fallback_and_retired_without_
     let cfg = with_fallback();
     let mut s = dry_pool(300).signal("spot-a-0", t(290)).build();
     let p = decide(&s, &cfg);
+    // The raise goes to the fallback group, never to the one that cannot launch.
     assert_eq!(
         lines(&p),
-        ["recordSignal spot-a-0 applying:1->2 in ondemand (newSignal)"]
+        [
+            "recordSignal spot-a-0 applying:1->2 in ondemand (newSignal)",
+            "setDesired ondemand 1->2 (boostRecorded)"
+        ]
     );
     assert!(p
         .warnings
         .iter()
         .any(|w| w.group == "spot-a" && w.reason == Reason::FallbackBoost));
     apply(&mut s, &p);
-    // The raise goes to the fallback group, never to the one that cannot launch.
-    let p = decide(&s, &cfg);
-    assert_eq!(lines(&p)[0], "setDesired ondemand 1->2 (boostRecorded)");
-    apply(&mut s, &p);
     assert_eq!(s.groups[0].desired, 3, "spot-a untouched");
+    assert_eq!(s.groups[1].desired, 2, "ondemand raised");
     // The fallback's new node is the replacement: protected, then the drain starts.
     let mut rep = mk_node("ondemand-new", t(330));
     rep.instance_id = Some("i-ondemandnew".into());
@@ -134,7 +135,10 @@ fn without_a_fallback_that_can_launch_the_signal_waits() {
     };
     assert_eq!(
         lines(&decide(&s, &cfg)),
-        ["recordSignal spot-a-0 applying:3->4 (newSignal)"]
+        [
+            "recordSignal spot-a-0 applying:3->4 (newSignal)",
+            "setDesired spot-a 3->4 (boostRecorded)"
+        ]
     );
 }
 
@@ -151,7 +155,10 @@ fn a_fallback_named_by_tag_is_used_too() {
         .build();
     assert_eq!(
         lines(&decide(&s, &Config::default())),
-        ["recordSignal spot-a-0 applying:1->2 in ondemand (newSignal)"]
+        [
+            "recordSignal spot-a-0 applying:1->2 in ondemand (newSignal)",
+            "setDesired ondemand 1->2 (boostRecorded)"
+        ]
     );
 }
 

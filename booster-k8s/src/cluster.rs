@@ -14,7 +14,9 @@ use kube::runtime::events::{Event as KEvent, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, Resource};
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Mutex;
+
+use crate::changes::Changes;
 
 use crate::convert::{self, PodRole};
 use crate::drain;
@@ -160,7 +162,7 @@ pub struct KubeCluster {
     ledger: Store<ConfigMap>,
     /// What this replica knows of the ledger beyond the watch.
     ledger_state: Mutex<LedgerState>,
-    changed: Arc<Notify>,
+    changed: Arc<Changes>,
     contact: Contact,
     /// What this process's drains last saw.
     drains: drain::Progress,
@@ -180,7 +182,7 @@ fn spawn_reflector<K>(
     api: Api<K>,
     cfg: watcher::Config,
     slim: fn(&mut K),
-    changed: Arc<Notify>,
+    changed: Arc<Changes>,
     contact: Contact,
 ) -> (Store<K>, tokio::task::JoinHandle<()>)
 where
@@ -201,7 +203,7 @@ where
                 Err(e) => tracing::warn!(error = %e, "watch error; retrying with backoff"),
             }
             // A permit is kept when the loop is not waiting (mid-pass): no change is lost.
-            changed.notify_one();
+            changed.changed();
         }
     });
     (reader, task)
@@ -211,7 +213,7 @@ where
 /// megabyte, and a page is read whole.
 fn spawn_event_watch(
     api: Api<NthEvent>,
-    changed: Arc<Notify>,
+    changed: Arc<Changes>,
     contact: Contact,
 ) -> (EventStore, tokio::task::JoinHandle<()>) {
     let store = EventStore::default();
@@ -227,7 +229,7 @@ fn spawn_event_watch(
                 Ok(ev) => {
                     contact.touch();
                     if s.apply(ev) {
-                        changed.notify_one();
+                        changed.changed();
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "Event watch error; retrying with backoff"),
@@ -241,7 +243,7 @@ impl KubeCluster {
     /// Starts the watches (Nodes; rebalance Events in all namespaces; the CA status
     /// ConfigMap). Call [`KubeCluster::ready`] before the first `observe`.
     pub fn start(client: Client, settings: Settings) -> Self {
-        let changed = Arc::new(Notify::new());
+        let changed = Arc::new(Changes::default());
         let contact = Contact::new();
         let (nodes, t1) = spawn_reflector(
             Api::<KNode>::all(client.clone()),
@@ -311,7 +313,7 @@ impl KubeCluster {
 
     /// Woken on any watched change (the loop waits on it between passes). One waiter: a
     /// change that arrives while nobody waits wakes the next wait at once.
-    pub fn changes(&self) -> Arc<Notify> {
+    pub fn changes(&self) -> Arc<Changes> {
         self.changed.clone()
     }
 

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod changes;
 mod cluster;
 pub mod convert;
 pub mod drain;
@@ -22,6 +23,7 @@ pub mod lease;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use changes::Changes;
 pub use cluster::{KubeCluster, Settings};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};

@@ -257,6 +257,7 @@ impl<'a> Decider<'a> {
             to = (group.capacity() + 1).min(max);
         }
         let mut begun = Vec::new();
+        let mut boosted = Vec::new();
         for (i, w) in wants.iter().enumerate() {
             let boost = if i < granted && to > from {
                 Boost::Applying {
@@ -270,6 +271,9 @@ impl<'a> Decider<'a> {
                 }
             };
             let fallback = (group.name != w.own.name).then(|| group.name.clone());
+            if matches!(boost, Boost::Applying { .. }) {
+                boosted.push(w.node.to_string());
+            }
             match w.fresh {
                 Some(id) => {
                     let queued = matches!(boost, Boost::Queued { .. });
@@ -290,6 +294,18 @@ impl<'a> Decider<'a> {
                 to,
                 at: self.now,
                 reason: Reason::BoostAllowed,
+            });
+        }
+        if !boosted.is_empty() {
+            // In the same pass as the record: the executor stores the ledger (write-ahead)
+            // before the call, so a crash between them leaves an `Applying` entry that the
+            // next pass settles, never a second boost. A pass saved is a pass of latency.
+            self.push(Action::SetDesired {
+                group: group.name.clone(),
+                from,
+                to,
+                nodes: boosted,
+                reason: Reason::BoostRecorded,
             });
         }
         if granted > 0 && to > from && !in_flight {

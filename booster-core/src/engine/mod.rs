@@ -5,8 +5,9 @@
 //! 0. entries the ledger lost, rebuilt from the Nodes' boost marks (`recover.rs`);
 //! 1. new signals -> `RecordSignal` (with the boost already `Applying` when allowed)
 //!    (`signals.rs`);
-//! 2. per group: settle an `Applying` boost (`SetDesired` while desired == from, else
-//!    `ConfirmBoost`), start queued boosts (`BeginBoost`) (`boosts.rs`), and walk each
+//! 2. per group: settle an `Applying` boost left by an earlier pass (`SetDesired` while
+//!    desired == from, else `ConfirmBoost`), start queued boosts (`BeginBoost`), and send
+//!    the `SetDesired` of what was granted this pass (`boosts.rs`), and walk each
 //!    entry: cordon, expiry, drain progress, retire, forget (`entries.rs`);
 //! 3. drain starts, oldest signal first, within `max_concurrent_drains` and
 //!    `time_between_drains` (`drains.rs`);
