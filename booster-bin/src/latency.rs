@@ -185,6 +185,7 @@ mod tests {
                 released_at: None,
                 fallback: None,
                 retiring: None,
+                cordoned_before: false,
             },
             reason: Reason::NewSignal,
         }

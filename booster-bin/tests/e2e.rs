@@ -880,3 +880,113 @@ async fn e2e_16_signal_latency() {
         ),
     );
 }
+
+/// Whether `node` is cordoned, and whether it still carries NTH's rebalance taint.
+async fn cordon_and_taint(nodes: &Api<Node>, node: &str) -> Option<(bool, bool)> {
+    let n = nodes.get_opt(node).await.ok().flatten()?;
+    let spec = n.spec.unwrap_or_default();
+    let tainted = spec
+        .taints
+        .unwrap_or_default()
+        .iter()
+        .any(|t| t.key.ends_with("rebalance-recommendation"));
+    Some((spec.unschedulable == Some(true), tainted))
+}
+
+/// 17. Give-backs that keep what is not the rebalance's, in a group at max size (no boost,
+/// so both signals end at their expiry): node A was cordoned by an operator before its
+/// signal; node B gets a spot interruption notice 30 s into a 40 s signal expiry. At the
+/// expiry A keeps the operator's cordon (only NTH's rebalance taint goes) and B is never
+/// uncordoned while NTH drains it and AWS takes it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_17_give_back_keeps_what_is_not_ours() {
+    let start = Instant::now();
+    let opts = Options {
+        max_size: 3,
+        ..Options::default()
+    };
+    let Some(mut env) = Env::start(opts).await.expect("world") else {
+        return;
+    };
+    let booster = env
+        .booster(bin(), "booster", &["--signal-expiry", "40s"])
+        .expect("booster");
+    booster.wait_ready(60).await.expect("ready");
+    let ranked = env.nodes_by_pods().await.expect("nodes");
+    let ((a, a_id), (b, b_id)) = (ranked[0].clone(), ranked[1].clone());
+    let nodes = Api::<Node>::all(env.kube.clone());
+    let pp = kube::api::PatchParams {
+        field_manager: Some("kubectl-cordon".into()),
+        ..Default::default()
+    };
+    nodes
+        .patch(
+            &a,
+            &pp,
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"unschedulable": true}})),
+        )
+        .await
+        .expect("the operator's cordon");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.signal(&a, &a_id, Duration::from_secs(1), None)
+        .expect("signal A");
+    env.signal(
+        &b,
+        &b_id,
+        Duration::from_secs(1),
+        Some((Duration::from_secs(30), Duration::from_secs(40))),
+    )
+    .expect("signal B");
+    let signalled = Instant::now();
+    eventually(30, "NTH tainted both nodes", || async {
+        matches!(cordon_and_taint(&nodes, &a).await, Some((true, true)))
+            && matches!(cordon_and_taint(&nodes, &b).await, Some((true, true)))
+    })
+    .await
+    .expect("tainted");
+    // From the signal until AWS takes B back: B stays cordoned, every sample.
+    let mut samples = 0;
+    let mut a_released_after = None;
+    while signalled.elapsed() < Duration::from_secs(66) {
+        if let Some((cordoned, _)) = cordon_and_taint(&nodes, &b).await {
+            assert!(
+                cordoned,
+                "B uncordoned {:.0} s after its signal, while NTH handles its interruption; logs in {}",
+                signalled.elapsed().as_secs_f64(),
+                env.dir().display()
+            );
+            samples += 1;
+        }
+        let (a_cordoned, a_tainted) = cordon_and_taint(&nodes, &a).await.expect("A");
+        assert!(a_cordoned, "the operator's cordon on A was undone");
+        if !a_tainted && a_released_after.is_none() {
+            a_released_after = Some(signalled.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let a_released_after = a_released_after.expect("A's rebalance taint removed at the expiry");
+    assert!(
+        a_released_after >= 35.0,
+        "not before the expiry: {a_released_after}"
+    );
+    let said = Api::<k8s_openapi::api::core::v1::Event>::all(env.kube.clone())
+        .list(&kube::api::ListParams::default().fields("reason=InterruptionUnderway"))
+        .await
+        .expect("Events");
+    assert!(
+        said.items
+            .iter()
+            .any(|e| e.involved_object.name.as_deref() == Some(b.as_str())),
+        "the booster said why B was not given back (an Event on B)"
+    );
+    assert_eq!(env.desired_history(), vec![3], "no boost at max size");
+    report(
+        "17-give-back-keeps-what-is-not-ours",
+        start,
+        &env,
+        &format!(
+            "A: operator's cordon kept, NTH's taint removed {a_released_after:.0} s after the signal (expiry 40 s); B: interruption notice at 30 s, cordoned in all {samples} samples until AWS took it back"
+        ),
+    );
+}

@@ -92,6 +92,7 @@ pub fn cluster(nodes: usize) -> Snapshot {
                         released_at: None,
                         fallback: None,
                         retiring: None,
+                        cordoned_before: false,
                     },
                 );
                 n.unschedulable = true;

@@ -77,6 +77,8 @@ pub const FALLBACK_TAG: &str = "aws-spots-booster/fallback-groups";
 pub const NTH_COMPONENT: &str = "aws-node-termination-handler";
 /// The field manager of NTH's writes to Nodes (client-go's default: its binary's name).
 pub const NTH_FIELD_MANAGER: &str = "node-termination-handler";
+/// The field manager of the booster's own writes to Nodes.
+pub const BOOSTER_FIELD_MANAGER: &str = "aws-spots-booster";
 /// The namespace NTH writes its Events to.
 pub const NTH_EVENT_NAMESPACE: &str = "default";
 /// The tag key Cluster Autoscaler's auto-discovery gives a cluster's groups.

@@ -8,7 +8,8 @@
 //!   write-ahead: a crash after the call finds the boost recorded) and followed at once by
 //!   its confirmation and a store, so that the window in which a crash leaves a boost
 //!   unconfirmed is one API call wide;
-//! * `Release` uncordons first and records the release after, so that a crash in between
+//! * `Release` uncordons (unless the cordon was somebody else's before the signal) and
+//!   removes NTH's rebalance taint first, and records the release after, so that a crash in between
 //!   leaves an expired, unreleased entry that the next plan releases again;
 //! * `Retire` is the other way round: `retiring` is stored first (with everything before
 //!   it), then the terminate is sent, so that a crash never leads to a second one unseen;
@@ -192,8 +193,13 @@ pub async fn execute(
                 cluster.protect(node, for_node).await.map(|()| Effect::Done)
             }
             Action::Unprotect { node, .. } => cluster.unprotect(node).await.map(|()| Effect::Done),
-            Action::Release { node, .. } => {
-                let r = match cluster.set_unschedulable(node, false).await {
+            Action::Release { node, uncordon, .. } => {
+                let r = if *uncordon {
+                    cluster.set_unschedulable(node, false).await
+                } else {
+                    Ok(())
+                };
+                let r = match r {
                     Ok(()) => cluster.remove_rebalance_taint(node).await,
                     Err(e) => Err(e),
                 };

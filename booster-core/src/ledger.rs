@@ -60,6 +60,10 @@ pub struct Entry {
     /// never sends a second terminate-with-decrement for one signal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retiring: Option<Timestamp>,
+    /// The node was already cordoned by somebody else (an operator's maintenance, another
+    /// controller) when the signal was recorded: giving it back leaves that cordon.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cordoned_before: bool,
 }
 
 impl Entry {

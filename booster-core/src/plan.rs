@@ -248,6 +248,9 @@ pub enum Action {
     Release {
         /// The node.
         node: String,
+        /// Uncordon it: false when the cordon was somebody else's before the signal (only
+        /// NTH's rebalance taint goes then).
+        uncordon: bool,
         /// Now.
         at: Timestamp,
         /// Why.
@@ -450,6 +453,9 @@ reasons! {
     /// A node given back carries NTH's taint again for a recommendation already handled
     /// (NTH keeps its events in memory: after a restart it cordons and taints again).
     RetaintedAfterRelease => "NTH cordoned the node again for a recommendation already handled",
+    /// NTH is handling an interruption of the node (its spot-itn, lifecycle-termination or
+    /// scheduled-maintenance taint): it is not given back, whatever the signal's expiry.
+    InterruptionUnderway => "NTH is handling an interruption of this node: not given back",
     /// The drain started before a boost could be made.
     DrainStartedFirst => "drain started before a boost was possible",
     /// The node and its instance are gone.
@@ -537,7 +543,12 @@ impl std::fmt::Display for Action {
                     .as_ref()
                     .map(|g| format!(" in {g}"))
                     .unwrap_or_default();
-                write!(f, "recordSignal {node} {boost}{via}{released} ({r})")
+                let kept = if entry.cordoned_before {
+                    " cordoned-before"
+                } else {
+                    ""
+                };
+                write!(f, "recordSignal {node} {boost}{via}{released}{kept} ({r})")
             }
             Action::BeginBoost {
                 group,
@@ -582,7 +593,12 @@ impl std::fmt::Display for Action {
                 };
                 write!(f, "retire {node} {how} ({r})")
             }
-            Action::Release { node, .. } => write!(f, "release {node} ({r})"),
+            Action::Release {
+                node,
+                uncordon: true,
+                ..
+            } => write!(f, "release {node} ({r})"),
+            Action::Release { node, .. } => write!(f, "release {node} keep-cordon ({r})"),
             Action::Forget { node, .. } => write!(f, "forget {node} ({r})"),
             Action::Hold { node, .. } => write!(f, "hold {node} ({r})"),
         }

@@ -245,6 +245,12 @@ pub struct Node {
     /// `managedFields` entry that owns the taints, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tainted_at: Option<Timestamp>,
+    /// Carries one of NTH's taints for an instance that is leaving: a spot interruption
+    /// notice (`aws-node-termination-handler/spot-itn`), an Auto Scaling lifecycle
+    /// termination (`…/asg-lifecycle-termination`) or a scheduled event
+    /// (`…/scheduled-maintenance`). Such a node is never given back.
+    #[serde(default)]
+    pub interruption_taint: bool,
     /// While cordoned: the field manager that set `spec.unschedulable` (from
     /// `managedFields`, recorded by the apiserver: `node-termination-handler` for NTH's
     /// cordon, `kubectl-cordon` for an operator's). An Event cannot fake it.

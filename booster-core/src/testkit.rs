@@ -180,6 +180,7 @@ impl SnapshotBuilder {
             released_at: None,
             fallback: None,
             retiring: None,
+            cordoned_before: false,
         };
         f(&mut e);
         self.s.ledger.entries.insert(node.to_string(), e);
@@ -228,9 +229,11 @@ pub fn apply_to_node(node: &mut Node, action: &crate::plan::Action) {
         }
         // The `protected_for` marker stays: a replacement stands in for one signal only.
         Action::Unprotect { .. } => node.scale_down_disabled = false,
-        Action::Release { .. } => {
-            node.unschedulable = false;
-            node.cordoned_by = None;
+        Action::Release { uncordon, .. } => {
+            if *uncordon {
+                node.unschedulable = false;
+                node.cordoned_by = None;
+            }
             node.rebalance_taint = false;
             node.tainted_at = None;
         }

@@ -75,7 +75,8 @@ fn with(mut c: Case, f: impl FnOnce(&mut Config)) -> Case {
 
 #[test]
 fn table() {
-    let cases = vec![
+    let cases =
+        vec![
         case("steady state: nothing to do", spot(0), &[]),
         case(
             "new signal: recorded with its boost, raised in the same pass",
@@ -582,6 +583,53 @@ fn table() {
                     n.cordoned_at = Some(t(90));
                 }),
             &[],
+        ),
+        // Give-back: never undo what is not the rebalance's.
+        case(
+            "NTH's taint on a node an operator had cordoned: the cordon is noted as not ours",
+            spot(100).with_node("spot-0", |n| {
+                n.unschedulable = true;
+                n.cordoned_by = Some("kubectl-cordon".into());
+                n.cordoned_at = Some(t(10));
+                n.rebalance_taint = true;
+                n.tainted_at = Some(t(90));
+            }),
+            &[
+                "recordSignal spot-0 applying:3->4 cordoned-before (newSignal)",
+                "setDesired spot 3->4 (boostRecorded)",
+            ],
+        ),
+        case(
+            "an operator's cordon before the signal survives its expiry (only NTH's taint goes)",
+            spot(4000)
+                .entry("spot-0", t(0), |e| e.cordoned_before = true)
+                .with_node("spot-0", |n| {
+                    n.unschedulable = true;
+                    n.cordoned_by = Some("kubectl-cordon".into());
+                    n.rebalance_taint = true;
+                }),
+            &["release spot-0 keep-cordon (signalExpired)"],
+        ),
+        case(
+            "an interruption notice just before the expiry: the node is not given back",
+            spot(4000).entry("spot-0", t(0), |_| {}).with_node("spot-0", |n| {
+                n.unschedulable = true;
+                n.cordoned_by = Some("node-termination-handler".into());
+                n.rebalance_taint = true;
+                n.interruption_taint = true;
+            }),
+            &["hold spot-0 (interruptionUnderway)"],
+        ),
+        case(
+            "NTH cordoned a given-back node again while it is being interrupted: left alone",
+            spot(4000)
+                .entry("spot-0", t(0), |e| e.released_at = Some(t(3700)))
+                .with_node("spot-0", |n| {
+                    n.unschedulable = true;
+                    n.rebalance_taint = true;
+                    n.interruption_taint = true;
+                }),
+            &["hold spot-0 (interruptionUnderway)"],
         ),
         case(
             "NTH's cordon without an Event is not a signal (NTH cordons for interruptions too)",

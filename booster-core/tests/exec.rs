@@ -40,6 +40,7 @@ fn entry(boost: Boost) -> Entry {
         released_at: None,
         fallback: None,
         retiring: None,
+        cordoned_before: false,
     }
 }
 
@@ -187,10 +188,39 @@ fn a_release_uncordons_before_it_is_recorded() {
         .returning(|_| Ok(()));
     let p = plan(vec![Action::Release {
         node: "a".into(),
+        uncordon: true,
         at: t(1800),
         reason: Reason::SignalExpired,
     }]);
     run(&p, &ledger, &MockAws::new(), &kube);
+}
+
+#[test]
+fn a_release_that_keeps_the_cordon_only_removes_the_taint() {
+    let ledger = ledger_with(
+        "a",
+        entry(Boost::Queued {
+            reason: Reason::AtMaxSize,
+        }),
+    );
+    let mut kube = MockKube::new();
+    kube.expect_set_unschedulable().times(0);
+    kube.expect_remove_rebalance_taint()
+        .with(eq("a"))
+        .times(1)
+        .returning(|_| Ok(()));
+    kube.expect_store_ledger()
+        .withf(|l| l.entries["a"].released_at == Some(t(1800)))
+        .times(1)
+        .returning(|_| Ok(()));
+    let p = plan(vec![Action::Release {
+        node: "a".into(),
+        uncordon: false,
+        at: t(1800),
+        reason: Reason::SignalExpired,
+    }]);
+    let ex = run(&p, &ledger, &MockAws::new(), &kube);
+    assert_eq!(ex.failures().count(), 0);
 }
 
 #[test]
@@ -207,6 +237,7 @@ fn a_release_that_cannot_uncordon_is_not_recorded() {
     kube.expect_store_ledger().times(0);
     let p = plan(vec![Action::Release {
         node: "a".into(),
+        uncordon: true,
         at: t(1800),
         reason: Reason::SignalExpired,
     }]);

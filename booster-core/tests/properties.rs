@@ -1047,6 +1047,7 @@ fn snapshot() -> impl Strategy<Value = (Snapshot, Config)> {
                             released_at: (kind == 5 && flag).then_some(now_t),
                             fallback: None,
                             retiring: None,
+                            cordoned_before: false,
                         },
                     );
                     if let Some(node) = s.nodes.iter_mut().find(|x| x.name == n.name) {

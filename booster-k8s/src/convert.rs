@@ -51,6 +51,7 @@ pub fn node_of(n: &KNode, pods_to_evict: u32) -> Node {
         cordoned_at: cordon.and_then(|m| m.time.as_ref()).map(ts),
         rebalance_taint,
         tainted_at: taint.and_then(|m| m.time.as_ref()).map(ts),
+        interruption_taint: has_taint(n, |k| INTERRUPTION_TAINTS.contains(&k)),
         scale_down_disabled: ann(SCALE_DOWN_DISABLED).is_some_and(|v| v.trim() == "true"),
         protected_for: ann(PROTECTED_FOR).map(str::to_string),
         pods_to_evict,
@@ -80,10 +81,24 @@ pub fn boost_mark_value(entry: &booster_core::Entry) -> String {
 
 /// Whether the node carries NTH's rebalance taint.
 pub(crate) fn has_rebalance_taint(n: &KNode) -> bool {
+    has_taint(n, |k| k == REBALANCE_TAINT)
+}
+
+/// NTH's taints for an instance that is leaving (spot interruption notice, Auto Scaling
+/// lifecycle termination, scheduled event; NTH's pkg/node), and Kubernetes' out-of-service
+/// taint: a node with one is never given back.
+pub const INTERRUPTION_TAINTS: [&str; 4] = [
+    "aws-node-termination-handler/spot-itn",
+    "aws-node-termination-handler/asg-lifecycle-termination",
+    "aws-node-termination-handler/scheduled-maintenance",
+    "node.kubernetes.io/out-of-service",
+];
+
+fn has_taint(n: &KNode, key: impl Fn(&str) -> bool) -> bool {
     n.spec
         .as_ref()
         .and_then(|s| s.taints.as_ref())
-        .is_some_and(|ts| ts.iter().any(|t| t.key == REBALANCE_TAINT))
+        .is_some_and(|ts| ts.iter().any(|t| key(&t.key)))
 }
 
 /// The `managedFields` entry (of the Node's spec, not its status) whose fields pass `owns`.
@@ -278,6 +293,22 @@ mod tests {
             assert_eq!(node_of(&n, 0), before);
             assert_eq!(n.metadata.managed_fields.as_ref().map(Vec::len), Some(2));
         }
+    }
+
+    #[test]
+    fn nths_interruption_taints_mark_a_leaving_node() {
+        let with = |key: &str| -> KNode {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "n1"},
+                "spec": {"taints": [{"key": key, "effect": "NoSchedule"}]}
+            }))
+            .expect("node")
+        };
+        for key in INTERRUPTION_TAINTS {
+            assert!(node_of(&with(key), 0).interruption_taint, "{key}");
+        }
+        let rebalance = node_of(&with(REBALANCE_TAINT), 0);
+        assert!(rebalance.rebalance_taint && !rebalance.interruption_taint);
     }
 
     #[test]

@@ -568,6 +568,7 @@ async fn a_boost_mark_is_written_on_the_node_read_back_and_cleared() {
         released_at: None,
         fallback: None,
         retiring: None,
+        cordoned_before: false,
     };
     c.mark_boost("n1", &entry).await.expect("mark");
     let marked = until("the mark in the watch", || async {

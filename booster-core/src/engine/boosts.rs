@@ -118,6 +118,7 @@ impl<'a> Decider<'a> {
                 released_at: None,
                 fallback,
                 retiring: None,
+                cordoned_before: self.cordoned_before(w.node),
             },
             reason,
         });

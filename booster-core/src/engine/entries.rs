@@ -2,7 +2,7 @@
 
 use crate::ledger::{Boost, DrainState, Entry};
 use crate::plan::{Action, Reason};
-use crate::snapshot::Group;
+use crate::snapshot::{Group, Node};
 
 use super::boosts::Want;
 use super::Decider;
@@ -115,11 +115,8 @@ impl<'a> Decider<'a> {
             // recommendation, so it is given back again. A cordon without the taint is
             // somebody else's and stays.
             if node.rebalance_taint && !leaving {
-                self.push(Action::Release {
-                    node: name.to_string(),
-                    at: released_at,
-                    reason: Reason::RetaintedAfterRelease,
-                });
+                let keep = e.cordoned_before;
+                self.give_back(name, node, keep, released_at, Reason::RetaintedAfterRelease);
             } else if self.now.since(released_at) >= self.cfg.signal_expiry.times(2) {
                 // Long given back and NTH's taint gone: an Event that old is no signal
                 // without a fresh cordon or taint, so the entry only takes ledger room.
@@ -142,11 +139,13 @@ impl<'a> Decider<'a> {
             if drained && !leaving {
                 self.retire(group, name, e, Reason::SignalExpired);
             } else if !leaving {
-                self.push(Action::Release {
-                    node: name.to_string(),
-                    at: self.now,
-                    reason: Reason::SignalExpired,
-                });
+                self.give_back(
+                    name,
+                    node,
+                    e.cordoned_before,
+                    self.now,
+                    Reason::SignalExpired,
+                );
             }
             return;
         }
@@ -193,6 +192,29 @@ impl<'a> Decider<'a> {
                 }
             }
         }
+    }
+
+    /// Gives `node` back: uncordoned only if the cordon was NTH's rebalance handling or the
+    /// booster's own, and never while NTH handles an interruption of it (its taint says so:
+    /// the instance is leaving, and an uncordon would send pods to a dying node).
+    pub(super) fn give_back(
+        &mut self,
+        name: &str,
+        node: &Node,
+        keep_cordon: bool,
+        at: Timestamp,
+        reason: Reason,
+    ) {
+        if node.interruption_taint {
+            self.hold(name, Reason::InterruptionUnderway);
+            return;
+        }
+        self.push(Action::Release {
+            node: name.to_string(),
+            uncordon: !keep_cordon,
+            at,
+            reason,
+        });
     }
 
     /// Whether a signalled node may be drained now, and if not, until when it waits.

@@ -239,6 +239,23 @@ impl<'a> Decider<'a> {
         }
     }
 
+    /// Whether `node` is cordoned by somebody other than NTH and the booster as its signal is
+    /// recorded: an operator's or another controller's cordon, which a give-back must keep.
+    /// An unknown author counts as NTH's only when NTH's taint is there to say so.
+    fn cordoned_before(&self, node: &str) -> bool {
+        let Some(n) = self.nodes.get(node) else {
+            return false;
+        };
+        n.unschedulable
+            && match n.cordoned_by.as_deref() {
+                Some(m) => {
+                    m != crate::config::BOOSTER_FIELD_MANAGER
+                        && !self.cfg.nth_field_managers.contains(m)
+                }
+                None => !n.rebalance_taint,
+            }
+    }
+
     fn hold(&mut self, node: &str, reason: Reason) {
         self.push(Action::Hold {
             node: node.to_string(),

@@ -215,18 +215,16 @@ impl<'a> Decider<'a> {
                 released_at: Some(self.now),
                 fallback: None,
                 retiring: None,
+                cordoned_before: self.cordoned_before(node_name),
             };
+            let keep = entry.cordoned_before;
             self.push(Action::RecordSignal {
                 node: node_name.to_string(),
                 entry,
                 reason: Reason::StaleSignal,
             });
             if node.unschedulable || node.rebalance_taint {
-                self.push(Action::Release {
-                    node: node_name.to_string(),
-                    at: self.now,
-                    reason: Reason::SignalExpired,
-                });
+                self.give_back(node_name, node, keep, self.now, Reason::SignalExpired);
             }
             return;
         }

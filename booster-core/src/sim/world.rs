@@ -147,6 +147,8 @@ pub(crate) struct SimNode {
     pub cordoned_at: Option<Timestamp>,
     pub taint: bool,
     pub tainted_at: Option<Timestamp>,
+    /// NTH's spot-itn taint (its interruption handling, taints on).
+    pub itn_taint: bool,
     pub protected_for: Option<String>,
     pub scale_down_disabled: bool,
     /// Upstream's `asbooster.docplanner.com/ignore-recent-ready` annotation.
@@ -526,6 +528,7 @@ impl World {
                 cordoned_at: None,
                 taint: false,
                 tainted_at: None,
+                itn_taint: false,
                 protected_for: None,
                 scale_down_disabled: false,
                 upstream_ignore: false,
@@ -688,6 +691,7 @@ impl World {
         let now = self.now;
         if let Some(n) = self.nodes.get_mut(&name) {
             n.cordon(NTH_MANAGER, now);
+            n.itn_taint = true;
             let notice = self.sc.timing.interruption_notice;
             self.start_drain(&name, Actor::Nth, notice);
             self.bump();
@@ -1472,6 +1476,7 @@ impl World {
                 cordoned_at: n.cordoned_at,
                 rebalance_taint: n.taint,
                 tainted_at: n.tainted_at,
+                interruption_taint: n.itn_taint,
                 scale_down_disabled: n.scale_down_disabled,
                 protected_for: n.protected_for.clone(),
                 pods_to_evict: self.pods_to_evict(&n.name),
