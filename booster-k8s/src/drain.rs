@@ -11,11 +11,14 @@ use kube::Client;
 use tokio::time::Instant;
 
 use crate::convert::{pod_role, PodRole};
-use crate::errors::{port_error, status_of};
+use crate::errors::{message_of, port_error, status_of};
 
 /// Wait between passes over the node's pods, and before retrying a refused eviction.
 const PASS: Duration = Duration::from_secs(1);
 const RETRY_429: Duration = Duration::from_secs(5);
+/// Before asking again for a pod whose eviction was refused for another reason (several
+/// budgets on the pod: 500; an admission webhook: 403): it may change, but not often.
+const RETRY_REFUSED: Duration = Duration::from_secs(15);
 /// No single API call may hold a drain past its deadline.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -185,6 +188,19 @@ async fn drain_loop(
                     }
                     retry_at.insert(uid, Instant::now() + RETRY_429);
                 }
+                // Refused for this pod only (several budgets select it: 500; an admission
+                // webhook denies it: 403; anything else the apiserver says): it is reported
+                // and asked again later, and the drain goes on with the others.
+                Err(e) if status_of(&e).is_some() => {
+                    let code = status_of(&e).unwrap_or_default();
+                    let why = format!("eviction refused ({code}): {}", message_of(&e));
+                    if blockers.get(&name) != Some(&why) {
+                        tracing::warn!(node, pod = %name, %why, "eviction refused; going on with the other pods");
+                    }
+                    blockers.insert(name, why);
+                    retry_at.insert(uid, Instant::now() + RETRY_REFUSED);
+                }
+                // No answer at all (the connection): the attempt ends; the engine retries it.
                 Err(e) => return Err(port_error(&format!("evict {name}"), e)),
             }
         }

@@ -10,6 +10,17 @@ pub(crate) fn status_of(e: &kube::Error) -> Option<u16> {
     }
 }
 
+/// The apiserver's message for an API error (an admission webhook's reason, say), cut to a
+/// line: it goes into logs and Events.
+pub(crate) fn message_of(e: &kube::Error) -> String {
+    let m = match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    };
+    let line = m.lines().next().unwrap_or_default();
+    line.chars().take(200).collect()
+}
+
 /// Maps an error; `context` names the call and its object.
 pub(crate) fn port_error(context: &str, e: kube::Error) -> PortError {
     let text = format!("{context}: {e}");

@@ -540,6 +540,57 @@ async fn drains_respect_budgets_daemonsets_mirror_pods_and_do_not_disrupt() {
     assert_eq!(pod_names(&client, "b").await, vec!["web-2", "web-3"]);
 }
 
+/// A pod selected by two budgets cannot be evicted (the apiserver answers 500): it is
+/// reported as the attempt's blocker with the apiserver's reason, and every other pod of
+/// the node is evicted all the same (the drain once stopped at the first such pod).
+#[tokio::test]
+async fn a_pod_two_budgets_select_is_reported_and_the_others_are_evicted() {
+    let Some((_cp, client)) = setup(true).await else {
+        return;
+    };
+    let _kubelet = Kubelet::start(client.clone(), Duration::from_millis(300));
+    node(&client, "a", json!({})).await;
+    // Listed first by name: before the fix the drain ended there.
+    for (name, app) in [("a-double", "double"), ("b-web", "web"), ("c-web", "web")] {
+        let _: Pod = create(
+            &client,
+            Some("default"),
+            pod(name, "a", json!({"app": app}), json!({})),
+        )
+        .await;
+    }
+    for b in ["double-1", "double-2"] {
+        let _: PodDisruptionBudget = create(
+            &client,
+            Some("default"),
+            json!({"metadata": {"name": b}, "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "double"}}}}),
+        )
+        .await;
+    }
+    let c = cluster(&client).await;
+    let out = c
+        .drain(&DrainSpec {
+            node: "a".into(),
+            timeout: Dur::from_secs(6),
+            dry_run: false,
+        })
+        .await
+        .expect("the attempt ends by itself, not with an error");
+    let DrainOutcome::TimedOut { blocker } = out else {
+        panic!("{out:?}")
+    };
+    assert!(
+        blocker.contains("default/a-double (eviction refused (500)")
+            && blocker.contains("more than one PodDisruptionBudget"),
+        "{blocker}"
+    );
+    assert_eq!(
+        pod_names(&client, "a").await,
+        vec!["a-double"],
+        "the other pods were evicted"
+    );
+}
+
 /// The boost mark survives the ledger's deletion (it is on the Node), is read back as it
 /// was written, and goes with the give-back; somebody else's text under its key is no mark.
 #[tokio::test]
