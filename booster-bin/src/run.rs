@@ -89,6 +89,14 @@ pub struct RunArgs {
     /// Evict with a zero grace period instead of each pod's own.
     #[arg(long, env = "IGNORE_PODS_GRACE_PERIOD", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub ignore_pods_grace_period: bool,
+    /// Evict pods no controller owns (nothing recreates them), as `kubectl drain --force`
+    /// does; without it such a pod blocks the drain and is reported.
+    #[arg(long, env = "DRAIN_FORCE", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub drain_force: bool,
+    /// Evict pods with emptyDir volumes (their data is lost), as `kubectl drain
+    /// --delete-emptydir-data` does; without it such a pod blocks the drain and is reported.
+    #[arg(long, env = "DRAIN_DELETE_EMPTYDIR_DATA", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub drain_delete_emptydir_data: bool,
     /// A node created longer ago than this is no replacement.
     #[arg(long, default_value = "10m", value_parser = dur, env = "MAX_TIME_CONSIDER_NEW_NODE")]
     pub max_time_consider_new_node: Dur,
@@ -375,6 +383,8 @@ pub fn print_config(args: &RunArgs) -> Result<()> {
         "ledger": {"namespace": args.lease_namespace, "name": args.ledger_name},
         "metrics": format!("{}:{}", args.metrics_host, args.metrics_port),
         "ignorePodsGracePeriod": args.ignore_pods_grace_period,
+        "drainForce": args.drain_force,
+        "drainDeleteEmptydirData": args.drain_delete_emptydir_data,
         "logFormat": format!("{:?}", args.log_format).to_lowercase(),
         "resync": args.resync,
         "leaderElection": {
@@ -427,6 +437,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
             ledger_configmap: args.ledger_name.clone(),
             instance: identity.clone(),
             eviction_grace_seconds: args.ignore_pods_grace_period.then_some(0),
+            pods: booster_k8s::convert::PodRules {
+                evict_unowned: args.drain_force,
+                evict_emptydir: args.drain_delete_emptydir_data,
+                ..booster_k8s::convert::PodRules::default()
+            },
             ..booster_k8s::Settings::default()
         },
     ));

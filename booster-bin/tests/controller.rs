@@ -194,6 +194,8 @@ async fn the_binary_boosts_drains_and_retires_a_signalled_node_with_a_real_apise
         "--kubeconfig",
         &kubeconfig,
         "--leader-elect=false",
+        // web-1 is a bare pod: evicted only with kubectl drain's --force.
+        "--drain-force",
         "--time-between-drains",
         "1s",
         "--resync",

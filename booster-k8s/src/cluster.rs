@@ -37,8 +37,8 @@ pub struct Settings {
     pub namespace: String,
     /// Name of the ledger ConfigMap.
     pub ledger_configmap: String,
-    /// Pods carrying any of these `(annotation, value)` are never evicted.
-    pub protecting_annotations: Vec<(String, String)>,
+    /// Which pods a drain may evict.
+    pub pods: convert::PodRules,
     /// Field manager and Event reporter name.
     pub manager: String,
     /// The reporting instance (pod name).
@@ -55,10 +55,7 @@ impl Default for Settings {
             ca_configmap: "cluster-autoscaler-status".into(),
             namespace: "kube-system".into(),
             ledger_configmap: "aws-spots-booster-ledger".into(),
-            protecting_annotations: convert::DEFAULT_PROTECTING_ANNOTATIONS
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            pods: convert::PodRules::default(),
             manager: "aws-spots-booster".into(),
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "aws-spots-booster".into()),
             eviction_grace_seconds: None,
@@ -348,9 +345,7 @@ impl KubeCluster {
         let pods = self.pods_on(node).await?;
         Ok(pods
             .iter()
-            .filter(|p| {
-                convert::pod_role(p, &self.settings.protecting_annotations) != PodRole::Ignore
-            })
+            .filter(|p| convert::pod_role(p, &self.settings.pods) != PodRole::Ignore)
             .count() as u32)
     }
 
@@ -633,7 +628,7 @@ impl Cluster for KubeCluster {
         drain::run_reporting(
             &self.client,
             spec,
-            &self.settings.protecting_annotations,
+            &self.settings.pods,
             self.settings.eviction_grace_seconds,
             &self.drains,
         )

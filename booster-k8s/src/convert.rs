@@ -208,8 +208,35 @@ pub enum PodRole {
     Evict,
     /// Leave it: DaemonSet, mirror or terminal pod.
     Ignore,
-    /// It must not be evicted (do-not-disrupt / safe-to-evict=false): it blocks the drain.
-    Protected,
+    /// It must not be evicted, for the reason given (do-not-disrupt or safe-to-evict=false;
+    /// no controller to bring it back, without `--drain-force`; emptyDir data, without
+    /// `--drain-delete-emptydir-data`): it blocks the drain, as it does `kubectl drain`'s.
+    Keep(&'static str),
+}
+
+/// Which pods a drain may evict, beyond DaemonSet, mirror and terminal pods (never).
+#[derive(Clone, Debug)]
+pub struct PodRules {
+    /// Pods carrying any of these `(annotation, value)` are never evicted.
+    pub protecting: Vec<(String, String)>,
+    /// Evict pods no controller owns (nothing recreates them): `kubectl drain --force`.
+    pub evict_unowned: bool,
+    /// Evict pods with emptyDir volumes (their data is lost): `kubectl drain
+    /// --delete-emptydir-data`.
+    pub evict_emptydir: bool,
+}
+
+impl Default for PodRules {
+    fn default() -> Self {
+        PodRules {
+            protecting: DEFAULT_PROTECTING_ANNOTATIONS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            evict_unowned: false,
+            evict_emptydir: false,
+        }
+    }
 }
 
 /// Annotations that keep a pod from being evicted, as `(key, value)`.
@@ -219,7 +246,7 @@ pub const DEFAULT_PROTECTING_ANNOTATIONS: [(&str, &str); 2] = [
 ];
 
 /// Classifies a pod for a drain.
-pub fn pod_role(p: &Pod, protecting: &[(String, String)]) -> PodRole {
+pub fn pod_role(p: &Pod, rules: &PodRules) -> PodRole {
     let meta = &p.metadata;
     let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
     if matches!(phase, Some("Succeeded" | "Failed")) {
@@ -236,16 +263,32 @@ pub fn pod_role(p: &Pod, protecting: &[(String, String)]) -> PodRole {
     if daemon {
         return PodRole::Ignore;
     }
-    let protected = protecting.iter().any(|(k, v)| {
+    let protected = rules.protecting.iter().any(|(k, v)| {
         annotations
             .and_then(|a| a.get(k))
             .is_some_and(|x| x.trim().eq_ignore_ascii_case(v))
     });
     if protected {
-        PodRole::Protected
-    } else {
-        PodRole::Evict
+        return PodRole::Keep("annotated not to be disrupted");
     }
+    let owned = meta
+        .owner_references
+        .as_ref()
+        .is_some_and(|os| os.iter().any(|o| o.controller == Some(true)));
+    if !owned && !rules.evict_unowned {
+        return PodRole::Keep("no controller would recreate it; --drain-force evicts it");
+    }
+    let emptydir = p
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .is_some_and(|vs| vs.iter().any(|v| v.empty_dir.is_some()));
+    if emptydir && !rules.evict_emptydir {
+        return PodRole::Keep(
+            "emptyDir data would be lost; --drain-delete-emptydir-data evicts it",
+        );
+    }
+    PodRole::Evict
 }
 
 #[cfg(test)]

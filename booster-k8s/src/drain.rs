@@ -10,7 +10,7 @@ use kube::api::{Api, DeleteParams, EvictParams, ListParams, PostParams, Precondi
 use kube::Client;
 use tokio::time::Instant;
 
-use crate::convert::{pod_role, PodRole};
+use crate::convert::{pod_role, PodRole, PodRules};
 use crate::errors::{message_of, port_error, status_of};
 
 /// Wait between passes over the node's pods, and before retrying a refused eviction.
@@ -64,11 +64,11 @@ pub type Progress = std::sync::Arc<std::sync::Mutex<BTreeMap<String, (u32, Insta
 pub async fn run_reporting(
     client: &Client,
     spec: &DrainSpec,
-    protecting: &[(String, String)],
+    rules: &PodRules,
     grace_seconds: Option<u32>,
     progress: &Progress,
 ) -> Result<DrainOutcome, PortError> {
-    let r = drain_loop(client, spec, protecting, grace_seconds, Some(progress)).await;
+    let r = drain_loop(client, spec, rules, grace_seconds, Some(progress)).await;
     if let Ok(mut p) = progress.lock() {
         p.remove(&spec.node);
     }
@@ -81,16 +81,16 @@ pub async fn run_reporting(
 pub async fn run(
     client: &Client,
     spec: &DrainSpec,
-    protecting: &[(String, String)],
+    rules: &PodRules,
     grace_seconds: Option<u32>,
 ) -> Result<DrainOutcome, PortError> {
-    drain_loop(client, spec, protecting, grace_seconds, None).await
+    drain_loop(client, spec, rules, grace_seconds, None).await
 }
 
 async fn drain_loop(
     client: &Client,
     spec: &DrainSpec,
-    protecting: &[(String, String)],
+    rules: &PodRules,
     grace_seconds: Option<u32>,
     progress: Option<&Progress>,
 ) -> Result<DrainOutcome, PortError> {
@@ -112,7 +112,7 @@ async fn drain_loop(
         .items;
         let todo: Vec<&Pod> = pods
             .iter()
-            .filter(|p| pod_role(p, protecting) != PodRole::Ignore)
+            .filter(|p| pod_role(p, rules) != PodRole::Ignore)
             .collect();
         if let Some(Ok(mut p)) = progress.map(|p| p.lock()) {
             p.insert(node.to_string(), (todo.len() as u32, Instant::now()));
@@ -134,8 +134,8 @@ async fn drain_loop(
         for p in &todo {
             let uid = p.metadata.uid.clone().unwrap_or_default();
             let name = pod_name(p);
-            if pod_role(p, protecting) == PodRole::Protected {
-                blockers.insert(name, "annotated not to be disrupted".into());
+            if let PodRole::Keep(why) = pod_role(p, rules) {
+                blockers.insert(name, why.into());
                 continue;
             }
             if evicted.contains(&uid) || retry_at.get(&uid).is_some_and(|t| *t > Instant::now()) {

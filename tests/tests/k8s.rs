@@ -91,8 +91,16 @@ where
     }
 }
 
+/// The adapter, evicting the tests' bare pods as if a controller owned them (`--drain-force`;
+/// a made-up owner would have the garbage collector delete them).
 async fn cluster(client: &Client) -> KubeCluster {
-    let c = KubeCluster::start(client.clone(), Settings::default());
+    let mut settings = Settings::default();
+    settings.pods.evict_unowned = true;
+    cluster_with(client, settings).await
+}
+
+async fn cluster_with(client: &Client, settings: Settings) -> KubeCluster {
+    let c = KubeCluster::start(client.clone(), settings);
     c.ready(Duration::from_secs(30))
         .await
         .expect("watches ready");
@@ -540,6 +548,87 @@ async fn drains_respect_budgets_daemonsets_mirror_pods_and_do_not_disrupt() {
     assert_eq!(pod_names(&client, "b").await, vec!["web-2", "web-3"]);
 }
 
+/// `kubectl drain`'s guards: a pod no controller owns and a pod with emptyDir data are
+/// refused and reported (each with the flag that would evict it), the other pods are
+/// evicted; with `--drain-force` and `--drain-delete-emptydir-data` both go too.
+#[tokio::test]
+async fn bare_and_emptydir_pods_are_kept_unless_allowed() {
+    let Some((_cp, client)) = setup(true).await else {
+        return;
+    };
+    let _kubelet = Kubelet::start(client.clone(), Duration::from_millis(300));
+    node(&client, "a", json!({})).await;
+    let scratch = json!({"spec": {"volumes": [{"name": "tmp", "emptyDir": {}}]}});
+    for (name, extra) in [
+        ("bare", json!({})),
+        ("scratch", scratch),
+        ("web", json!({})),
+    ] {
+        let _: Pod = create(
+            &client,
+            Some("default"),
+            pod(name, "a", json!({"app": name}), extra),
+        )
+        .await;
+    }
+    let spec = DrainSpec {
+        node: "a".into(),
+        timeout: Dur::from_secs(4),
+        dry_run: false,
+    };
+    // Only the emptyDir guard on: the bare pods count as owned, but scratch is kept.
+    let mut only_emptydir = Settings::default();
+    only_emptydir.pods.evict_unowned = true;
+    let c = cluster_with(&client, only_emptydir).await;
+    // web leaves (a bare pod taken as owned here); scratch stays for its data.
+    let out = c.drain(&spec).await.expect("drain");
+    let DrainOutcome::TimedOut { blocker } = out else {
+        panic!("{out:?}")
+    };
+    assert!(
+        blocker
+            .contains("default/scratch (emptyDir data would be lost; --drain-delete-emptydir-data")
+            && !blocker.contains("default/bare"),
+        "{blocker}"
+    );
+    assert_eq!(pod_names(&client, "a").await, vec!["scratch"]);
+    drop(c);
+
+    // The defaults: a bare pod is kept too (scratch, bare as well, for that first).
+    let _: Pod = create(
+        &client,
+        Some("default"),
+        pod("bare-2", "a", json!({"app": "bare"}), json!({})),
+    )
+    .await;
+    let c = cluster_with(&client, Settings::default()).await;
+    let out = c.drain(&spec).await.expect("drain");
+    let DrainOutcome::TimedOut { blocker } = out else {
+        panic!("{out:?}")
+    };
+    assert!(
+        blocker.contains("default/bare-2 (no controller would recreate it; --drain-force")
+            && blocker.contains("default/scratch (no controller"),
+        "{blocker}"
+    );
+    drop(c);
+
+    // Both allowed: the node drains.
+    let mut both = Settings::default();
+    both.pods.evict_unowned = true;
+    both.pods.evict_emptydir = true;
+    let c = cluster_with(&client, both).await;
+    assert_eq!(
+        c.drain(&DrainSpec {
+            timeout: Dur::from_secs(30),
+            ..spec
+        })
+        .await
+        .expect("drain"),
+        DrainOutcome::Drained
+    );
+}
+
 /// A pod selected by two budgets cannot be evicted (the apiserver answers 500): it is
 /// reported as the attempt's blocker with the apiserver's reason, and every other pod of
 /// the node is evicted all the same (the drain once stopped at the first such pod).
@@ -862,7 +951,10 @@ async fn the_shipped_rbac_is_enough_for_every_call_and_no_more() {
     let sa = booster_k8s::client(booster_k8s::ConnectionMode::Kubectl, Some(&kubeconfig))
         .await
         .expect("client");
-    let c = KubeCluster::start(sa.clone(), Settings::default());
+    // The test's pods are bare: evicted as `--drain-force` would.
+    let mut settings = Settings::default();
+    settings.pods.evict_unowned = true;
+    let c = KubeCluster::start(sa.clone(), settings);
     c.ready(Duration::from_secs(30))
         .await
         .expect("watches as the service account");
