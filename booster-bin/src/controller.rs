@@ -53,6 +53,9 @@ pub struct PassReport {
     pub snapshot: Snapshot,
     /// Rejected Events seen for the first time (each is counted once).
     pub new_rejections: Vec<Rejection>,
+    /// Nodes NTH cordoned with nothing that says why (see
+    /// [`Snapshot::unexplained_nth_cordons`]).
+    pub unexplained_nth_cordons: usize,
     /// Boosts of signals recorded in this pass, with their latency by phase.
     pub boost_latency: Vec<BoostLatency>,
 }
@@ -88,6 +91,9 @@ pub struct Controller {
     cloud_backoff: Backoff,
     /// See [`Controller::woken_at`].
     woken: Option<Instant>,
+    /// Nodes already reported as cordoned by NTH with nothing that says why (while they
+    /// are).
+    unexplained: BTreeSet<String>,
 }
 
 type Backoff = Box<dyn Iterator<Item = Duration> + Send>;
@@ -167,6 +173,7 @@ impl Controller {
             cloud_down: None,
             cloud_backoff: cloud_backoff(),
             woken: None,
+            unexplained: BTreeSet::new(),
         }
     }
 
@@ -402,6 +409,7 @@ impl Controller {
         self.report(&plan, &executed).await;
         self.warn_groups(&plan).await;
         let new_rejections = self.new_rejections(&plan);
+        let unexplained_nth_cordons = self.report_unexplained(&snapshot);
         if self.cfg.dry_run {
             let mut would = snapshot.ledger.clone();
             for a in &plan.actions {
@@ -449,7 +457,26 @@ impl Controller {
             snapshot,
             new_rejections,
             boost_latency,
+            unexplained_nth_cordons,
         })
+    }
+
+    /// Warns once per node about NTH cordons the booster cannot read as signals.
+    fn report_unexplained(&mut self, s: &Snapshot) -> usize {
+        let now: BTreeSet<String> = s
+            .unexplained_nth_cordons(&self.cfg.nth_field_managers)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        for node in now.difference(&self.unexplained) {
+            tracing::warn!(
+                node = %node,
+                "NTH cordoned this node with no taint and no Event: the booster cannot tell a rebalance recommendation from any other cordon and does nothing. NTH's defaults write neither: set taintNode=true (and emitKubernetesEvents=true) in its chart"
+            );
+        }
+        let n = now.len();
+        self.unexplained = now;
+        n
     }
 
     async fn event(&self, node: &str, reason: Reason, message: &str, warning: bool) {

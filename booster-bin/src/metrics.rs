@@ -78,6 +78,7 @@ pub struct Metrics {
     decide_seconds: Histogram,
     signal_to_boost_seconds: Histogram,
     boost_latency_seconds: PhaseHistograms,
+    nth_cordons_unexplained: Gauge,
     ca_status_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     leader: Gauge,
     passes: Family<OutcomeLabel, Counter>,
@@ -181,6 +182,12 @@ impl Metrics {
             "The booster's share of a signal's latency, by phase: from the watched change to the SetDesiredCapacity answer (total), its wait for a pass, the snapshot, decide, the ledger store, the boost marks and the call (aws)",
             boost_latency_seconds.clone(),
         );
+        let nth_cordons_unexplained = Gauge::default();
+        registry.register(
+            "spots_booster_nth_cordons_unexplained",
+            "Nodes NTH cordoned with no taint and no Event (NTH's defaults): signals the booster cannot see",
+            nth_cordons_unexplained.clone(),
+        );
         let ca_status_age_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register(
             "spots_booster_ca_status_age_seconds",
@@ -237,6 +244,7 @@ impl Metrics {
             decide_seconds,
             signal_to_boost_seconds,
             boost_latency_seconds,
+            nth_cordons_unexplained,
             ca_status_age_seconds,
             leader,
             passes,
@@ -275,6 +283,8 @@ impl Metrics {
         self.ledger_bytes.set(ledger as i64);
         self.ledger_entries.set(s.ledger.entries.len() as i64);
         self.decide_seconds.observe(r.decide_time.as_secs_f64());
+        self.nth_cordons_unexplained
+            .set(r.unexplained_nth_cordons as i64);
         for b in &r.boost_latency {
             for (phase, d) in b.phases() {
                 self.boost_latency_seconds

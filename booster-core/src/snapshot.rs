@@ -39,6 +39,28 @@ pub struct Snapshot {
     pub cloud_unavailable: Option<String>,
 }
 
+impl Snapshot {
+    /// Nodes cordoned by NTH (one of `managers`) with nothing that says why: no NTH taint
+    /// of any kind and no Event naming them, and no entry of ours. That is what NTH's
+    /// defaults (`taintNode=false`, `emitKubernetesEvents=false`) leave on a rebalance
+    /// recommendation, and the booster cannot tell it from any other cordon: such nodes
+    /// are reported so that the setup is fixed, never acted on.
+    pub fn unexplained_nth_cordons(&self, managers: &BTreeSet<String>) -> Vec<&str> {
+        self.nodes
+            .iter()
+            .filter(|n| {
+                n.unschedulable
+                    && n.cordoned_by.as_ref().is_some_and(|m| managers.contains(m))
+                    && !n.rebalance_taint
+                    && !n.interruption_taint
+                    && !self.ledger.entries.contains_key(&n.name)
+                    && !self.signals.iter().any(|s| s.node == n.name)
+            })
+            .map(|n| n.name.as_str())
+            .collect()
+    }
+}
+
 /// cluster-autoscaler's status as the Kubernetes adapter found it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "camelCase")]

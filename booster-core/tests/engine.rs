@@ -1075,3 +1075,44 @@ fn reason_codes_match_their_json_form() {
     }
     assert!(booster_core::Reason::ALL.len() > 30);
 }
+
+/// NTH's defaults leave only a cordon: reported (never acted on), unlike a cordon that NTH's
+/// taint, an Event, an interruption taint or our own entry explains, or an operator's.
+#[test]
+fn nths_cordons_with_nothing_that_says_why_are_reported() {
+    let nth = |n: &mut booster_core::Node| {
+        n.unschedulable = true;
+        n.cordoned_by = Some("node-termination-handler".into());
+    };
+    let s = SnapshotBuilder::new(t(100))
+        .group("spot", 1, 6, 10)
+        .with_node("spot-0", nth)
+        .with_node("spot-1", |n| {
+            nth(n);
+            n.rebalance_taint = true;
+        })
+        .with_node("spot-2", |n| {
+            nth(n);
+            n.interruption_taint = true;
+        })
+        .with_node("spot-3", nth)
+        .event("spot-3", t(95), |_| {})
+        .with_node("spot-4", |n| {
+            n.unschedulable = true;
+            n.cordoned_by = Some("kubectl-cordon".into());
+        })
+        .with_node("spot-5", nth)
+        .entry("spot-5", t(50), |_| {})
+        .build();
+    let cfg = Config::default();
+    assert_eq!(
+        s.unexplained_nth_cordons(&cfg.nth_field_managers),
+        vec!["spot-0"]
+    );
+    assert!(
+        decide(&s, &cfg)
+            .mutations()
+            .all(|a| a.node() != Some("spot-0")),
+        "never acted on"
+    );
+}

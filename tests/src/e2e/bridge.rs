@@ -90,7 +90,7 @@ pub async fn describe_all(
 pub const GROUP_LABEL: &str = "asb.test/group";
 
 fn node_for(name: &str, id: &str, zone: &str, group: &str) -> Result<Node, String> {
-    serde_json::from_value(serde_json::json!({
+    let mut node = serde_json::json!({
         "metadata": {
             "name": name,
             "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
@@ -111,8 +111,13 @@ fn node_for(name: &str, id: &str, zone: &str, group: &str) -> Result<Node, Strin
             "allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"},
             "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"}
         }
-    }))
-    .map_err(|e| e.to_string())
+    });
+    // What EKS writes on a managed node group's Nodes (its group carries the
+    // `eks:nodegroup-name` tag); the fallback group is self-managed.
+    if group == super::GROUP {
+        node["metadata"]["labels"]["eks.amazonaws.com/nodegroup"] = super::NODEGROUP.into();
+    }
+    serde_json::from_value(node).map_err(|e| e.to_string())
 }
 
 /// Runs until aborted.

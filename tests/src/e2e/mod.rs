@@ -71,6 +71,9 @@ pub struct Options {
     pub audit: bool,
 }
 
+/// The EKS managed node group [`GROUP`] stands for (its tag, its Nodes' label).
+pub const NODEGROUP: &str = "spot";
+
 /// The fallback group of [`Options::fallback`].
 pub const FALLBACK: &str = "ondemand-workers";
 
@@ -362,7 +365,7 @@ impl Env {
             .tags(
                 aws_sdk_autoscaling::types::Tag::builder()
                     .key("eks:nodegroup-name")
-                    .value("spot")
+                    .value(NODEGROUP)
                     .resource_id(GROUP)
                     .resource_type("auto-scaling-group")
                     .propagate_at_launch(false)
