@@ -629,6 +629,112 @@ async fn bare_and_emptydir_pods_are_kept_unless_allowed() {
     );
 }
 
+/// A ValidatingWebhookConfiguration on `pods/eviction`, served on loopback by the test's
+/// webhook (Python's `ssl` and `http.server`, a self-signed certificate from `openssl`),
+/// denies evicting one pod (the apiserver answers 403): it is reported with the webhook's
+/// message and the drain goes on with the other pods.
+#[tokio::test]
+async fn a_webhook_that_denies_one_eviction_stops_only_that_pod() {
+    let Some((cp, client)) = setup(false).await else {
+        return;
+    };
+    let _kubelet = Kubelet::start(client.clone(), Duration::from_millis(300));
+    let dir = cp.dir.join("webhook");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key, port_file) = (dir.join("tls.crt"), dir.join("tls.key"), dir.join("port"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/webhook.py");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut server = std::process::Command::new(python)
+        .arg(script)
+        .args([&cert, &key, &port_file])
+        .arg("guarded")
+        .spawn()
+        .expect("webhook");
+    let port = until("the webhook listening", || async {
+        std::fs::read_to_string(&port_file)
+            .ok()?
+            .trim()
+            .parse::<u16>()
+            .ok()
+    })
+    .await;
+    let pem = std::fs::read(&cert).expect("cert");
+    let bundle = serde_json::to_value(k8s_openapi::ByteString(pem)).expect("base64");
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    let hook: ValidatingWebhookConfiguration = serde_json::from_value(json!({
+            "metadata": {"name": "deny-one-eviction"},
+            "webhooks": [{
+                "name": "deny-one-eviction.asb.test",
+                "clientConfig": {"url": format!("https://127.0.0.1:{port}/"), "caBundle": bundle},
+                "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                           "resources": ["pods/eviction"], "scope": "Namespaced"}],
+                "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",
+                "failurePolicy": "Fail",
+                "timeoutSeconds": 5
+            }]
+    }))
+    .expect("webhook configuration");
+    Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .create(&PostParams::default(), &hook)
+        .await
+        .expect("create the webhook configuration");
+    node(&client, "a", json!({})).await;
+    // Listed first by name: before the fix the drain ended there.
+    for name in ["guarded", "other"] {
+        let _: Pod = create(
+            &client,
+            Some("default"),
+            pod(name, "a", json!({"app": name}), json!({})),
+        )
+        .await;
+    }
+    let c = cluster(&client).await;
+    let out = c
+        .drain(&DrainSpec {
+            node: "a".into(),
+            timeout: Dur::from_secs(6),
+            dry_run: false,
+        })
+        .await;
+    let _ = server.kill();
+    let _ = server.wait();
+    let DrainOutcome::TimedOut { blocker } = out.expect("the attempt ends by itself") else {
+        panic!("drained through a denying webhook")
+    };
+    assert!(
+        blocker.contains("default/guarded (eviction refused (403)")
+            && blocker.contains("the test's webhook denies evicting guarded"),
+        "{blocker}"
+    );
+    assert_eq!(
+        pod_names(&client, "a").await,
+        vec!["guarded"],
+        "the other pod was evicted"
+    );
+}
+
 /// A pod selected by two budgets cannot be evicted (the apiserver answers 500): it is
 /// reported as the attempt's blocker with the apiserver's reason, and every other pod of
 /// the node is evicted all the same (the drain once stopped at the first such pod).

@@ -68,18 +68,19 @@ fn one_signal_from_recommendation_to_retirement() {
         .signal("spot-0", t(9))
         .build();
 
-    // The signal is recorded with its boost before any cloud call...
-    assert_eq!(
-        step(&mut s, &cfg),
-        ["recordSignal spot-0 applying:3->4 (newSignal)"]
-    );
-    // ...then desired capacity is raised, and the node cordoned.
+    // The signal is recorded with its boost, and desired capacity raised in the same pass
+    // (the executor stores the record before the call)...
     assert_eq!(
         step(&mut s, &cfg),
         [
-            "setDesired spot 3->4 (boostRecorded)",
-            "cordon spot-0 (signalledNodeSchedulable)"
+            "recordSignal spot-0 applying:3->4 (newSignal)",
+            "setDesired spot 3->4 (boostRecorded)"
         ]
+    );
+    // ...then the node is cordoned.
+    assert_eq!(
+        step(&mut s, &cfg),
+        ["cordon spot-0 (signalledNodeSchedulable)"]
     );
     assert_eq!(s.groups[0].desired, 4);
     // Nothing more until the replacement appears: no repeated call.
