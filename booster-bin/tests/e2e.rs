@@ -36,6 +36,39 @@ async fn e2e_1_one_signal() {
         return;
     };
     let (victim, instance) = env.signal_busiest().await;
+    // NTH reads the node's own identity from its metadata (a real NTH puts it in its Events).
+    let imds = env.imds_port(&victim).expect("signalled");
+    let id_path = "/latest/meta-data/instance-id";
+    eventually(
+        10,
+        "the metadata mock serves the node's instance id",
+        || async {
+            booster_tests::e2e::http_get(imds, id_path)
+                .await
+                .is_some_and(|(_, b)| b == instance)
+        },
+    )
+    .await
+    .expect("the node's own instance id");
+    let zone = Api::<Node>::all(env.kube.clone())
+        .get(&victim)
+        .await
+        .ok()
+        .and_then(|n| {
+            n.metadata
+                .labels?
+                .get("topology.kubernetes.io/zone")
+                .cloned()
+        })
+        .expect("zone label");
+    let doc = booster_tests::e2e::http_get(imds, "/latest/dynamic/instance-identity/document")
+        .await
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    assert!(
+        doc.contains(&zone) && doc.contains(&instance),
+        "identity document: {doc}"
+    );
 
     let ended = {
         let record = env.record.clone();
@@ -836,10 +869,15 @@ async fn e2e_16_signal_latency() {
         // Each signal alone: the next one starts after this boost is settled.
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    // The harness samples desired capacity: the last raise shows a moment later.
+    let want = desired0 + SIGNALS as i32;
+    let seen = eventually(20, "every raise seen", || async {
+        env.desired_history().iter().max() >= Some(&want)
+    })
+    .await;
     let history = env.desired_history();
-    assert_eq!(
-        history.iter().max(),
-        Some(&(desired0 + SIGNALS as i32)),
+    assert!(
+        seen.is_ok() && history.iter().max() == Some(&want),
         "one boost per signal: {history:?}"
     );
     assert_eq!(

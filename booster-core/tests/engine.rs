@@ -1116,3 +1116,29 @@ fn nths_cordons_with_nothing_that_says_why_are_reported() {
         "never acted on"
     );
 }
+
+/// The Capacity Rebalancing warning lasts while its signal does (it backs a gauge), not
+/// only in the pass that recorded it.
+#[test]
+fn the_capacity_rebalancing_warning_lasts_while_its_signal_does() {
+    let s = spot(200)
+        .with_group("spot", |g| g.capacity_rebalance = true)
+        .entry("spot-0", t(100), |e| {
+            e.boost = booster_core::Boost::Abandoned {
+                reason: Reason::CapacityRebalance,
+            }
+        })
+        .with_node("spot-0", |n| {
+            n.unschedulable = true;
+            n.rebalance_taint = true;
+        })
+        .build();
+    let plan = decide(&s, &Config::default());
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.group == "spot" && w.reason == Reason::CapacityRebalance),
+        "{:?}",
+        plan.warnings
+    );
+}

@@ -238,9 +238,14 @@ impl<'a> Decider<'a> {
                 (Reason::LaunchFailed, None)
             }
             Boost::Applied { at, .. } => (Reason::ReplacementWaitOver, Some(at.plus(wait))),
+            // The warning lasts as long as the signal it is about, not one pass: it backs
+            // a gauge ("1 while the group has something to know about").
             Boost::Abandoned {
                 reason: Reason::CapacityRebalance,
-            } => (Reason::CapacityRebalance, None),
+            } => {
+                self.warn(&e.group, name, Reason::CapacityRebalance);
+                (Reason::CapacityRebalance, None)
+            }
             // No new capacity: a drain would only make pods Pending sooner. The node waits
             // for a boost slot, its interruption (NTH drains it then) or its expiry.
             Boost::Queued { reason } => (*reason, None),

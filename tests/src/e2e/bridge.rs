@@ -189,6 +189,7 @@ pub async fn run(
                         names.insert(id.clone(), name.clone());
                         if let Ok(mut r) = record.lock() {
                             r.nodes.insert(id.clone(), name);
+                            r.zones.insert(id.clone(), zone.to_string());
                         }
                     }
                 }

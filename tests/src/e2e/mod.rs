@@ -74,6 +74,34 @@ pub struct Options {
 /// The EKS managed node group [`GROUP`] stands for (its tag, its Nodes' label).
 pub const NODEGROUP: &str = "spot";
 
+/// ec2-metadata-mock's configuration for one node: its instance id, zone, life cycle and
+/// names, in the metadata paths and in the instance identity document NTH reads.
+fn imds_identity(node: &str, instance: &str, zone: &str) -> serde_json::Value {
+    let region = zone.trim_end_matches(|c: char| c.is_ascii_lowercase());
+    serde_json::json!({
+        "metadata": {"values": {
+            "instance-id": instance,
+            "instance-life-cycle": "spot",
+            "instance-type": "m5.xlarge",
+            "placement-availability-zone": zone,
+            "local-hostname": node,
+            "hostname": node
+        }},
+        "dynamic": {"values": {"instance-identity-document": {
+            "accountid": "123456789012",
+            "architecture": "x86_64",
+            "availabilityzone": zone,
+            "imageid": "ami-12c6146b",
+            "instanceid": instance,
+            "instancetype": "m5.xlarge",
+            "pendingtime": "2026-01-01T00:00:00Z",
+            "privateip": "10.0.0.10",
+            "region": region,
+            "version": "2017-09-30"
+        }}}
+    })
+}
+
 /// The fallback group of [`Options::fallback`].
 pub const FALLBACK: &str = "ondemand-workers";
 
@@ -100,6 +128,8 @@ pub struct Record {
     pub desired: Vec<(Duration, i32)>,
     /// Instance id → Node name, for every instance that became a Node.
     pub nodes: BTreeMap<String, String>,
+    /// Instance id → its availability zone.
+    pub zones: BTreeMap<String, String>,
     /// Instances that ended (retired or interrupted).
     pub ended: Vec<String>,
     /// Pod-seconds of pods unscheduled for longer than the scheduling allowance.
@@ -600,6 +630,19 @@ impl Env {
             at(notice_in + Duration::from_secs(120)),
         ];
         args.push("--mock-ip-count=1000".into());
+        // The node's own identity, so that a real NTH's Events name this instance (the
+        // mock's default is i-1234567890abcdef0 in us-east-1f).
+        let zone = self
+            .record
+            .lock()
+            .ok()
+            .and_then(|r| r.zones.get(instance).cloned())
+            .unwrap_or_else(|| "eu-west-1a".into());
+        let identity = self.cp.dir.join(format!("imds-{node}.json"));
+        std::fs::write(&identity, imds_identity(node, instance, &zone).to_string())
+            .map_err(|e| format!("metadata identity: {e}"))?;
+        args.push("--config-file".into());
+        args.push(identity.display().to_string());
         let (out, err) = log_to(&self.cp.dir.join(format!("imds-{node}.log")))?;
         let child = Command::new(servers_dir().join("ec2-metadata-mock"))
             .args(&args)
@@ -671,6 +714,11 @@ impl Env {
                 .insert(node.to_string(), NthProcess::Harness(task));
         }
         Ok(())
+    }
+
+    /// The port of `node`'s metadata mock, once it is signalled.
+    pub fn imds_port(&self, node: &str) -> Option<u16> {
+        self.nth_of.get(node).map(|(port, ..)| *port)
     }
 
     /// Restarts `node`'s NTH, as a rollout of its DaemonSet does: its events are kept in
