@@ -214,6 +214,31 @@ impl SnapshotBuilder {
     }
 }
 
+/// Runs `plan`'s ledger and node parts on `s`, and raises desired capacity as asked (each
+/// raise succeeds): the world after the plan, for tests that step through passes.
+pub fn apply_plan(s: &mut Snapshot, plan: &crate::plan::Plan) {
+    use crate::plan::Action;
+    let mut ledger = s.ledger.clone();
+    for a in &plan.actions {
+        ledger.apply(a);
+        if let Some(confirm) = a.set_desired_confirmation(true) {
+            if let Action::SetDesired { group, to, .. } = a {
+                if let Some(g) = s.groups.iter_mut().find(|g| &g.name == group) {
+                    g.desired = *to;
+                }
+            }
+            ledger.apply(&confirm);
+        }
+        if let Some(n) = a
+            .node()
+            .and_then(|n| s.nodes.iter_mut().find(|x| x.name == n))
+        {
+            apply_to_node(n, a);
+        }
+    }
+    s.ledger = ledger;
+}
+
 /// What an action does to its Node, as the Kubernetes adapter does it: cordon, protect,
 /// unprotect, release (uncordon and untaint). Other actions leave the node alone.
 pub fn apply_to_node(node: &mut Node, action: &crate::plan::Action) {

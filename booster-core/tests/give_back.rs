@@ -3,9 +3,8 @@
 //! expiry, give-back, NTH cordoning again), with the cordon's author at the signal, an
 //! interruption notice at any pass and NTH's Event present or not drawn at random.
 
-use booster_core::ledger::Ledger;
-use booster_core::testkit::{apply_to_node, t, SnapshotBuilder};
-use booster_core::{decide, Action, Config, Plan, Snapshot};
+use booster_core::testkit::{apply_plan as apply, t, SnapshotBuilder};
+use booster_core::{decide, Action, Config};
 use proptest::prelude::*;
 
 const NODE: &str = "spot-0";
@@ -41,29 +40,6 @@ fn author() -> impl Strategy<Value = Author> {
         Just(Author::Operator),
         Just(Author::OtherController),
     ]
-}
-
-/// Runs the plan's ledger and node parts, and raises desired capacity as asked.
-fn apply(s: &mut Snapshot, plan: &Plan) {
-    let mut ledger: Ledger = s.ledger.clone();
-    for a in &plan.actions {
-        ledger.apply(a);
-        if let Some(confirm) = a.set_desired_confirmation(true) {
-            if let Action::SetDesired { group, to, .. } = a {
-                if let Some(g) = s.groups.iter_mut().find(|g| &g.name == group) {
-                    g.desired = *to;
-                }
-            }
-            ledger.apply(&confirm);
-        }
-        if let Some(n) = a
-            .node()
-            .and_then(|n| s.nodes.iter_mut().find(|x| x.name == n))
-        {
-            apply_to_node(n, a);
-        }
-    }
-    s.ledger = ledger;
 }
 
 proptest! {

@@ -1,36 +1,12 @@
 //! Auto Scaling groups as production runs them, over several passes: fallback boosts, the
 //! AZRebalance and Capacity Rebalancing warnings, weighted give-backs.
 
-use booster_core::ledger::Ledger;
 use booster_core::snapshot::LaunchFailure;
-use booster_core::testkit::{apply_to_node, mk_instance, mk_node, t, SnapshotBuilder};
-use booster_core::{decide, Action, Boost, Config, Plan, Reason, Snapshot};
+use booster_core::testkit::{apply_plan as apply, mk_instance, mk_node, t, SnapshotBuilder};
+use booster_core::{decide, Action, Boost, Config, Plan, Reason};
 
 fn lines(p: &Plan) -> Vec<String> {
     p.actions.iter().map(ToString::to_string).collect()
-}
-
-/// Runs `plan`'s ledger and node parts on `s`, and raises desired capacity as asked.
-fn apply(s: &mut Snapshot, plan: &Plan) {
-    let mut ledger: Ledger = s.ledger.clone();
-    for a in &plan.actions {
-        ledger.apply(a);
-        if let Some(confirm) = a.set_desired_confirmation(true) {
-            if let Action::SetDesired { group, to, .. } = a {
-                if let Some(g) = s.groups.iter_mut().find(|g| &g.name == group) {
-                    g.desired = *to;
-                }
-            }
-            ledger.apply(&confirm);
-        }
-        if let Some(n) = a
-            .node()
-            .and_then(|n| s.nodes.iter_mut().find(|x| x.name == n))
-        {
-            apply_to_node(n, a);
-        }
-    }
-    s.ledger = ledger;
 }
 
 /// spot-a cannot launch (a failure 2 minutes ago), its fallback on-demand can.

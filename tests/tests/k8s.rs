@@ -700,69 +700,45 @@ async fn a_webhook_that_denies_one_eviction_stops_only_that_pod() {
         .create(&PostParams::default(), &hook)
         .await
         .expect("create the webhook configuration");
-    node(&client, "a", json!({})).await;
-    // Listed first by name: before the fix the drain ended there.
-    for name in ["guarded", "other"] {
-        let _: Pod = create(
-            &client,
-            Some("default"),
-            pod(name, "a", json!({"app": name}), json!({})),
-        )
-        .await;
-    }
-    let c = cluster(&client).await;
-    let out = c
-        .drain(&DrainSpec {
-            node: "a".into(),
-            timeout: Dur::from_secs(6),
-            dry_run: false,
-        })
-        .await;
+    let (blocker, left) = blocked_drain(
+        &client,
+        &[("guarded", "guarded"), ("other", "other")],
+        |_| async {},
+    )
+    .await;
     let _ = server.kill();
     let _ = server.wait();
-    let DrainOutcome::TimedOut { blocker } = out.expect("the attempt ends by itself") else {
-        panic!("drained through a denying webhook")
-    };
     assert!(
         blocker.contains("default/guarded (eviction refused (403)")
             && blocker.contains("the test's webhook denies evicting guarded"),
         "{blocker}"
     );
-    assert_eq!(
-        pod_names(&client, "a").await,
-        vec!["guarded"],
-        "the other pod was evicted"
-    );
+    assert_eq!(left, vec!["guarded"], "the other pod was evicted");
 }
 
-/// A pod selected by two budgets cannot be evicted (the apiserver answers 500): it is
-/// reported as the attempt's blocker with the apiserver's reason, and every other pod of
-/// the node is evicted all the same (the drain once stopped at the first such pod).
-#[tokio::test]
-async fn a_pod_two_budgets_select_is_reported_and_the_others_are_evicted() {
-    let Some((_cp, client)) = setup(true).await else {
-        return;
-    };
-    let _kubelet = Kubelet::start(client.clone(), Duration::from_millis(300));
-    node(&client, "a", json!({})).await;
-    // Listed first by name: before the fix the drain ended there.
-    for (name, app) in [("a-double", "double"), ("b-web", "web"), ("c-web", "web")] {
+/// Node `a` with bare pods `(name, app label)` (listed by name: the first is the one in
+/// the way, where the drain once ended), `prepare` run, then one 6 s drain attempt that
+/// must end by itself: its blocker and the pods left on `a`.
+async fn blocked_drain<F, Fut>(
+    client: &Client,
+    pods: &[(&str, &str)],
+    prepare: F,
+) -> (String, Vec<String>)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    node(client, "a", json!({})).await;
+    for (name, app) in pods {
         let _: Pod = create(
-            &client,
+            client,
             Some("default"),
             pod(name, "a", json!({"app": app}), json!({})),
         )
         .await;
     }
-    for b in ["double-1", "double-2"] {
-        let _: PodDisruptionBudget = create(
-            &client,
-            Some("default"),
-            json!({"metadata": {"name": b}, "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "double"}}}}),
-        )
-        .await;
-    }
-    let c = cluster(&client).await;
+    prepare(client.clone()).await;
+    let c = cluster(client).await;
     let out = c
         .drain(&DrainSpec {
             node: "a".into(),
@@ -774,16 +750,36 @@ async fn a_pod_two_budgets_select_is_reported_and_the_others_are_evicted() {
     let DrainOutcome::TimedOut { blocker } = out else {
         panic!("{out:?}")
     };
+    (blocker, pod_names(client, "a").await)
+}
+
+/// A pod selected by two budgets cannot be evicted (the apiserver answers 500): it is
+/// reported as the attempt's blocker with the apiserver's reason, and every other pod of
+/// the node is evicted all the same (the drain once stopped at the first such pod).
+#[tokio::test]
+async fn a_pod_two_budgets_select_is_reported_and_the_others_are_evicted() {
+    let Some((_cp, client)) = setup(true).await else {
+        return;
+    };
+    let _kubelet = Kubelet::start(client.clone(), Duration::from_millis(300));
+    let pods = [("a-double", "double"), ("b-web", "web"), ("c-web", "web")];
+    let (blocker, left) = blocked_drain(&client, &pods, |client| async move {
+        for b in ["double-1", "double-2"] {
+            let _: PodDisruptionBudget = create(
+                &client,
+                Some("default"),
+                json!({"metadata": {"name": b}, "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "double"}}}}),
+            )
+            .await;
+        }
+    })
+    .await;
     assert!(
         blocker.contains("default/a-double (eviction refused (500)")
             && blocker.contains("more than one PodDisruptionBudget"),
         "{blocker}"
     );
-    assert_eq!(
-        pod_names(&client, "a").await,
-        vec!["a-double"],
-        "the other pods were evicted"
-    );
+    assert_eq!(left, vec!["a-double"], "the other pods were evicted");
 }
 
 /// The boost mark survives the ledger's deletion (it is on the Node), is read back as it

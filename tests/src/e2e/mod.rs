@@ -1102,6 +1102,15 @@ impl Booster {
         })
     }
 
+    /// Raises of desired capacity it made (`SetDesiredCapacity` calls that succeeded).
+    pub async fn raises(&self) -> f64 {
+        self.metric(
+            "spots_booster_actions_total",
+            &["action=\"setDesired\"", "outcome=\"ok\""],
+        )
+        .await
+    }
+
     /// Waits until /readyz answers 200.
     pub async fn wait_ready(&self, secs: u64) -> Result<(), String> {
         let port = self.port;
