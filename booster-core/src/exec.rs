@@ -92,6 +92,18 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Stores the working ledger; on failure the plan is aborted (later actions may depend
+    /// on it) and `false` is returned.
+    async fn stored_or_abort(&mut self) -> bool {
+        match self.flush().await {
+            Ok(()) => true,
+            Err(e) => {
+                self.out.aborted = Some(e);
+                false
+            }
+        }
+    }
+
     fn record(&mut self, index: usize, result: Result<Effect, PortError>) {
         self.out.outcomes.push(Outcome { index, result });
     }
@@ -150,41 +162,38 @@ pub async fn execute(
                 to,
                 nodes,
                 ..
-            } => match run.flush().await {
-                Err(e) => {
-                    run.out.aborted = Some(e);
+            } => {
+                // Write-ahead: the `Applying` record is stored before the call.
+                if !run.stored_or_abort().await {
                     break;
                 }
-                Ok(()) => match mark_boosts(cluster, &run.working, nodes).await {
+                let raised = match mark_boosts(cluster, &run.working, nodes).await {
+                    Ok(()) => cloud.set_desired(group, *from, *to).await,
                     Err(e) => Err(e),
-                    Ok(()) => match cloud.set_desired(group, *from, *to).await {
-                        Ok(o) => {
-                            let raised = o == SetDesiredOutcome::Raised;
-                            if let Some(confirm) = a.set_desired_confirmation(raised) {
-                                run.working.apply(&confirm);
-                                // The marks say the raise was ours, so that a retire after the
-                                // ledger's loss still gives it back. Best effort: a mark left
-                                // at `applying` costs only that give-back (CA scales it down).
-                                let _ = mark_boosts(cluster, &run.working, nodes).await;
-                            }
-                            run.record(
-                                index,
-                                Ok(if raised {
-                                    Effect::Done
-                                } else {
-                                    Effect::AlreadyDone
-                                }),
-                            );
-                            if let Err(e) = run.flush().await {
-                                run.out.aborted = Some(e);
-                                break;
-                            }
-                            continue;
+                };
+                match raised.map(|o| o == SetDesiredOutcome::Raised) {
+                    Err(e) => Err(e),
+                    Ok(raised) => {
+                        if let Some(confirm) = a.set_desired_confirmation(raised) {
+                            run.working.apply(&confirm);
+                            // The marks say the raise was ours, so that a retire after the
+                            // ledger's loss still gives it back. Best effort: a mark left
+                            // at `applying` costs only that give-back (CA scales it down).
+                            let _ = mark_boosts(cluster, &run.working, nodes).await;
                         }
-                        Err(e) => Err(e),
-                    },
-                },
-            },
+                        let effect = if raised {
+                            Effect::Done
+                        } else {
+                            Effect::AlreadyDone
+                        };
+                        run.record(index, Ok(effect));
+                        if !run.stored_or_abort().await {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+            }
             Action::Cordon { node, .. } => cluster
                 .set_unschedulable(node, true)
                 .await
@@ -230,8 +239,7 @@ pub async fn execute(
                 // Write-ahead: `retiring` is stored before the call, so that a repeated
                 // pass or a restart sees the terminate was (maybe) sent.
                 run.working.apply(a);
-                if let Err(e) = run.flush().await {
-                    run.out.aborted = Some(e);
+                if !run.stored_or_abort().await {
                     break;
                 }
                 cloud
@@ -247,9 +255,7 @@ pub async fn execute(
         run.record(index, result);
     }
     if run.out.aborted.is_none() {
-        if let Err(e) = run.flush().await {
-            run.out.aborted = Some(e);
-        }
+        run.stored_or_abort().await;
     }
     if run.out.aborted.is_some() {
         // Nothing after the failed store is durable: do not start drains it did not record.
