@@ -134,6 +134,7 @@ fn is_warning(r: Reason) -> bool {
             | Reason::LaunchSuspended
             | Reason::LaunchFailing
             | Reason::LaunchFailed
+            | Reason::PodsNeverEvicted
     )
 }
 
@@ -406,7 +407,7 @@ impl Controller {
         let boost_latency =
             crate::latency::of_boosts(clock, &plan, &executed, &self.ports.writes.take());
         self.note_cloud_failures(&plan, &executed);
-        self.report(&plan, &executed).await;
+        self.report(&snapshot, &plan, &executed).await;
         self.warn_groups(&plan).await;
         let new_rejections = self.new_rejections(&plan);
         let unexplained_nth_cordons = self.report_unexplained(&snapshot);
@@ -492,7 +493,7 @@ impl Controller {
 
     /// Logs every action, and records Events: executed actions, failures, and holds whose
     /// reason changed.
-    async fn report(&mut self, plan: &Plan, executed: &Executed) {
+    async fn report(&mut self, snapshot: &Snapshot, plan: &Plan, executed: &Executed) {
         let mut dry_now = BTreeSet::new();
         for o in &executed.outcomes {
             let Some(a) = plan.actions.get(o.index) else {
@@ -506,13 +507,9 @@ impl Controller {
                 Ok(Effect::Held) => match a {
                     Action::Hold { node, reason } if self.holds.get(node) != Some(reason) => {
                         self.holds.insert(node.clone(), *reason);
-                        tracing::info!(reason = %reason, "hold: {}", reason.describe());
-                        Some((
-                            node.clone(),
-                            *reason,
-                            reason.describe().to_string(),
-                            is_warning(*reason),
-                        ))
+                        let text = hold_message(snapshot, node, *reason);
+                        tracing::info!(reason = %reason, "hold: {text}");
+                        Some((node.clone(), *reason, text, is_warning(*reason)))
                     }
                     _ => None,
                 },
@@ -559,6 +556,22 @@ impl Controller {
     /// Drains running now.
     pub fn running_drains(&self) -> usize {
         self.drains.len()
+    }
+}
+
+/// A hold's sentence, with the pods it is about when it is about pods.
+fn hold_message(s: &Snapshot, node: &str, reason: Reason) -> String {
+    let pods = s
+        .nodes
+        .iter()
+        .find(|n| n.name == node)
+        .map(|n| n.unevictable.as_slice())
+        .unwrap_or_default();
+    match reason {
+        Reason::PodsNeverEvicted if !pods.is_empty() => {
+            format!("{}: {}", reason.describe(), pods.join("; "))
+        }
+        _ => reason.describe().to_string(),
     }
 }
 

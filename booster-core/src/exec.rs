@@ -152,6 +152,7 @@ pub async fn execute(
             Action::RecordSignal { .. }
             | Action::BeginBoost { .. }
             | Action::ConfirmBoost { .. }
+            | Action::FollowDrain { .. }
             | Action::Forget { .. } => {
                 run.working.apply(a);
                 Ok(Effect::Recorded)
@@ -293,7 +294,9 @@ pub fn drains_to_resume(
                     dry_run: false,
                 })
             }
-            crate::ledger::DrainState::NotStarted => None,
+            crate::ledger::DrainState::NotStarted | crate::ledger::DrainState::ByOthers { .. } => {
+                None
+            }
         })
         .collect()
 }

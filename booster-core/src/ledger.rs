@@ -134,6 +134,20 @@ pub enum DrainState {
         /// 1 for the first attempt.
         attempt: u32,
     },
+    /// Somebody else was seen evicting the node's pods before the booster drained it: the
+    /// booster starts no drain of its own and follows theirs (see [`Reason::DrainedByOthers`]).
+    ByOthers {
+        /// When it was first seen.
+        since: Timestamp,
+    },
+}
+
+impl DrainState {
+    /// Whether the node's pods are being evicted, by the booster or by somebody else: once
+    /// none are left, the node is drained.
+    pub fn evicting(&self) -> bool {
+        !matches!(self, DrainState::NotStarted)
+    }
 }
 
 impl Ledger {
@@ -200,6 +214,13 @@ impl Ledger {
                     };
                     if *attempt == 1 {
                         self.last_drain_started_at = Some(*at);
+                    }
+                }
+            }
+            Action::FollowDrain { node, at, .. } => {
+                if let Some(e) = self.entries.get_mut(node) {
+                    if e.drain == DrainState::NotStarted {
+                        e.drain = DrainState::ByOthers { since: *at };
                     }
                 }
             }

@@ -226,6 +226,17 @@ pub enum Action {
         /// Why.
         reason: Reason,
     },
+    /// Ledger: somebody else (NTH in queue-processor mode, an operator's `kubectl drain`) is
+    /// evicting the signalled node's pods: the booster follows that drain, starts none of its
+    /// own, and retires the node by its rules once it is empty.
+    FollowDrain {
+        /// The node.
+        node: String,
+        /// Now.
+        at: Timestamp,
+        /// Why.
+        reason: Reason,
+    },
     /// Ledger then cloud: record `retiring` (stored before the call), then
     /// `TerminateInstanceInAutoScalingGroup`. `decrement` is true exactly when this signal's
     /// boost was applied in this group, so the group returns to the size it had without it.
@@ -314,6 +325,7 @@ impl Action {
             | Action::Protect { reason, .. }
             | Action::Unprotect { reason, .. }
             | Action::StartDrain { reason, .. }
+            | Action::FollowDrain { reason, .. }
             | Action::Retire { reason, .. }
             | Action::Release { reason, .. }
             | Action::Forget { reason, .. }
@@ -332,6 +344,7 @@ impl Action {
             Action::Protect { .. } => "protect",
             Action::Unprotect { .. } => "unprotect",
             Action::StartDrain { .. } => "startDrain",
+            Action::FollowDrain { .. } => "followDrain",
             Action::Retire { .. } => "retire",
             Action::Release { .. } => "release",
             Action::Forget { .. } => "forget",
@@ -347,6 +360,7 @@ impl Action {
             | Action::Protect { node, .. }
             | Action::Unprotect { node, .. }
             | Action::StartDrain { node, .. }
+            | Action::FollowDrain { node, .. }
             | Action::Retire { node, .. }
             | Action::Release { node, .. }
             | Action::Forget { node, .. }
@@ -456,6 +470,16 @@ reasons! {
     /// NTH is handling an interruption of the node (its spot-itn, lifecycle-termination or
     /// scheduled-maintenance taint): it is not given back, whatever the signal's expiry.
     InterruptionUnderway => "NTH is handling an interruption of this node: not given back",
+    /// Somebody else is evicting the node's pods (a pod carries the `DisruptionTarget`
+    /// condition the Eviction API sets) before the booster's drain started: NTH in
+    /// queue-processor mode drains on every rebalance recommendation. No second drain is
+    /// started; the node is retired once empty.
+    DrainedByOthers => "somebody else (NTH in queue-processor mode?) is evicting this node's pods: the booster starts no second drain and retires the node once it is empty",
+    /// Pods on the node can never be evicted under the drain's rules (do-not-disrupt or
+    /// safe-to-evict=false; no controller, without `--drain-force`; emptyDir data, without
+    /// `--drain-delete-emptydir-data`): a drain could not finish, so none is started. The
+    /// node waits for those pods to go, its interruption or its expiry.
+    PodsNeverEvicted => "pods on this node can never be evicted by a drain: no drain is started (the node waits for them to go, its interruption or its expiry)",
     /// The drain started before a boost could be made.
     DrainStartedFirst => "drain started before a boost was possible",
     /// The node and its instance are gone.
@@ -583,6 +607,7 @@ impl std::fmt::Display for Action {
             Action::StartDrain { node, attempt, .. } => {
                 write!(f, "startDrain {node} #{attempt} ({r})")
             }
+            Action::FollowDrain { node, .. } => write!(f, "followDrain {node} ({r})"),
             Action::Retire {
                 node, decrement, ..
             } => {

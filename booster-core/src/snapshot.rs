@@ -212,6 +212,13 @@ fn yes() -> bool {
     true
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// How many unevictable pods a [`Node`] names one by one.
+pub const UNEVICTABLE_LISTED: usize = 10;
+
 /// An instance's lifecycle state, folded from the Auto Scaling API's many states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Lifecycle {
@@ -292,8 +299,19 @@ pub struct Node {
     #[serde(default)]
     pub protected_for: Option<String>,
     /// Pods a drain still has to evict (DaemonSet, mirror and terminal pods not counted).
+    /// Counted for signalled nodes the booster has not given back; 0 for the others.
     #[serde(default)]
     pub pods_to_evict: u32,
+    /// Pods of a signalled node not yet drained that a drain may never evict, as
+    /// `namespace/name: why` (at most [`UNEVICTABLE_LISTED`], then one `… and N more`): a
+    /// drain is not started while there are any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unevictable: Vec<String>,
+    /// Pods of a signalled node not yet drained by the booster that somebody is evicting
+    /// now: they carry the `DisruptionTarget` condition (reason `EvictionByEvictionAPI`)
+    /// that the apiserver sets on an eviction it allows.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub evicted_by_others: u32,
     /// The booster's mark of a boost made for this node's signal: its ledger entry as it
     /// was written on the node before the `SetDesiredCapacity` call, and removed when the
     /// node is given back. Deleting the ledger does not remove it; the engine rebuilds the

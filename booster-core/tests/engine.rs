@@ -280,6 +280,76 @@ fn table() {
             &["startDrain spot-0 #1 (replacementWaitOver)"],
         ),
         case(
+            "pods no drain may evict: no drain started, the Event names them",
+            spot(200)
+                .entry("spot-0", t(0), applied(5))
+                .node("spot", "new-1", |n| {
+                    n.created_at = t(30);
+                    n.protected_for = Some("spot-0".into());
+                    n.scale_down_disabled = true;
+                })
+                .with_node("spot-0", |n| {
+                    n.unschedulable = true;
+                    n.pods_to_evict = 3;
+                    n.unevictable = vec!["db/pg-0: annotated not to be disrupted".into()];
+                }),
+            &["hold spot-0 (podsNeverEvicted)"],
+        ),
+        case(
+            "pods no drain may evict, past the replacement wait: still no drain",
+            spot(5 + 360)
+                .entry("spot-0", t(0), applied(5))
+                .with_node("spot-0", |n| {
+                    n.unschedulable = true;
+                    n.unevictable = vec!["default/bare: no controller".into()];
+                }),
+            &["hold spot-0 (podsNeverEvicted)"],
+        ),
+        case(
+            "somebody else evicting the pods: the booster follows, starts no drain",
+            spot(200)
+                .entry("spot-0", t(0), applied(5))
+                .node("spot", "new-1", |n| {
+                    n.created_at = t(30);
+                    n.protected_for = Some("spot-0".into());
+                    n.scale_down_disabled = true;
+                })
+                .with_node("spot-0", |n| {
+                    n.unschedulable = true;
+                    n.pods_to_evict = 3;
+                    n.evicted_by_others = 2;
+                }),
+            &["followDrain spot-0 (drainedByOthers)"],
+        ),
+        case(
+            "followed drain, pods left, none being evicted now: still no drain of ours",
+            spot(200)
+                .entry("spot-0", t(0), |e| {
+                    applied(5)(e);
+                    e.drain = DrainState::ByOthers { since: t(20) };
+                })
+                .node("spot", "new-1", |n| {
+                    n.created_at = t(30);
+                    n.protected_for = Some("spot-0".into());
+                    n.scale_down_disabled = true;
+                })
+                .with_node("spot-0", |n| {
+                    n.unschedulable = true;
+                    n.pods_to_evict = 1;
+                }),
+            &["hold spot-0 (drainedByOthers)"],
+        ),
+        case(
+            "followed drain done, replacement not Ready yet: retired, the boost given back",
+            spot(40)
+                .entry("spot-0", t(0), |e| {
+                    applied(5)(e);
+                    e.drain = DrainState::ByOthers { since: t(20) };
+                })
+                .with_node("spot-0", |n| n.unschedulable = true),
+            &["retire spot-0 decrement (drainComplete)"],
+        ),
+        case(
             "queued past the wait: never drained into no capacity",
             spot(400)
                 .with_group("spot", |g| g.max_size = 3)

@@ -873,17 +873,35 @@ fn check_plan(s: &Snapshot, cfg: &Config, plan: &Plan) -> Result<(), TestCaseErr
                     a
                 );
             }
-            Action::StartDrain { attempt: 1, .. } => {
-                starts += 1;
-                if let Some(last) = s.ledger.last_drain_started_at {
-                    prop_assert!(
-                        s.now.since(last) >= cfg.time_between_drains,
-                        "property 4: {} too soon",
-                        a
-                    );
-                }
+            Action::StartDrain {
+                node, attempt: 1, ..
+            } => {
+                // Never a drain that cannot finish, nor a second drain of a node somebody
+                // else drains.
+                let n = s.nodes.iter().find(|n| &n.name == node);
+                prop_assert!(
+                    n.is_none_or(|n| n.unevictable.is_empty() && n.evicted_by_others == 0),
+                    "property 5: {} with pods no drain may evict or evicted by others",
+                    a
+                );
+                let by_others = s
+                    .ledger
+                    .entries
+                    .get(node)
+                    .is_some_and(|e| matches!(e.drain, DrainState::ByOthers { .. }));
+                prop_assert!(!by_others, "property 5: {} of a drain followed", a);
             }
             _ => {}
+        }
+        if let Action::StartDrain { attempt: 1, .. } = a {
+            starts += 1;
+            if let Some(last) = s.ledger.last_drain_started_at {
+                prop_assert!(
+                    s.now.since(last) >= cfg.time_between_drains,
+                    "property 4: {} too soon",
+                    a
+                );
+            }
         }
     }
     prop_assert!(
@@ -992,6 +1010,12 @@ fn snapshot() -> impl Strategy<Value = (Snapshot, Config)> {
                             ready: seq % 3 != 0,
                             unschedulable: seq % 4 == 0,
                             pods_to_evict: seq % 3,
+                            unevictable: if seq % 5 == 0 {
+                                vec!["ns/p: annotated not to be disrupted".into()]
+                            } else {
+                                Vec::new()
+                            },
+                            evicted_by_others: u32::from(seq % 7 == 0),
                             ..Node::default()
                         });
                     }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use booster_core::ports::{Cluster, ClusterView, DrainOutcome, DrainSpec, PortError};
-use booster_core::{DrainState, Ledger, Reason};
+use booster_core::{Ledger, Reason};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Node as KNode, Pod};
 use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 
 use crate::changes::Changes;
 
-use crate::convert::{self, PodRole};
+use crate::convert::{self, PodCensus};
 use crate::drain;
 use crate::errors::port_error;
 use crate::event::{EventStore, NthEvent};
@@ -145,6 +145,10 @@ const CONTACT_MAX_AGE: Duration = Duration::from_secs(crate::WATCH_TIMEOUT_SECS 
 /// How long a running drain's count of the pods left stands for a list.
 const DRAIN_SEEN_FRESH: Duration = Duration::from_secs(3);
 
+/// How long a list of a signalled node's pods stands for the next one: passes follow Node
+/// changes (in a big cluster, twice a second), a signalled node's pods change slower.
+const CENSUS_FRESH: Duration = Duration::from_secs(5);
+
 /// How long our own write is trusted over a watch that does not show it yet.
 const WRITTEN_TRUSTED: Duration = Duration::from_secs(30);
 
@@ -163,6 +167,8 @@ pub struct KubeCluster {
     contact: Contact,
     /// What this process's drains last saw.
     drains: drain::Progress,
+    /// The last list of each signalled node's pods, and when.
+    censuses: std::sync::Mutex<std::collections::BTreeMap<String, (PodCensus, Instant)>>,
     recorder: Recorder,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -290,6 +296,7 @@ impl KubeCluster {
             changed,
             contact,
             drains: drain::Progress::default(),
+            censuses: Default::default(),
             recorder,
             tasks: vec![t1, t2, t3, t4],
         }
@@ -330,9 +337,10 @@ impl KubeCluster {
             .map_err(|e| port_error(&format!("list pods on {node}"), e))
     }
 
-    /// Pods a drain of `node` still has to see gone: what this process's drain of it saw
-    /// at most 3 s ago, else a list.
-    async fn pods_to_evict(&self, node: &str) -> Result<u32, PortError> {
+    /// The pods of a signalled node: while this process drains it, what its drain saw at
+    /// most 3 s ago; else a list (which also finds the pods no drain may evict, and those
+    /// somebody else is evicting).
+    async fn census(&self, node: &str) -> Result<PodCensus, PortError> {
         let seen = self
             .drains
             .lock()
@@ -340,13 +348,23 @@ impl KubeCluster {
             .and_then(|d| d.get(node).copied())
             .filter(|(_, at)| at.elapsed() < DRAIN_SEEN_FRESH);
         if let Some((left, _)) = seen {
-            return Ok(left);
+            return Ok(PodCensus::count(left));
+        }
+        let listed = self
+            .censuses
+            .lock()
+            .ok()
+            .and_then(|c| c.get(node).cloned())
+            .filter(|(_, at)| at.elapsed() < CENSUS_FRESH);
+        if let Some((census, _)) = listed {
+            return Ok(census);
         }
         let pods = self.pods_on(node).await?;
-        Ok(pods
-            .iter()
-            .filter(|p| convert::pod_role(p, &self.settings.pods) != PodRole::Ignore)
-            .count() as u32)
+        let census = PodCensus::of(&pods, &self.settings.pods);
+        if let Ok(mut c) = self.censuses.lock() {
+            c.insert(node.to_string(), (census.clone(), Instant::now()));
+        }
+        Ok(census)
     }
 
     /// The ledger from the watch; our own last write while the watch does not show it yet;
@@ -433,27 +451,30 @@ impl Cluster for KubeCluster {
             self.contact.touch();
         }
         let ledger = self.read_ledger().await?;
-        let draining: BTreeSet<&String> = ledger
+        // Every signalled node not given back: the engine reads its pods before a drain
+        // (none is started that cannot finish, nor a second one) and while it runs.
+        let signalled: BTreeSet<&String> = ledger
             .entries
             .iter()
-            .filter(|(_, e)| {
-                matches!(e.drain, DrainState::Draining { .. }) && e.released_at.is_none()
-            })
+            .filter(|(_, e)| e.released_at.is_none())
             .map(|(n, _)| n)
             .collect();
+        if let Ok(mut c) = self.censuses.lock() {
+            c.retain(|n, _| signalled.contains(n));
+        }
         let mut nodes = Vec::new();
         let mut signals = Vec::new();
         for n in self.nodes.state() {
             let name = n.metadata.name.clone().unwrap_or_default();
-            let pods = if draining.contains(&name) {
+            let pods = if signalled.contains(&name) {
                 // One node's pods that cannot be listed stop only that node's drain from
                 // counting as done (taken as one pod left), not the pass.
-                self.pods_to_evict(&name).await.unwrap_or_else(|e| {
-                    tracing::warn!(node = %name, error = %e, "pods of a draining node not listed; its drain is not taken as done");
-                    1
+                self.census(&name).await.unwrap_or_else(|e| {
+                    tracing::warn!(node = %name, error = %e, "pods of a signalled node not listed; its drain is not taken as done");
+                    PodCensus::count(1)
                 })
             } else {
-                0
+                PodCensus::default()
             };
             nodes.push(convert::node_of(&n, pods));
         }

@@ -24,8 +24,80 @@ pub const LEDGER_KEY: &str = "ledger.json";
 
 pub(crate) use crate::event::ts;
 
+/// What the pods of a signalled node tell before and while it is drained.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodCensus {
+    /// Pods a drain still has to see gone.
+    pub to_evict: u32,
+    /// Pods a drain may never evict, `namespace/name: why`, cut as the core expects.
+    pub unevictable: Vec<String>,
+    /// Pods somebody is evicting now (the Eviction API's `DisruptionTarget` condition).
+    pub evicted_by_others: u32,
+}
+
+impl PodCensus {
+    /// Only the count, as a running drain knows it (the rest matters before a drain).
+    pub fn count(to_evict: u32) -> Self {
+        PodCensus {
+            to_evict,
+            ..PodCensus::default()
+        }
+    }
+
+    /// Counts `pods` under `rules`.
+    pub fn of(pods: &[Pod], rules: &PodRules) -> Self {
+        let mut c = PodCensus::default();
+        let mut unevictable = 0usize;
+        for p in pods {
+            match pod_role(p, rules) {
+                PodRole::Ignore => continue,
+                PodRole::Keep(why) => {
+                    unevictable += 1;
+                    if c.unevictable.len() < booster_core::snapshot::UNEVICTABLE_LISTED {
+                        c.unevictable.push(format!("{}: {why}", pod_name(p)));
+                    }
+                }
+                PodRole::Evict => {}
+            }
+            c.to_evict += 1;
+            if being_evicted(p) {
+                c.evicted_by_others += 1;
+            }
+        }
+        let more = unevictable.saturating_sub(c.unevictable.len());
+        if more > 0 {
+            c.unevictable.push(format!("… and {more} more"));
+        }
+        c
+    }
+}
+
+/// `namespace/name`.
+pub fn pod_name(p: &Pod) -> String {
+    format!(
+        "{}/{}",
+        p.metadata.namespace.as_deref().unwrap_or_default(),
+        p.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// The condition the apiserver sets on a pod when it allows an eviction of it (Kubernetes
+/// 1.26 and later): whoever asked, the pod is on its way out by an eviction.
+fn being_evicted(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.type_ == "DisruptionTarget"
+                    && c.status == "True"
+                    && c.reason.as_deref() == Some("EvictionByEvictionAPI")
+            })
+        })
+}
+
 /// The core's view of a Node.
-pub fn node_of(n: &KNode, pods_to_evict: u32) -> Node {
+pub fn node_of(n: &KNode, pods: PodCensus) -> Node {
     let meta = &n.metadata;
     let spec = n.spec.as_ref();
     let annotations = meta.annotations.as_ref();
@@ -54,7 +126,9 @@ pub fn node_of(n: &KNode, pods_to_evict: u32) -> Node {
         interruption_taint: has_taint(n, |k| INTERRUPTION_TAINTS.contains(&k)),
         scale_down_disabled: ann(SCALE_DOWN_DISABLED).is_some_and(|v| v.trim() == "true"),
         protected_for: ann(PROTECTED_FOR).map(str::to_string),
-        pods_to_evict,
+        pods_to_evict: pods.to_evict,
+        unevictable: pods.unevictable,
+        evicted_by_others: pods.evicted_by_others,
         boost_mark: ann(BOOST_MARK).and_then(boost_mark_of),
     }
 }
@@ -324,7 +398,7 @@ mod tests {
             serde_json::json!({"k:{\"effect\":\"NoSchedule\",\"key\":\"aws-node-termination-handler/rebalance-recommendation\"}": {".": {}}}),
         ] {
             let mut n = cordoned_and_tainted(taints);
-            let before = node_of(&n, 0);
+            let before = node_of(&n, PodCensus::default());
             assert_eq!(
                 before.cordoned_by.as_deref(),
                 Some("node-termination-handler")
@@ -333,7 +407,7 @@ mod tests {
             assert!(before.rebalance_taint && before.unschedulable);
             // What the reflector keeps says the same, in a few bytes.
             slim_managed_fields(&mut n);
-            assert_eq!(node_of(&n, 0), before);
+            assert_eq!(node_of(&n, PodCensus::default()), before);
             assert_eq!(n.metadata.managed_fields.as_ref().map(Vec::len), Some(2));
         }
     }
@@ -348,9 +422,12 @@ mod tests {
             .expect("node")
         };
         for key in INTERRUPTION_TAINTS {
-            assert!(node_of(&with(key), 0).interruption_taint, "{key}");
+            assert!(
+                node_of(&with(key), PodCensus::default()).interruption_taint,
+                "{key}"
+            );
         }
-        let rebalance = node_of(&with(REBALANCE_TAINT), 0);
+        let rebalance = node_of(&with(REBALANCE_TAINT), PodCensus::default());
         assert!(rebalance.rebalance_taint && !rebalance.interruption_taint);
     }
 
@@ -362,7 +439,7 @@ mod tests {
         if let Some(ms) = n.metadata.managed_fields.as_mut() {
             ms[2].manager = Some("kubectl-cordon".into());
         }
-        let v = node_of(&n, 0);
+        let v = node_of(&n, PodCensus::default());
         assert_eq!(v.cordoned_by.as_deref(), Some("kubectl-cordon"));
         assert_eq!(v.tainted_at, None, "nobody's entry owns NTH's taint");
         assert!(v.rebalance_taint, "the taint itself is there");
@@ -370,6 +447,6 @@ mod tests {
         if let Some(s) = n.spec.as_mut() {
             s.unschedulable = Some(false);
         }
-        assert_eq!(node_of(&n, 0).cordoned_by, None);
+        assert_eq!(node_of(&n, PodCensus::default()).cordoned_by, None);
     }
 }

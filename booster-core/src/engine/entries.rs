@@ -129,9 +129,9 @@ impl<'a> Decider<'a> {
             }
             return;
         }
-        let draining = matches!(e.drain, DrainState::Draining { .. });
-        let drained = draining && node.pods_to_evict == 0;
-        if draining && !leaving && !drained {
+        let ours = matches!(e.drain, DrainState::Draining { .. });
+        let drained = e.drain.evicting() && node.pods_to_evict == 0;
+        if ours && !leaving && !drained {
             self.draining += 1;
         }
 
@@ -173,10 +173,21 @@ impl<'a> Decider<'a> {
             DrainState::NotStarted if self.cfg.disable_drain => {
                 self.hold(name, Reason::DrainDisabled)
             }
+            // Whoever evicts its pods drains it: a second drain would only double the
+            // evictions and their retries. The booster follows theirs (durably, so that a
+            // pause between their evictions does not look like the end of it).
+            DrainState::NotStarted if node.evicted_by_others > 0 && !replaced_by_aws => {
+                self.push(Action::FollowDrain {
+                    node: name.to_string(),
+                    at: self.now,
+                    reason: Reason::DrainedByOthers,
+                })
+            }
             DrainState::NotStarted => self.drain_readiness(name, e),
-            DrainState::Draining { .. } if drained => {
+            DrainState::Draining { .. } | DrainState::ByOthers { .. } if drained => {
                 self.retire(group, name, e, Reason::DrainComplete)
             }
+            DrainState::ByOthers { .. } => self.hold(name, Reason::DrainedByOthers),
             DrainState::Draining { since, attempt } => {
                 let deadline = since.plus(self.cfg.drain_timeout);
                 if self.now >= deadline {
@@ -265,6 +276,15 @@ impl<'a> Decider<'a> {
                 };
                 self.hold(name, why);
                 self.wake_at(d);
+            }
+            // A drain that cannot finish is not started: it would only move the pods that
+            // can go, and leave the node half drained until the expiry gives it back.
+            _ if self
+                .nodes
+                .get(name)
+                .is_some_and(|n| !n.unevictable.is_empty()) =>
+            {
+                self.hold(name, Reason::PodsNeverEvicted)
             }
             _ => self.candidates.push(DrainCandidate {
                 node: name,

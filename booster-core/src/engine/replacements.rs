@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use super::Decider;
-use crate::ledger::DrainState;
 use crate::plan::{Action, Reason};
 use crate::time::Timestamp;
 
@@ -28,7 +27,7 @@ impl<'a> Decider<'a> {
                 }
                 Some(e) if self.instance_leaving_or_absent(e) => Some(Reason::SignalHandled),
                 Some(e) => {
-                    let drained = matches!(e.drain, DrainState::Draining { .. })
+                    let drained = e.drain.evicting()
                         && self
                             .nodes
                             .get(for_node)
@@ -64,7 +63,7 @@ impl<'a> Decider<'a> {
                     continue;
                 }
                 let pods_left = self.nodes.get(name).is_some_and(|n| n.pods_to_evict > 0);
-                if matches!(e.drain, DrainState::Draining { .. }) && !pods_left {
+                if e.drain.evicting() && !pods_left {
                     continue;
                 }
                 waiting.entry(group).or_default().push((at, name));

@@ -994,6 +994,19 @@ impl World {
         self.pods_on(node).count() as u32
     }
 
+    /// Pods an NTH drain of the node has evicted and that are still terminating: what the
+    /// adapter sees as the `DisruptionTarget` condition.
+    fn evicted_by_nth(&self, node: &str) -> u32 {
+        let nth = self
+            .drains
+            .values()
+            .any(|d| d.node == node && d.actor == Actor::Nth && d.state == DrainState::Running);
+        if !nth {
+            return 0;
+        }
+        self.pods_on(node).filter(|(_, p)| p.terminating()).count() as u32
+    }
+
     fn app_running(&self, app: usize) -> u32 {
         let now = self.now;
         self.pods
@@ -1480,6 +1493,8 @@ impl World {
                 scale_down_disabled: n.scale_down_disabled,
                 protected_for: n.protected_for.clone(),
                 pods_to_evict: self.pods_to_evict(&n.name),
+                unevictable: Vec::new(),
+                evicted_by_others: self.evicted_by_nth(&n.name),
                 boost_mark: None,
             })
             .collect();

@@ -989,7 +989,7 @@ async fn sampler(kube: Client, record: Arc<Mutex<Record>>, t0: Instant, replicas
                     .into_iter()
                     .filter_map(|(n, e)| match e.drain {
                         booster_core::DrainState::Draining { since, .. } => Some((n, since)),
-                        booster_core::DrainState::NotStarted => None,
+                        _ => None,
                     })
                     .collect()
             })
