@@ -47,6 +47,13 @@ fn draining(since: u64) -> impl FnOnce(&mut booster_core::Entry) {
     }
 }
 
+/// A replacement created at t(30), Ready, protected for `spot-0`.
+fn ready_replacement(n: &mut booster_core::Node) {
+    n.created_at = t(30);
+    n.protected_for = Some("spot-0".into());
+    n.scale_down_disabled = true;
+}
+
 /// spot: 3 nodes spot-0..2, min 1, max 10; `spot-0` signalled at t(0).
 fn spot(now: u64) -> SnapshotBuilder {
     SnapshotBuilder::new(t(now)).group("spot", 1, 3, 10)
@@ -264,11 +271,7 @@ fn table() {
             "replacement Ready: drain",
             spot(200)
                 .entry("spot-0", t(0), applied(5))
-                .node("spot", "new-1", |n| {
-                    n.created_at = t(30);
-                    n.protected_for = Some("spot-0".into());
-                    n.scale_down_disabled = true;
-                })
+                .node("spot", "new-1", ready_replacement)
                 .with_node("spot-0", |n| n.unschedulable = true),
             &["startDrain spot-0 #1 (replacementReady)"],
         ),
@@ -283,11 +286,7 @@ fn table() {
             "pods no drain may evict: no drain started, the Event names them",
             spot(200)
                 .entry("spot-0", t(0), applied(5))
-                .node("spot", "new-1", |n| {
-                    n.created_at = t(30);
-                    n.protected_for = Some("spot-0".into());
-                    n.scale_down_disabled = true;
-                })
+                .node("spot", "new-1", ready_replacement)
                 .with_node("spot-0", |n| {
                     n.unschedulable = true;
                     n.pods_to_evict = 3;
@@ -309,11 +308,7 @@ fn table() {
             "somebody else evicting the pods: the booster follows, starts no drain",
             spot(200)
                 .entry("spot-0", t(0), applied(5))
-                .node("spot", "new-1", |n| {
-                    n.created_at = t(30);
-                    n.protected_for = Some("spot-0".into());
-                    n.scale_down_disabled = true;
-                })
+                .node("spot", "new-1", ready_replacement)
                 .with_node("spot-0", |n| {
                     n.unschedulable = true;
                     n.pods_to_evict = 3;
@@ -328,11 +323,7 @@ fn table() {
                     applied(5)(e);
                     e.drain = DrainState::ByOthers { since: t(20) };
                 })
-                .node("spot", "new-1", |n| {
-                    n.created_at = t(30);
-                    n.protected_for = Some("spot-0".into());
-                    n.scale_down_disabled = true;
-                })
+                .node("spot", "new-1", ready_replacement)
                 .with_node("spot-0", |n| {
                     n.unschedulable = true;
                     n.pods_to_evict = 1;
