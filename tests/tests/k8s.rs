@@ -1290,7 +1290,13 @@ async fn pass(
     .await;
     assert!(ex.aborted.is_none(), "{:?}", ex.aborted);
     running.retain(|_, t| !t.is_finished());
-    let busy = running.keys().cloned().collect();
+    // As the binary does: a drain started in this pass is busy too, or it would be resumed
+    // as well and run twice.
+    let busy = running
+        .keys()
+        .cloned()
+        .chain(ex.drains.iter().map(|d| d.node.clone()))
+        .collect();
     let mut specs = ex.drains;
     specs.extend(booster_core::exec::drains_to_resume(
         &ex.ledger,
