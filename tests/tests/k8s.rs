@@ -1261,7 +1261,7 @@ async fn pass(
     cloud: &FakeCloud,
     cfg: &booster_core::Config,
     running: &mut BTreeMap<String, tokio::task::JoinHandle<()>>,
-) {
+) -> booster_core::Plan {
     let view = c.observe().await.expect("observe");
     let groups = cloud
         .describe_groups(&view.groups_to_describe())
@@ -1315,23 +1315,19 @@ async fn pass(
             }),
         );
     }
+    plan
 }
 
-#[tokio::test]
-async fn a_restart_mid_drain_resumes_it_without_a_second_boost() {
-    use std::sync::Arc;
-    let Some((_cp, client)) = setup(false).await else {
-        return;
-    };
-    // Slow graceful termination: the drain is still waiting when the controller dies.
-    let _kubelet = Kubelet::start(client.clone(), Duration::from_secs(4));
-    node(&client, "n1", json!({})).await;
-    node(&client, "n2", json!({})).await;
-    for i in 0..3 {
+/// Two Ready nodes of group `spot` (desired 2) in cluster-autoscaler's status, `pods` on
+/// n1, and NTH's rebalance recommendation on n1: the cloud that boosts it.
+async fn one_signal_world(client: &Client, pods: &[(&str, serde_json::Value)]) -> FakeCloud {
+    node(client, "n1", json!({})).await;
+    node(client, "n2", json!({})).await;
+    for (name, extra) in pods {
         let _: Pod = create(
-            &client,
+            client,
             Some("default"),
-            pod(&format!("w-{i}"), "n1", json!({"app": "w"}), json!({})),
+            pod(name, "n1", json!({"app": "w"}), extra.clone()),
         )
         .await;
     }
@@ -1343,18 +1339,29 @@ async fn a_restart_mid_drain_resumes_it_without_a_second_boost() {
         "time: {go_now}\nautoscalerStatus: Running\nnodeGroups:\n- name: spot\n  health:\n    status: Healthy\n    nodeCounts:\n      registered:\n        total: 2\n        ready: 2\n    cloudProviderTarget: 2\n    minSize: 1\n    maxSize: 5\n  scaleUp:\n    status: NoActivity\n"
     );
     let _: ConfigMap = create(
-        &client,
+        client,
         Some(NS),
         json!({"metadata": {"name": "cluster-autoscaler-status"}, "data": {"status": status}}),
     )
     .await;
-    booster_tests::e2e::nth::rebalance(&client, "n1", "i-n1", &now.to_string()).await;
-    let cloud = FakeCloud {
+    booster_tests::e2e::nth::rebalance(client, "n1", "i-n1", &now.to_string()).await;
+    FakeCloud {
         client: client.clone(),
         state: std::sync::Mutex::new((2, vec!["i-n1".into(), "i-n2".into()])),
         raises: Default::default(),
         retires: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn a_restart_mid_drain_resumes_it_without_a_second_boost() {
+    use std::sync::Arc;
+    let Some((_cp, client)) = setup(false).await else {
+        return;
     };
+    // Slow graceful termination: the drain is still waiting when the controller dies.
+    let _kubelet = Kubelet::start(client.clone(), Duration::from_secs(4));
+    let cloud = one_signal_world(&client, &["w-0", "w-1", "w-2"].map(|n| (n, json!({})))).await;
     let cfg = booster_core::Config {
         time_between_drains: Dur::from_secs(1),
         drain_timeout: Dur::from_secs(60),
@@ -1367,7 +1374,7 @@ async fn a_restart_mid_drain_resumes_it_without_a_second_boost() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         assert!(Instant::now() < deadline, "the drain did not start");
-        pass(&first, &cloud, &cfg, &mut running).await;
+        let _ = pass(&first, &cloud, &cfg, &mut running).await;
         if running.contains_key("n1") {
             break;
         }
@@ -1396,7 +1403,7 @@ async fn a_restart_mid_drain_resumes_it_without_a_second_boost() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while cloud.retires.lock().expect("lock").is_empty() {
         assert!(Instant::now() < deadline, "no retire after the restart");
-        pass(&second, &cloud, &cfg, &mut running).await;
+        let _ = pass(&second, &cloud, &cfg, &mut running).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(
@@ -1409,6 +1416,109 @@ async fn a_restart_mid_drain_resumes_it_without_a_second_boost() {
         vec![("i-n1".to_string(), true)]
     );
     assert!(pod_names(&client, "n1").await.is_empty());
+}
+
+/// Somebody else's drain of a signalled node (NTH in queue-processor mode, an operator's
+/// `kubectl drain`): the apiserver marks each pod whose eviction it allows with the
+/// condition `DisruptionTarget` (reason `EvictionByEvictionAPI`), whoever asked. The
+/// adapter counts those pods, and the engine follows that drain instead of starting a
+/// second one: no `startDrain`, the node retired with decrement once it is empty. A pod no
+/// drain may evict is named on the node before any drain.
+#[tokio::test]
+async fn a_drain_by_somebody_else_is_followed_and_pods_no_drain_may_evict_are_named() {
+    use std::sync::Arc;
+    let Some((_cp, client)) = setup(false).await else {
+        return;
+    };
+    // A grace period long enough for the passes to see the pods on their way out.
+    let _kubelet = Kubelet::start(client.clone(), Duration::from_secs(6));
+    let keep = json!({"metadata": {"annotations": {"karpenter.sh/do-not-disrupt": "true"}}});
+    let cloud = one_signal_world(
+        &client,
+        &[("w-0", json!({})), ("w-1", json!({})), ("keep", keep)],
+    )
+    .await;
+    // The other drainer, as NTH's queue processor does it with the recommendation.
+    let evict = |name: &'static str| {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+        async move {
+            pods.evict(name, &kube::api::EvictParams::default())
+                .await
+                .expect("evicted");
+        }
+    };
+    evict("w-0").await;
+    let marked = Api::<Pod>::namespaced(client.clone(), "default")
+        .get("w-0")
+        .await
+        .expect("w-0");
+    let condition = marked
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "DisruptionTarget");
+    assert_eq!(
+        condition.map(|c| (c.status, c.reason)),
+        Some(("True".into(), Some("EvictionByEvictionAPI".into())))
+    );
+    let c = Arc::new(cluster(&client).await);
+    let cfg = booster_core::Config {
+        time_between_drains: Dur::from_secs(1),
+        ..booster_core::Config::default()
+    };
+    let mut running = BTreeMap::new();
+    let mut plans: Vec<String> = Vec::new();
+    let mut named = false;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while cloud.retires.lock().expect("lock").is_empty() {
+        assert!(Instant::now() < deadline, "no retire: {plans:#?}");
+        let plan = pass(&c, &cloud, &cfg, &mut running).await;
+        plans.extend(plan.actions.iter().map(|a| a.to_string()));
+        let view = c.observe().await.expect("observe");
+        let n1 = view.nodes.iter().find(|n| n.name == "n1").expect("n1");
+        if n1
+            .unevictable
+            .iter()
+            .any(|p| p.starts_with("default/keep: "))
+        {
+            named = true;
+        }
+        // Once the booster follows, the operator lets the kept pod go and the drainer
+        // evicts the last one.
+        if plans.iter().any(|a| a.starts_with("followDrain n1")) && named {
+            let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+            if pods.get_opt("keep").await.expect("keep").is_some() {
+                pods.delete("keep", &kube::api::DeleteParams::default().grace_period(0))
+                    .await
+                    .expect("keep deleted");
+                evict("w-1").await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(named, "the do-not-disrupt pod was never named: {plans:#?}");
+    assert!(
+        !plans.iter().any(|a| a.starts_with("startDrain")),
+        "a second drain: {plans:#?}"
+    );
+    assert_eq!(
+        plans
+            .iter()
+            .filter(|a| a.starts_with("followDrain n1"))
+            .count(),
+        1,
+        "{plans:#?}"
+    );
+    assert!(
+        plans.iter().any(|a| a == "hold n1 (drainedByOthers)"),
+        "{plans:#?}"
+    );
+    assert_eq!(
+        cloud.retires.lock().expect("lock").clone(),
+        vec![("i-n1".to_string(), true)]
+    );
+    assert_eq!(cloud.raises.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
 fn rss_kib() -> u64 {
