@@ -149,6 +149,16 @@ const DRAIN_SEEN_FRESH: Duration = Duration::from_secs(3);
 /// changes (in a big cluster, twice a second), a signalled node's pods change slower.
 const CENSUS_FRESH: Duration = Duration::from_secs(5);
 
+/// Readings per node, each with when it was taken (the drains' progress has this shape).
+type Timed<T> = std::sync::Mutex<std::collections::BTreeMap<String, (T, tokio::time::Instant)>>;
+
+/// `node`'s reading in `map`, if it is younger than `max`.
+fn fresh<T: Clone>(map: &Timed<T>, node: &str, max: Duration) -> Option<T> {
+    let map = map.lock().ok()?;
+    let (v, at) = map.get(node)?;
+    (at.elapsed() < max).then(|| v.clone())
+}
+
 /// How long our own write is trusted over a watch that does not show it yet.
 const WRITTEN_TRUSTED: Duration = Duration::from_secs(30);
 
@@ -168,7 +178,7 @@ pub struct KubeCluster {
     /// What this process's drains last saw.
     drains: drain::Progress,
     /// The last list of each signalled node's pods, and when.
-    censuses: std::sync::Mutex<std::collections::BTreeMap<String, (PodCensus, Instant)>>,
+    censuses: Timed<PodCensus>,
     recorder: Recorder,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -341,28 +351,19 @@ impl KubeCluster {
     /// most 3 s ago; else a list (which also finds the pods no drain may evict, and those
     /// somebody else is evicting).
     async fn census(&self, node: &str) -> Result<PodCensus, PortError> {
-        let seen = self
-            .drains
-            .lock()
-            .ok()
-            .and_then(|d| d.get(node).copied())
-            .filter(|(_, at)| at.elapsed() < DRAIN_SEEN_FRESH);
-        if let Some((left, _)) = seen {
+        if let Some(left) = fresh(&self.drains, node, DRAIN_SEEN_FRESH) {
             return Ok(PodCensus::count(left));
         }
-        let listed = self
-            .censuses
-            .lock()
-            .ok()
-            .and_then(|c| c.get(node).cloned())
-            .filter(|(_, at)| at.elapsed() < CENSUS_FRESH);
-        if let Some((census, _)) = listed {
+        if let Some(census) = fresh(&self.censuses, node, CENSUS_FRESH) {
             return Ok(census);
         }
         let pods = self.pods_on(node).await?;
         let census = PodCensus::of(&pods, &self.settings.pods);
         if let Ok(mut c) = self.censuses.lock() {
-            c.insert(node.to_string(), (census.clone(), Instant::now()));
+            c.insert(
+                node.to_string(),
+                (census.clone(), tokio::time::Instant::now()),
+            );
         }
         Ok(census)
     }
