@@ -96,4 +96,16 @@ impl Moto {
     pub fn client(&self) -> aws_sdk_autoscaling::Client {
         aws_sdk_autoscaling::Client::from_conf(self.config().build())
     }
+
+    /// An SQS client for this server (NTH's queue in queue-processor mode).
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+        let conf = aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+            .build();
+        aws_sdk_sqs::Client::from_conf(conf)
+    }
 }

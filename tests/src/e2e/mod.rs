@@ -8,7 +8,9 @@
 //!   Node after a boot delay and deletes the Node (and its pods) when the instance ends.
 //! - **amazon-ec2-metadata-mock**, one per signalled node, serves the rebalance
 //!   recommendation (and, if asked, the spot interruption notice) at the chosen time;
-//!   [`nth`] reads it as NTH does in IMDS mode and writes what NTH writes.
+//!   [`nth`] reads it as NTH does in IMDS mode and writes what NTH writes. With
+//!   [`Options::nth_queue`], NTH runs in queue-processor mode instead ([`queue`]): the
+//!   harness puts EventBridge's EC2 events on an SQS queue in moto.
 //! - [`ca`] writes cluster-autoscaler's status ConfigMap (YAML or legacy text) from the
 //!   group and the Nodes, and scales the group up for unschedulable pods.
 //! - The booster binary itself, as a process ([`Booster`]).
@@ -22,6 +24,7 @@ pub mod blackhole;
 pub mod bridge;
 pub mod ca;
 pub mod nth;
+pub mod queue;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -69,6 +72,12 @@ pub struct Options {
     pub reuse_names: bool,
     /// kube-apiserver writes an audit log (see [`ControlPlane::audited`]).
     pub audit: bool,
+    /// NTH in queue-processor mode (one for the cluster, reading an SQS queue) instead of
+    /// IMDS mode (one per signalled node, reading its metadata mock).
+    pub nth_queue: Option<queue::QueueMode>,
+    /// How long a deleted `web` pod stays terminating (its grace period, as kwok plays it);
+    /// else 1 s.
+    pub terminating_for: Option<Duration>,
 }
 
 /// The EKS managed node group [`GROUP`] stands for (its tag, its Nodes' label).
@@ -117,6 +126,8 @@ impl Default for Options {
             fallback: false,
             reuse_names: false,
             audit: false,
+            nth_queue: None,
+            terminating_for: None,
         }
     }
 }
@@ -172,9 +183,15 @@ pub struct Env {
     procs: Mutex<Vec<Child>>,
     /// Per signalled node: its metadata mock's port, its instance, whether a notice comes.
     nth_of: BTreeMap<String, (u16, String, bool)>,
-    /// Per signalled node: its NTH.
+    /// Per signalled node: its NTH (in queue-processor mode, the one NTH under
+    /// [`QUEUE_PROCESSOR`]).
     nth_running: BTreeMap<String, NthProcess>,
+    /// NTH's queue, in queue-processor mode.
+    queue: Option<queue::Queue>,
 }
+
+/// The key of the queue processor among the NTH processes.
+const QUEUE_PROCESSOR: &str = "(queue processor)";
 
 /// One node's NTH.
 enum NthProcess {
@@ -422,7 +439,11 @@ impl Env {
             procs: Mutex::new(Vec::new()),
             nth_of: BTreeMap::new(),
             nth_running: BTreeMap::new(),
+            queue: None,
         };
+        if let Some(mode) = opts.nth_queue {
+            env.start_queue_processor(mode).await?;
+        }
         env.tasks.push(tokio::spawn(bridge::run(
             env.asg.clone(),
             env.kube.clone(),
@@ -490,15 +511,21 @@ impl Env {
     /// `maxUnavailable: 1`; returns when every pod runs.
     async fn workload(&self, replicas: i32) -> Result<(), String> {
         let labels = serde_json::json!({"app": "web"});
+        // kwok's delete stage reads it (kwok-stages.yaml).
+        let terminating = self
+            .opts
+            .terminating_for
+            .map(|d| serde_json::json!({"e2e/terminating-for": format!("{}s", d.as_secs())}));
+        let grace = self.opts.terminating_for.map_or(2, |d| d.as_secs().max(2));
         let d: Deployment = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "web", "namespace": NS},
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": labels},
                 "template": {
-                    "metadata": {"labels": labels},
+                    "metadata": {"labels": labels, "annotations": terminating},
                     "spec": {
-                        "terminationGracePeriodSeconds": 2,
+                        "terminationGracePeriodSeconds": grace,
                         "containers": [{"name": "web", "image": "registry.k8s.io/pause:3.10",
                             "resources": {"requests": {"cpu": "1", "memory": "256Mi"}}}]
                     }
@@ -606,6 +633,9 @@ impl Env {
         rebalance_in: Duration,
         interruption: Option<(Duration, Duration)>,
     ) -> Result<(), String> {
+        if let Some(q) = self.queue.clone() {
+            return self.signal_by_queue(q, instance, rebalance_in, interruption);
+        }
         let port = free_port();
         // As real IMDS does, the notice keeps its time on every read (the mock's default is
         // the time of the request, which makes NTH see a new event at every poll).
@@ -713,6 +743,71 @@ impl Env {
             self.nth_running
                 .insert(node.to_string(), NthProcess::Harness(task));
         }
+        Ok(())
+    }
+
+    /// Queue-processor mode: the queue, and its processor (the real NTH if `BOOSTER_E2E_NTH`
+    /// names one, else the harness's).
+    async fn start_queue_processor(&mut self, mode: queue::QueueMode) -> Result<(), String> {
+        let q = queue::Queue::create(self.moto.sqs()).await?;
+        let nth = if let Some(nth_bin) = std::env::var_os("BOOSTER_E2E_NTH") {
+            nth::in_cluster_credentials(
+                &self.cp.dir.join("certs"),
+                crate::control_plane::ADMIN_TOKEN,
+            )?;
+            let (out, err) = log_to(&self.cp.dir.join("nth-queue-processor.log"))?;
+            let api_port = self.cp.url.rsplit(':').next().unwrap_or_default();
+            let child =
+                queue::real_nth(Path::new(&nth_bin), &q.url, &self.moto.url, api_port, mode)
+                    .stdout(out)
+                    .stderr(err)
+                    .spawn()
+                    .map_err(|e| format!("NTH: {e}"))?;
+            NthProcess::Real(child)
+        } else {
+            NthProcess::Harness(tokio::spawn(queue::run(self.kube.clone(), q.clone(), mode)))
+        };
+        self.nth_running.insert(QUEUE_PROCESSOR.to_string(), nth);
+        self.queue = Some(q);
+        Ok(())
+    }
+
+    /// Queue-processor mode: EventBridge puts the recommendation on the queue
+    /// `rebalance_in` from now, and the interruption warning if asked (AWS then reclaims
+    /// the instance `lead` after it).
+    fn signal_by_queue(
+        &mut self,
+        q: queue::Queue,
+        instance: &str,
+        rebalance_in: Duration,
+        interruption: Option<(Duration, Duration)>,
+    ) -> Result<(), String> {
+        let zone = self
+            .record
+            .lock()
+            .ok()
+            .and_then(|r| r.zones.get(instance).cloned())
+            .unwrap_or_else(|| "eu-west-1a".into());
+        let (asg, instance) = (self.asg.clone(), instance.to_string());
+        self.tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(rebalance_in).await;
+            let sent = q.send(queue::Ec2Event::Rebalance, &instance, &zone).await;
+            if let Err(e) = sent {
+                eprintln!("EventBridge: {e}");
+            }
+            let Some((notice_in, lead)) = interruption else {
+                return;
+            };
+            tokio::time::sleep(notice_in.saturating_sub(rebalance_in)).await;
+            let sent = q
+                .send(queue::Ec2Event::Interruption, &instance, &zone)
+                .await;
+            if let Err(e) = sent {
+                eprintln!("EventBridge: {e}");
+            }
+            tokio::time::sleep(lead).await;
+            nth::interrupt(&asg, &instance).await;
+        }));
         Ok(())
     }
 

@@ -27,8 +27,8 @@ use kube::Client;
 
 use super::{bridge, http_get, rfc3339_now, NS};
 
-const REBALANCE_TAINT: &str = "aws-node-termination-handler/rebalance-recommendation";
-const ITN_TAINT: &str = "aws-node-termination-handler/spot-itn";
+pub(crate) const REBALANCE_TAINT: &str = "aws-node-termination-handler/rebalance-recommendation";
+pub(crate) const ITN_TAINT: &str = "aws-node-termination-handler/spot-itn";
 
 /// The `noticeTime` or `time` field of an IMDS answer.
 fn json_field(body: &str, key: &str) -> Option<String> {
@@ -45,12 +45,13 @@ fn event_id(kind: &str, at: &str) -> String {
 /// NTH's writes carry client-go's default field manager: its binary's name.
 pub const FIELD_MANAGER: &str = "node-termination-handler";
 
-async fn taint_and_cordon(nodes: &Api<Node>, node: &str, key: &str, value: &str) {
+/// Cordons `node`, with the taint `(key, value)` if NTH is configured to taint.
+pub(crate) async fn taint_and_cordon(nodes: &Api<Node>, node: &str, taint: Option<(&str, &str)>) {
     let Ok(n) = nodes.get(node).await else {
         return;
     };
     let mut taints = n.spec.and_then(|s| s.taints).unwrap_or_default();
-    if !taints.iter().any(|t| t.key == key) {
+    if let Some((key, value)) = taint.filter(|(key, _)| !taints.iter().any(|t| t.key == *key)) {
         taints.push(k8s_openapi::api::core::v1::Taint {
             key: key.to_string(),
             value: Some(value.to_string()),
@@ -68,7 +69,15 @@ async fn taint_and_cordon(nodes: &Api<Node>, node: &str, key: &str, value: &str)
     }
 }
 
-async fn event(kube: &Client, node: &str, instance: &str, reason: &str, message: String) {
+/// NTH's Event on `node`; `host` is the node NTH itself runs on (in IMDS mode the same).
+pub(crate) async fn event(
+    kube: &Client,
+    node: &str,
+    host: &str,
+    instance: &str,
+    reason: &str,
+    message: String,
+) {
     let now = rfc3339_now();
     let ev: Result<Event, _> = serde_json::from_value(serde_json::json!({
         "metadata": {
@@ -85,7 +94,7 @@ async fn event(kube: &Client, node: &str, instance: &str, reason: &str, message:
         "involvedObject": {"kind": "Node", "name": node, "namespace": NS},
         "reason": reason,
         "message": message,
-        "source": {"component": "aws-node-termination-handler", "host": node},
+        "source": {"component": "aws-node-termination-handler", "host": host},
         "firstTimestamp": now,
         "lastTimestamp": now,
         "count": 1,
@@ -134,10 +143,18 @@ pub(crate) async fn drain(kube: &Client, node: &str, until: Instant) {
 /// recommended settings: the taint, the cordon and the Event.
 pub async fn rebalance(kube: &Client, node: &str, instance: &str, at: &str) {
     let id = event_id("rebalance-recommendation", at);
-    taint_and_cordon(&Api::all(kube.clone()), node, REBALANCE_TAINT, &id).await;
+    taint_and_cordon(&Api::all(kube.clone()), node, Some((REBALANCE_TAINT, &id))).await;
     let message =
         format!("Rebalance recommendation received. Instance will be cordoned at {at} \n");
-    event(kube, node, instance, "RebalanceRecommendation", message).await;
+    event(
+        kube,
+        node,
+        node,
+        instance,
+        "RebalanceRecommendation",
+        message,
+    )
+    .await;
 }
 
 /// NTH's part: runs until the spot interruption notice has been handled (or the task is
@@ -160,12 +177,13 @@ pub async fn run(kube: Client, imds: u16, node: String, instance: String, watch_
                 http_get(imds, "/latest/meta-data/spot/instance-action").await
             {
                 let at = json_field(&body, "time").unwrap_or_else(rfc3339_now);
-                taint_and_cordon(&nodes, &node, ITN_TAINT, &event_id("spot-itn", &at)).await;
+                let id = event_id("spot-itn", &at);
+                taint_and_cordon(&nodes, &node, Some((ITN_TAINT, &id))).await;
                 let message = format!(
                     "Spot interruption notice for instance {instance} was sent at {} \n",
                     rfc3339_now()
                 );
-                event(&kube, &node, &instance, "SpotInterruption", message).await;
+                event(&kube, &node, &node, &instance, "SpotInterruption", message).await;
                 drain(&kube, &node, Instant::now() + Duration::from_secs(120)).await;
                 return;
             }
@@ -234,7 +252,7 @@ pub fn in_cluster_credentials(certs: &Path, token: &str) -> Result<(), String> {
 }
 
 /// AWS reclaims the instance: it ends, and the group (desired unchanged) replaces it.
-async fn interrupt(asg: &aws_sdk_autoscaling::Client, instance: &str) {
+pub(crate) async fn interrupt(asg: &aws_sdk_autoscaling::Client, instance: &str) {
     let still_there = bridge::describe(asg)
         .await
         .map(|(_, ids)| ids.iter().any(|i| i == instance))
