@@ -115,6 +115,10 @@ fn cloud_backoff() -> Backoff {
 /// Rejected Events logged one by one per pass; the rest of a flood is summed up in a line.
 const REJECTIONS_LOGGED_PER_PASS: usize = 20;
 
+/// How long a pass waits for a timed-out drain attempt to end by its own deadline before
+/// it replaces it (the two deadlines are the same instant).
+const SUPERSEDED_WAIT: Duration = Duration::from_secs(3);
+
 /// Holds that mean something is wrong (fail safe engaged) rather than a normal wait.
 fn is_warning(r: Reason) -> bool {
     matches!(
@@ -241,6 +245,28 @@ impl Controller {
     }
 
     /// Collects drains that ended.
+    /// An Event per ended drain attempt: done, or the pods left and why.
+    async fn report_ended(&self, ended: &[(String, Result<DrainOutcome, PortError>)]) {
+        for (node, r) in ended {
+            let (msg, warn) = match r {
+                Ok(DrainOutcome::Drained) => {
+                    ("drain attempt finished: no pods left".to_string(), false)
+                }
+                Ok(DrainOutcome::TimedOut { blocker }) => (
+                    format!("drain attempt timed out; blocked by {blocker}"),
+                    true,
+                ),
+                Err(e) => (format!("drain attempt failed: {e}"), true),
+            };
+            let reason = if warn {
+                Reason::DrainTimedOut
+            } else {
+                Reason::DrainComplete
+            };
+            self.event(node, reason, &msg, warn).await;
+        }
+    }
+
     async fn reap(&mut self) -> Vec<(String, Result<DrainOutcome, PortError>)> {
         let done: Vec<String> = self
             .drains
@@ -343,25 +369,8 @@ impl Controller {
             .take()
             .filter(|w| *w <= pass_started)
             .unwrap_or(pass_started);
-        let drains_ended = self.reap().await;
-        for (node, r) in &drains_ended {
-            let (msg, warn) = match r {
-                Ok(DrainOutcome::Drained) => {
-                    ("drain attempt finished: no pods left".to_string(), false)
-                }
-                Ok(DrainOutcome::TimedOut { blocker }) => (
-                    format!("drain attempt timed out; blocked by {blocker}"),
-                    true,
-                ),
-                Err(e) => (format!("drain attempt failed: {e}"), true),
-            };
-            let reason = if warn {
-                Reason::DrainTimedOut
-            } else {
-                Reason::DrainComplete
-            };
-            self.event(node, reason, &msg, warn).await;
-        }
+        let mut drains_ended = self.reap().await;
+        self.report_ended(&drains_ended).await;
         let mut snapshot = self.snapshot().await?;
         // Taken, not cloned: this pass stores the next one before it returns.
         if let Some(l) = self.dry_ledger.take().filter(|_| self.cfg.dry_run) {
@@ -435,9 +444,24 @@ impl Controller {
                 snapshot.now,
                 self.cfg.drain_timeout,
             ));
+            let mut superseded = Vec::new();
             for spec in specs {
-                if let Some(old) = self.drains.remove(&spec.node) {
-                    old.abort(); // a new attempt replaces a timed-out one
+                if let Some(mut old) = self.drains.remove(&spec.node) {
+                    // A new attempt replaces one the engine saw time out: that one ends by
+                    // its own deadline (the same instant), so its outcome is awaited
+                    // briefly and reported like any other, pods left and all.
+                    let ended = match tokio::time::timeout(SUPERSEDED_WAIT, &mut old).await {
+                        Ok(Ok(r)) => r,
+                        Ok(Err(e)) => Err(PortError::Unavailable(format!("drain task: {e}"))),
+                        Err(_) => {
+                            old.abort();
+                            Ok(DrainOutcome::TimedOut {
+                                blocker: "pods left at the deadline (the attempt was replaced)"
+                                    .into(),
+                            })
+                        }
+                    };
+                    superseded.push((spec.node.clone(), ended));
                 }
                 let cluster = self.ports.cluster.clone();
                 let node = spec.node.clone();
@@ -447,6 +471,8 @@ impl Controller {
                     tokio::spawn(async move { cluster.drain(&spec).await }),
                 );
             }
+            self.report_ended(&superseded).await;
+            drains_ended.extend(superseded);
         }
         Ok(PassReport {
             plan,
