@@ -4,14 +4,22 @@
 //! ca-status` and `plan` are offline commands.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "controller")]
 mod controller;
+#[cfg(feature = "controller")]
 mod fence;
+#[cfg(feature = "controller")]
 mod health;
 mod html;
+#[cfg(feature = "controller")]
 mod latency;
+#[cfg(feature = "controller")]
 mod metrics;
+#[cfg(feature = "controller")]
 mod run;
 mod simulate;
+#[cfg(feature = "controller")]
+mod status;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -30,11 +38,13 @@ use serde::Serialize;
     name = "aws-spots-booster",
     version,
     about,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    after_help = "Example (the controller, from a laptop, changing nothing):\n  aws-spots-booster --connection-mode kubectl --dry-run --max-concurrent-drains 2"
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[cfg(feature = "controller")]
     #[command(flatten)]
     run: run::RunArgs,
 }
@@ -43,6 +53,9 @@ struct Cli {
 enum Command {
     /// Replay scenarios under nth-drain, upstream and booster in virtual time and compare
     /// them. With no arguments: every built-in scenario, every policy, a table.
+    #[command(
+        after_help = "Examples:\n  aws-spots-booster simulate\n  aws-spots-booster simulate --scenario storm --policy booster,nth-drain --json\n  aws-spots-booster simulate --scenario my-cluster.yaml --html report.html"
+    )]
     Simulate {
         /// A built-in scenario name or a scenario file (YAML); repeat for several.
         /// Built-in: steady, single-signal, storm, long-lead, short-lead, never-interrupted,
@@ -64,11 +77,33 @@ enum Command {
         html: Option<PathBuf>,
     },
     /// Read an input the controller consumes and print what it understands of it.
+    #[command(
+        after_help = "Example:\n  kubectl -n kube-system get cm cluster-autoscaler-status -o jsonpath='{.data.status}' \\\n    | aws-spots-booster inspect ca-status -"
+    )]
     Inspect {
         #[command(subcommand)]
         what: Inspect,
     },
+    /// What the booster holds now and why: per signalled node its boost, replacement, drain
+    /// and next step; per group its holds. Reads the cluster and Auto Scaling with the
+    /// controller's flags; never writes.
+    #[cfg(feature = "controller")]
+    #[command(
+        after_help = "Examples:\n  aws-spots-booster status\n  aws-spots-booster status ip-10-0-1-23.eu-west-1.compute.internal\n  aws-spots-booster status -o json --kubeconfig ~/.kube/prod | jq '.nodes[].next'"
+    )]
+    Status {
+        /// One node, explained in sentences.
+        node: Option<String>,
+        /// `table` or `json`.
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: status::Output,
+        #[command(flatten)]
+        run: Box<run::RunArgs>,
+    },
     /// Offline what-if: read a Snapshot (JSON) and print the Plan the engine makes for it.
+    #[command(
+        after_help = "Example:\n  aws-spots-booster plan --snapshot examples/snapshot.json --config my-settings.json"
+    )]
     Plan {
         /// Snapshot JSON file (`-` for standard input); see examples/snapshot.json.
         #[arg(long, value_name = "FILE")]
@@ -82,6 +117,7 @@ enum Command {
 #[derive(Subcommand)]
 enum Inspect {
     /// Parse the `status` value of the cluster-autoscaler-status ConfigMap (legacy text or YAML).
+    #[command(after_help = "Example:\n  aws-spots-booster inspect ca-status status.yaml")]
     CaStatus {
         /// File holding the status text, or `-` for standard input.
         #[arg(value_name = "FILE|-")]
@@ -110,23 +146,46 @@ fn read_input(path: &PathBuf) -> Result<Vec<u8>> {
     }
 }
 
-fn print_json<T: Serialize>(value: &T) -> Result<()> {
+/// Whether `e` is a write to a pipe whose reader has gone.
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                .is_some_and(|k| k == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+pub(crate) fn print_json<T: Serialize>(value: &T) -> Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     Ok(())
 }
 
+#[cfg(feature = "controller")]
+fn controller(cli: Cli) -> Result<()> {
+    if cli.run.print_config {
+        return run::print_config(&cli.run);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run::run(cli.run))
+}
+
+#[cfg(not(feature = "controller"))]
+fn controller(_: Cli) -> Result<()> {
+    anyhow::bail!(
+        "this build has the offline commands only (simulate, inspect, plan); the controller needs the default features (cargo build --release -p booster-bin)"
+    )
+}
+
 fn dispatch(cli: Cli) -> Result<()> {
     let Some(command) = cli.command else {
-        if cli.run.print_config {
-            return run::print_config(&cli.run);
-        }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?;
-        return rt.block_on(run::run(cli.run));
+        return controller(cli);
     };
     match command {
         Command::Simulate {
@@ -153,6 +212,14 @@ fn dispatch(cli: Cli) -> Result<()> {
                 autoscaler_status: status.autoscaler_status.as_deref(),
                 node_groups: &status.node_groups,
             })
+        }
+        #[cfg(feature = "controller")]
+        Command::Status { node, output, run } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(status::run(&run, node.as_deref(), output))
         }
         Command::Plan { snapshot, config } => {
             let bytes = read_input(&snapshot)?;
@@ -184,6 +251,8 @@ fn main() -> ExitCode {
     };
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // `aws-spots-booster --print-config | head`: the reader left; nothing to say.
+        Err(e) if closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the context chain, outermost first.
             let msg: Vec<String> = e.chain().map(ToString::to_string).collect();

@@ -22,6 +22,12 @@ fn dur(s: &str) -> Result<Dur, String> {
     Dur::parse(s).map_err(|e| e.to_string())
 }
 
+/// `--max-time-consider-new-node`: a window. The Go project writes it as the negative
+/// offset it adds to now (`-10m`, its default); both forms mean the same window here.
+pub(crate) fn window(s: &str) -> Result<Dur, String> {
+    dur(s.strip_prefix('-').unwrap_or(s))
+}
+
 /// How to reach Kubernetes (the seed's flag).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -29,6 +35,19 @@ pub enum Mode {
     Kubectl,
     /// The pod's service account.
     Incluster,
+}
+
+/// Least level logged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Everything the booster says about each pass.
+    Debug,
+    /// Actions, holds that change, warnings.
+    Info,
+    /// Only what needs a look.
+    Warn,
+    /// Only failures.
+    Error,
 }
 
 /// Log line format.
@@ -52,7 +71,7 @@ pub struct RunArgs {
     /// Namespace of cluster-autoscaler's status ConfigMap.
     #[arg(
         long,
-        alias = "ca-status-namespace",
+        visible_alias = "ca-status-namespace",
         default_value = "kube-system",
         env = "CA_STATUS_NAMESPACE"
     )]
@@ -60,7 +79,7 @@ pub struct RunArgs {
     /// Name of cluster-autoscaler's status ConfigMap.
     #[arg(
         long,
-        alias = "ca-status-name",
+        visible_alias = "ca-status-name",
         default_value = "cluster-autoscaler-status",
         env = "CA_STATUS_NAME"
     )]
@@ -97,8 +116,9 @@ pub struct RunArgs {
     /// --delete-emptydir-data` does; without it such a pod blocks the drain and is reported.
     #[arg(long, env = "DRAIN_DELETE_EMPTYDIR_DATA", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub drain_delete_emptydir_data: bool,
-    /// A node created longer ago than this is no replacement.
-    #[arg(long, default_value = "10m", value_parser = dur, env = "MAX_TIME_CONSIDER_NEW_NODE")]
+    /// A node created longer ago than this is no replacement. The Go project's negative
+    /// form (`-10m`, `-20m`) means the same window.
+    #[arg(long, default_value = "10m", value_parser = window, allow_hyphen_values = true, env = "MAX_TIME_CONSIDER_NEW_NODE")]
     pub max_time_consider_new_node: Dur,
     /// Port of /metrics, /healthz and /readyz.
     #[arg(long, default_value_t = 2112, env = "METRICS_PORT")]
@@ -109,6 +129,16 @@ pub struct RunArgs {
     /// Log format (RUST_LOG filters).
     #[arg(long, value_enum, default_value = "plain", env = "LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Least level logged when RUST_LOG is unset (the Go project's example spells it
+    /// `--zap-log-level`).
+    #[arg(
+        long,
+        value_enum,
+        visible_alias = "zap-log-level",
+        default_value = "info",
+        env = "LOG_LEVEL"
+    )]
+    pub log_level: LogLevel,
     /// A signal with no interruption after this long expires: drained nodes are retired,
     /// others given back.
     #[arg(long, default_value = "30m", value_parser = dur, env = "SIGNAL_EXPIRY")]
@@ -255,6 +285,48 @@ impl RunArgs {
     }
 
     /// The engine's settings.
+    /// The Kubernetes client these flags name.
+    pub async fn kube(&self) -> Result<kube::Client> {
+        let mode = match self.connection_mode {
+            Mode::Kubectl => booster_k8s::ConnectionMode::Kubectl,
+            Mode::Incluster => booster_k8s::ConnectionMode::InCluster,
+        };
+        booster_k8s::client(mode, self.kubeconfig.as_deref())
+            .await
+            .context("connecting to Kubernetes")
+    }
+
+    /// The Kubernetes adapter's settings; `identity` names this replica.
+    pub fn kube_settings(&self, identity: &str) -> booster_k8s::Settings {
+        booster_k8s::Settings {
+            ca_namespace: self.namespace.clone(),
+            ca_configmap: self.configmap.clone(),
+            namespace: self.lease_namespace.clone(),
+            ledger_configmap: self.ledger_name.clone(),
+            instance: identity.to_string(),
+            eviction_grace_seconds: self.ignore_pods_grace_period.then_some(0),
+            pods: booster_k8s::convert::PodRules {
+                evict_unowned: self.drain_force,
+                evict_emptydir: self.drain_delete_emptydir_data,
+                ..booster_k8s::convert::PodRules::default()
+            },
+            ..booster_k8s::Settings::default()
+        }
+    }
+
+    /// The Auto Scaling adapter these flags configure.
+    pub async fn cloud(&self) -> booster_aws::AutoScaling {
+        let settings = booster_aws::Settings {
+            region: self.aws_region.clone(),
+            endpoint_url: self.aws_endpoint_url.clone(),
+            opt_out_tag: self.opt_out_tag.clone(),
+            cluster_tag: self.engine_config().cluster_tag,
+            ..booster_aws::Settings::default()
+        };
+        let sdk = booster_aws::sdk_config(&settings).await;
+        booster_aws::AutoScaling::new(&sdk, settings)
+    }
+
     pub fn engine_config(&self) -> Config {
         Config {
             extra_nodes_per_signal: self.extra_nodes_over_calculation,
@@ -296,9 +368,10 @@ impl Leadership for AlwaysLeader {
     }
 }
 
-fn init_logs(format: LogFormat) {
+fn init_logs(format: LogFormat, level: LogLevel) {
+    let level = format!("{level:?}").to_lowercase();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     // Colours only on a terminal: `kubectl logs` and log shippers get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let b = tracing_subscriber::fmt()
@@ -386,6 +459,7 @@ pub fn print_config(args: &RunArgs) -> Result<()> {
         "drainForce": args.drain_force,
         "drainDeleteEmptydirData": args.drain_delete_emptydir_data,
         "logFormat": format!("{:?}", args.log_format).to_lowercase(),
+        "logLevel": format!("{:?}", args.log_level).to_lowercase(),
         "resync": args.resync,
         "leaderElection": {
             "leaseDuration": args.leader_elect_lease_duration,
@@ -395,13 +469,12 @@ pub fn print_config(args: &RunArgs) -> Result<()> {
         "passTimeout": format!("{}s", args.pass_timeout().as_secs()),
         "livenessWindow": format!("{}s", args.liveness_window().as_secs()),
     });
-    println!("{}", serde_json::to_string_pretty(&doc)?);
-    Ok(())
+    crate::print_json(&doc)
 }
 
 /// Runs the controller until SIGTERM.
 pub async fn run(args: RunArgs) -> Result<()> {
-    init_logs(args.log_format);
+    init_logs(args.log_format, args.log_level);
     let cfg = args.engine_config();
     let timings = args.lease_timings()?;
     // End-to-end tests run a replica with a wrong clock; nothing else sets this.
@@ -419,41 +492,14 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let addr: SocketAddr = format!("{}:{}", args.metrics_host, args.metrics_port)
         .parse()
         .with_context(|| format!("--metrics-host {:?} is not an address", args.metrics_host))?;
-    let mode = match args.connection_mode {
-        Mode::Kubectl => booster_k8s::ConnectionMode::Kubectl,
-        Mode::Incluster => booster_k8s::ConnectionMode::InCluster,
-    };
-    let kube = booster_k8s::client(mode, args.kubeconfig.as_deref())
-        .await
-        .context("connecting to Kubernetes")?;
+    let kube = args.kube().await?;
     let identity = std::env::var("POD_NAME")
         .unwrap_or_else(|_| format!("aws-spots-booster-{}", std::process::id()));
     let cluster = Arc::new(booster_k8s::KubeCluster::start(
         kube.clone(),
-        booster_k8s::Settings {
-            ca_namespace: args.namespace.clone(),
-            ca_configmap: args.configmap.clone(),
-            namespace: args.lease_namespace.clone(),
-            ledger_configmap: args.ledger_name.clone(),
-            instance: identity.clone(),
-            eviction_grace_seconds: args.ignore_pods_grace_period.then_some(0),
-            pods: booster_k8s::convert::PodRules {
-                evict_unowned: args.drain_force,
-                evict_emptydir: args.drain_delete_emptydir_data,
-                ..booster_k8s::convert::PodRules::default()
-            },
-            ..booster_k8s::Settings::default()
-        },
+        args.kube_settings(&identity),
     ));
-    let aws_settings = booster_aws::Settings {
-        region: args.aws_region.clone(),
-        endpoint_url: args.aws_endpoint_url.clone(),
-        opt_out_tag: args.opt_out_tag.clone(),
-        cluster_tag: cfg.cluster_tag.clone(),
-        ..booster_aws::Settings::default()
-    };
-    let sdk = booster_aws::sdk_config(&aws_settings).await;
-    let cloud = Arc::new(booster_aws::AutoScaling::new(&sdk, aws_settings));
+    let cloud = Arc::new(args.cloud().await);
     let calls = cloud.calls();
 
     let (stop_tx, mut stop_rx) = watch::channel(false);

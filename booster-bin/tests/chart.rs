@@ -246,3 +246,145 @@ async fn the_rendered_chart_passes_a_server_side_dry_run() {
         ]
     );
 }
+
+/// The keys a user sets, as dotted paths: Kubernetes structures (affinity, resources, …)
+/// and label or annotation maps are one key each.
+fn value_keys(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+    const WHOLE: [&str; 9] = [
+        "affinity",
+        "resources",
+        "nodeSelector",
+        "tolerations",
+        "topologySpreadConstraints",
+        "env",
+        "labels",
+        "annotations",
+        "extraArgs",
+    ];
+    let Some(map) = v.as_object() else { return };
+    for (k, x) in map {
+        let path = format!("{prefix}{k}");
+        match x.as_object() {
+            Some(m) if !m.is_empty() && !WHOLE.contains(&k.as_str()) => {
+                value_keys(x, &format!("{path}."), out)
+            }
+            _ => out.push(path),
+        }
+    }
+}
+
+#[test]
+fn the_readmes_values_table_names_every_value_and_config_is_the_flags() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let values: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(format!("{}/values.yaml", chart())).expect("values.yaml"),
+    )
+    .expect("values parse");
+    let mut keys = Vec::new();
+    value_keys(&values, "", &mut keys);
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README");
+    let start = readme.find("Chart values (").expect("the values table");
+    let table: String = readme[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    // Every row's first cell names keys: each must be in values.yaml.
+    let mut documented = Vec::new();
+    for row in table.lines().skip(2) {
+        let first = row.split('|').nth(1).unwrap_or_default();
+        for k in first.split('`').skip(1).step_by(2) {
+            documented.push(k.to_string());
+        }
+    }
+    for k in &keys {
+        let covered = documented.contains(k)
+            || (k.starts_with("config.") && documented.iter().any(|d| d == "config.*"));
+        assert!(
+            covered,
+            "values.yaml's `{k}` is not in the README's values table"
+        );
+    }
+    for d in documented.iter().filter(|d| *d != "config.*") {
+        assert!(
+            keys.contains(d),
+            "the README documents `{d}`, values.yaml has no such key"
+        );
+    }
+    // config.X is the flag --x (kebab case) of the flags table.
+    for k in keys.iter().filter_map(|k| k.strip_prefix("config.")) {
+        let mut flag = String::from("--");
+        for c in k.chars() {
+            if c.is_ascii_uppercase() {
+                flag.push('-');
+            }
+            flag.push(c.to_ascii_lowercase());
+        }
+        assert!(
+            readme.contains(&format!("`{flag}`")),
+            "config.{k}: no flag {flag} in the README"
+        );
+    }
+}
+
+#[test]
+fn the_defaults_keep_the_replicas_apart_and_off_spot_and_monitoring_renders() {
+    let Some(helm) = helm() else { return };
+    let rendered = docs(&render(&helm, &[]));
+    let deploy = rendered
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("Deployment");
+    let spec = &deploy["spec"]["template"]["spec"];
+    let anti =
+        &spec["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0];
+    assert_eq!(
+        anti["podAffinityTerm"]["topologyKey"],
+        "kubernetes.io/hostname"
+    );
+    let pref = spec["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+        [0]["preference"]["matchExpressions"]
+        .as_array()
+        .expect("non-spot preference")
+        .iter()
+        .map(|e| e["key"].as_str().unwrap_or_default().to_string())
+        .collect::<Vec<_>>();
+    assert!(
+        pref.contains(&"eks.amazonaws.com/capacityType".to_string()),
+        "{pref:?}"
+    );
+    assert_eq!(
+        spec["topologySpreadConstraints"][0]["topologyKey"],
+        "topology.kubernetes.io/zone"
+    );
+    // The pods' labels are what the anti-affinity selects.
+    let labels = &deploy["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(labels["app.kubernetes.io/name"], "aws-spots-booster");
+    assert!(!rendered.iter().any(|d| d["kind"] == "PrometheusRule"));
+
+    let rendered = docs(&render(
+        &helm,
+        &[
+            "prometheusRule.enabled=true",
+            "grafanaDashboard.enabled=true",
+        ],
+    ));
+    let rule = rendered
+        .iter()
+        .find(|d| d["kind"] == "PrometheusRule")
+        .expect("PrometheusRule");
+    let shipped: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(format!("{}/files/alerts.yaml", chart())).expect("alerts"),
+    )
+    .expect("alerts parse");
+    assert_eq!(rule["spec"]["groups"], shipped["groups"]);
+    let cm = rendered
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["labels"]["grafana_dashboard"] == "1")
+        .expect("dashboard ConfigMap");
+    let dash: serde_json::Value =
+        serde_json::from_str(cm["data"]["aws-spots-booster.json"].as_str().expect("json"))
+            .expect("dashboard JSON");
+    assert_eq!(dash["uid"], "aws-spots-booster");
+}

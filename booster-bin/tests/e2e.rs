@@ -1004,3 +1004,445 @@ async fn e2e_17_give_back_keeps_what_is_not_ours() {
         ),
     );
 }
+
+/// 18. NTH in queue-processor mode with its default `cordonOnly=false`: on the rebalance
+/// recommendation from its SQS queue NTH taints, cordons and drains the node itself. The
+/// booster boosts on the taint, sees NTH's evictions (the pods' `DisruptionTarget`
+/// condition), follows that drain (`followDrain`) instead of starting a second one, and
+/// retires the node with decrement once NTH has emptied it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_18_nth_queue_processor_drains_and_the_booster_follows() {
+    let start = Instant::now();
+    let opts = Options {
+        nth_queue: Some(booster_tests::e2e::queue::QueueMode::default()),
+        // Long enough for a pass to see a pod on its way out (the booster lists a signalled
+        // node's pods at most every 5 s).
+        terminating_for: Some(Duration::from_secs(8)),
+        ..Options::default()
+    };
+    let Some((mut env, booster)) = with_booster(opts, bin()).await else {
+        return;
+    };
+    let (victim, instance) = env.signal_busiest().await;
+    let signalled = Instant::now();
+    let mut followed = None;
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        let ended = env.record.lock().is_ok_and(|r| r.ended.contains(&instance));
+        if ended {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{victim} not retired; logs in {}",
+            env.dir().display()
+        );
+        if followed.is_none()
+            && booster
+                .metric("spots_booster_actions_total", &["action=\"followDrain\""])
+                .await
+                >= 1.0
+        {
+            followed = Some(signalled.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let retired = signalled.elapsed().as_secs_f64();
+    let followed = followed.expect("the booster followed NTH's drain");
+    assert_eq!(
+        booster
+            .metric("spots_booster_actions_total", &["action=\"startDrain\""])
+            .await,
+        0.0,
+        "no second drain of a node NTH drains"
+    );
+    assert_eq!(booster.raises().await, 1.0, "one boost");
+    let (desired, ids) = env.group().await.expect("group");
+    let history = env.desired_history();
+    assert_eq!(history.iter().max(), Some(&4), "one boost: {history:?}");
+    assert_eq!(desired, 3, "retired with decrement: {history:?}");
+    assert!(!ids.contains(&instance));
+    assert!(!node_exists(&env, &victim).await, "its Node left with it");
+    env.wait_nodes_ready(3, 30).await.expect("3 Ready nodes");
+    report(
+        "18-nth-queue-processor-drains",
+        start,
+        &env,
+        &format!(
+            "NTH drained from its queue; the booster followed {followed:.0} s and retired {retired:.0} s after the signal, startDrain 0"
+        ),
+    );
+}
+
+/// `aws-spots-booster status` against the scenario's world, as an operator runs it.
+fn status(env: &Env, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin())
+        .arg("status")
+        .args(args)
+        .args(["--connection-mode", "kubectl", "--kubeconfig"])
+        .arg(&env.cp.kubeconfig)
+        .args([
+            "--aws-region",
+            "eu-west-1",
+            "--aws-endpoint-url",
+            &env.moto.url,
+        ])
+        .envs(booster_tests::moto::TEST_AWS_ENV)
+        .output()
+        .expect("status runs")
+}
+
+/// 19. A drain held by a budget (it allows no eviction; `--drain-timeout 15s`), seen the
+/// ways an operator sees it. `aws-spots-booster status` mid-drain: the table and the JSON
+/// name the node's boost (ours), its Ready replacement and its drain. The chart's dashboard
+/// and alert rules in a real Prometheus scraping the booster every second: `promtool
+/// check rules` passes, `SpotsBoosterDrainTimedOut` fires, every dashboard query and alert
+/// expression evaluates, and every metric each one names has series (a query naming a
+/// metric the binary does not export fails here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_19_a_blocked_drain_in_status_and_prometheus() {
+    use booster_tests::prometheus::{self, Prometheus};
+    let start = Instant::now();
+    let prom_bin = prometheus::binary();
+    assert!(
+        prom_bin.is_some() || !prometheus::required(),
+        "BOOSTER_PROMETHEUS names no Prometheus binary (make prometheus)"
+    );
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let (rules, dashboard) = prometheus::shipped(&repo);
+    if let Some(p) = &prom_bin {
+        let check = std::process::Command::new(p.with_file_name("promtool"))
+            .args(["check", "rules"])
+            .arg(&rules)
+            .output()
+            .expect("promtool runs");
+        assert!(
+            check.status.success(),
+            "promtool check rules: {}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+    let Some(mut env) = Env::start(Options::default()).await.expect("world") else {
+        return;
+    };
+    let pdbs: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> =
+        Api::namespaced(env.kube.clone(), booster_tests::e2e::NS);
+    pdbs.patch(
+        "web",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({"spec": {"maxUnavailable": 0}})),
+    )
+    .await
+    .expect("budget patched");
+    let booster = env
+        .booster(bin(), "booster", &["--drain-timeout", "15s"])
+        .expect("booster");
+    booster.wait_ready(60).await.expect("booster ready");
+    let prom = match &prom_bin {
+        Some(p) => {
+            let prom = Prometheus::start(p, env.dir(), &[booster.port], &rules)
+                .await
+                .expect("Prometheus starts");
+            prom.wait_scraped(30).await.expect("scraped");
+            Some(prom)
+        }
+        None => None,
+    };
+    let since = booster_tests::e2e::unix_now() - 5;
+    // A tenant's Event in NTH's shape from another component: rejected, counted.
+    let forged: k8s_openapi::api::core::v1::Event = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "forged.1", "namespace": "default"},
+        "involvedObject": {"kind": "Node", "name": "nowhere"},
+        "reason": "RebalanceRecommendation",
+        "message": "Rebalance recommendation received. Instance will be cordoned at 2026-01-01T00:00:00Z \n",
+        "source": {"component": "tenant-app"},
+        "type": "Normal"
+    }))
+    .expect("event");
+    Api::<k8s_openapi::api::core::v1::Event>::namespaced(env.kube.clone(), "default")
+        .create(&kube::api::PostParams::default(), &forged)
+        .await
+        .expect("forged Event");
+    let (victim, instance) = env.signal_busiest().await;
+    let signalled = Instant::now();
+    // The budget lets no pod go: the ledger says when the drain started.
+    let record = env.record.clone();
+    eventually(90, "the drain recorded in the ledger", || {
+        let started = record
+            .lock()
+            .is_ok_and(|r| r.ledger_drains.contains_key(&victim));
+        async move { started }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}; logs in {}", env.dir().display()));
+
+    // status, mid-drain.
+    let out = status(&env, &["-o", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let row = doc["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|r| r["node"] == victim.as_str()))
+        .unwrap_or_else(|| panic!("{victim} not in {doc}"))
+        .clone();
+    assert_eq!(row["instance"], instance.as_str());
+    assert_eq!(row["drain"]["state"], "draining", "{row}");
+    assert!(row["drain"]["podsLeft"].as_u64() > Some(0), "{row}");
+    assert_eq!(row["boost"]["state"], "applied", "{row}");
+    assert_eq!(row["boost"]["ours"], true, "{row}");
+    assert_eq!(row["replacement"]["ready"], true, "{row}");
+    let group = &doc["groups"][0];
+    assert_eq!(group["desired"], 4, "{doc}");
+    let out = status(&env, &[]);
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && table.contains("REPLACEMENT"),
+        "{table}"
+    );
+    let line = table
+        .lines()
+        .find(|l| l.contains(&victim))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        line.contains("→4 ours") && line.contains(" left"),
+        "{table}"
+    );
+    let out = status(&env, &[&victim]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("Drain: attempt") && text.contains("raised to 4 by the booster"),
+        "{text}"
+    );
+    let nodes_before = env.group().await.expect("group").1;
+    println!("status mid-drain:\n{table}");
+
+    let Some(prom) = prom else {
+        println!("prometheus: SKIPPED: no Prometheus binary (set BOOSTER_PROMETHEUS; `make prometheus` unpacks Debian's)");
+        report(
+            "19-a-blocked-drain-in-status",
+            start,
+            &env,
+            "status checked",
+        );
+        return;
+    };
+    let mut fired = None;
+    while fired.is_none() {
+        assert!(
+            signalled.elapsed() < Duration::from_secs(150),
+            "SpotsBoosterDrainTimedOut never fired; logs in {}",
+            env.dir().display()
+        );
+        let alerts = prom.alerts().await.unwrap_or_default();
+        if alerts
+            .iter()
+            .any(|(a, s)| a == "SpotsBoosterDrainTimedOut" && s == "firing")
+        {
+            fired = Some(signalled.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // The budget relaxed, the drain finishes and the node is retired (the group's
+    // AZRebalance warning comes with the retire).
+    assert!(env.group().await.expect("group").1.contains(&instance));
+    pdbs.patch(
+        "web",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({"spec": {"maxUnavailable": 1}})),
+    )
+    .await
+    .expect("budget relaxed");
+    env.wait_ended(&instance, 120)
+        .await
+        .unwrap_or_else(|e| panic!("{e}; logs in {}", env.dir().display()));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let alerts = prometheus::alert_rules(&std::fs::read_to_string(&rules).expect("rules"))
+        .expect("rules parse");
+    let queries =
+        prometheus::dashboard_queries(&std::fs::read_to_string(&dashboard).expect("dashboard"))
+            .expect("dashboard parses");
+    let mut missing = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    for (what, expr) in alerts.iter().chain(queries.iter()) {
+        if let Err(e) = prom.query(expr).await {
+            panic!("{what}: {expr}: {e}");
+        }
+        for m in prometheus::metrics_named(expr) {
+            if names.insert(m.clone()) && !prom.has_series(&m, since).await.expect("series") {
+                missing.push(format!("{m} (in {what})"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "named but never exported: {missing:?}; the booster's /metrics:\n{}",
+        booster.metrics().await
+    );
+    assert!(nodes_before.contains(&instance));
+    println!(
+        "prometheus: {} queries, {} alerts evaluated ({} metrics named, each with series; promtool check rules ok; SpotsBoosterDrainTimedOut firing {:.0} s after the signal)",
+        queries.len(),
+        alerts.len(),
+        names.len(),
+        fired.unwrap_or_default()
+    );
+    report(
+        "19-a-blocked-drain-in-status-and-prometheus",
+        start,
+        &env,
+        &format!(
+            "status mid-drain checked (table, JSON, sentences); {} dashboard queries and {} alert rules evaluated by Prometheus 2.42, the drain alert firing {:.0} s after the signal",
+            queries.len(),
+            alerts.len(),
+            fired.unwrap_or_default()
+        ),
+    );
+}
+
+/// 20. The booster drains the node it runs on (the chart prefers non-spot nodes, but a
+/// cluster may have none): the leader's pod is evicted with the node's other pods and its
+/// process gets SIGTERM, as the kubelet sends it. It stops its drain (the ledger keeps it)
+/// and releases the Lease; the standby takes over, resumes the drain and retires the node
+/// with decrement, without a second boost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_20_the_booster_drains_its_own_node() {
+    use k8s_openapi::api::core::v1::Pod;
+    let start = Instant::now();
+    let Some(mut env) = Env::start(Options::default()).await.expect("world") else {
+        return;
+    };
+    let mut a = env.booster(bin(), "booster-a", &[]).expect("a");
+    a.wait_ready(60).await.expect("a ready");
+    eventually(30, "a holds the Lease", || async {
+        env.lease_holder().await.as_deref() == Some("booster-a")
+    })
+    .await
+    .expect("lease");
+    let b = env.booster(bin(), "booster-b", &[]).expect("b");
+    b.wait_ready(60).await.expect("b ready");
+    // The least busy node: the booster's pod needs room there.
+    let (victim, instance) = env
+        .nodes_by_pods()
+        .await
+        .expect("nodes")
+        .pop()
+        .expect("a node");
+    // booster-a's pod as the chart runs it (a Deployment's), placed on the victim.
+    let labels = serde_json::json!({"app.kubernetes.io/name": "aws-spots-booster"});
+    let d: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "aws-spots-booster", "namespace": "kube-system"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "terminationGracePeriodSeconds": 2,
+                    "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 100, "preference": {"matchExpressions": [
+                            {"key": "kubernetes.io/hostname", "operator": "In", "values": [victim]}
+                        ]}}
+                    ]}},
+                    "containers": [{"name": "booster", "image": "aws-spots-booster",
+                        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]
+                }
+            }
+        }
+    }))
+    .expect("deployment");
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(env.kube.clone(), "kube-system")
+        .create(&kube::api::PostParams::default(), &d)
+        .await
+        .expect("the booster's Deployment");
+    let pods: Api<Pod> = Api::namespaced(env.kube.clone(), "kube-system");
+    let lp = kube::api::ListParams::default().labels("app.kubernetes.io/name=aws-spots-booster");
+    let found = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    eventually(60, "the booster's pod runs on the victim", || {
+        let (pods, lp, victim, found) = (pods.clone(), lp.clone(), victim.clone(), found.clone());
+        async move {
+            let Ok(list) = pods.list(&lp).await else {
+                return false;
+            };
+            let on = list.items.into_iter().find(|p| {
+                p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(victim.as_str())
+                    && booster_tests::e2e::pod_running(p)
+            });
+            let name = on.and_then(|p| p.metadata.name);
+            let placed = name.is_some();
+            if let Ok(mut f) = found.lock() {
+                *f = name;
+            }
+            placed
+        }
+    })
+    .await
+    .expect("placed");
+    let own = found.lock().ok().and_then(|f| f.clone()).expect("its name");
+    env.signal(&victim, &instance, Duration::from_secs(1), None)
+        .expect("signal");
+    let signalled = Instant::now();
+    // The kubelet's part: once the pod is evicted, its container gets SIGTERM.
+    eventually(120, "the booster's own pod evicted", || async {
+        pods.get_opt(&own)
+            .await
+            .map(|p| p.is_none_or(|p| p.metadata.deletion_timestamp.is_some()))
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}; logs in {}", env.dir().display()));
+    let evicted = signalled.elapsed().as_secs_f64();
+    let exit = a.terminate(40);
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "the leader ends cleanly on SIGTERM: {exit:?}"
+    );
+    let stopped = Instant::now();
+    eventually(30, "b takes the Lease", || async {
+        env.lease_holder().await.as_deref() == Some("booster-b")
+    })
+    .await
+    .expect("takeover");
+    let takeover = stopped.elapsed().as_secs_f64();
+    env.wait_ended(&instance, 120)
+        .await
+        .unwrap_or_else(|e| panic!("{e}; logs in {}", env.dir().display()));
+    let retired = signalled.elapsed().as_secs_f64();
+    let history = env.desired_history();
+    assert_eq!(history.iter().max(), Some(&4), "one boost: {history:?}");
+    assert_eq!(env.group().await.expect("group").0, 3, "{history:?}");
+    assert_eq!(
+        b.metric(
+            "spots_booster_actions_total",
+            &["action=\"setDesired\"", "outcome=\"ok\""]
+        )
+        .await,
+        0.0,
+        "the standby made no second boost"
+    );
+    assert!(
+        b.metric(
+            "spots_booster_actions_total",
+            &["action=\"retire\"", "outcome=\"ok\""]
+        )
+        .await
+            >= 1.0,
+        "the new leader retired it"
+    );
+    assert!(!node_exists(&env, &victim).await);
+    report(
+        "20-the-booster-drains-its-own-node",
+        start,
+        &env,
+        &format!(
+            "the leader's pod evicted {evicted:.0} s after the signal, SIGTERM; the standby led {takeover:.1} s later, resumed the drain and retired the node {retired:.0} s after the signal"
+        ),
+    );
+}

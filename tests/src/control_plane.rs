@@ -596,7 +596,8 @@ impl Drop for Frozen {
     }
 }
 
-fn signal(pid: u32, sig: &str) -> Result<(), String> {
+/// Sends `sig` (as `kill` spells it: `-TERM`) to `pid`.
+pub fn signal(pid: u32, sig: &str) -> Result<(), String> {
     let st = Command::new("kill")
         .args([sig, &pid.to_string()])
         .status()

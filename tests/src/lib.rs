@@ -2,3 +2,4 @@
 pub mod control_plane;
 pub mod e2e;
 pub mod moto;
+pub mod prometheus;

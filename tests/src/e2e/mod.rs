@@ -1239,6 +1239,23 @@ impl Booster {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGTERM, as the kubelet stops an evicted pod's container; waits up to `secs` for the
+    /// exit and returns its status (`None`: still running, then killed).
+    pub fn terminate(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = crate::control_plane::signal(c.id(), "-TERM");
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = c.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
+    }
+
     /// Kills it with SIGKILL (no clean-up of any kind).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
