@@ -27,6 +27,22 @@ async fn node_exists(env: &Env, name: &str) -> bool {
         .is_some()
 }
 
+/// Two replicas: `booster-a` holds the Lease, `booster-b` stands by.
+async fn leader_and_standby(
+    env: &Env,
+) -> (booster_tests::e2e::Booster, booster_tests::e2e::Booster) {
+    let a = env.booster(bin(), "booster-a", &[]).expect("a");
+    a.wait_ready(60).await.expect("a ready");
+    eventually(30, "a holds the Lease", || async {
+        env.lease_holder().await.as_deref() == Some("booster-a")
+    })
+    .await
+    .expect("lease");
+    let b = env.booster(bin(), "booster-b", &[]).expect("b");
+    b.wait_ready(60).await.expect("b ready");
+    (a, b)
+}
+
 /// 1. One signal: boost, replacement Ready, PDB-respecting drain, retire with decrement.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "e2e: run by `make e2e`"]
@@ -258,15 +274,7 @@ async fn e2e_4_two_replicas_lease_takeover() {
     let Some(mut env) = Env::start(opts).await.expect("world") else {
         return;
     };
-    let mut a = env.booster(bin(), "booster-a", &[]).expect("a");
-    a.wait_ready(60).await.expect("a ready");
-    eventually(30, "a holds the Lease", || async {
-        env.lease_holder().await.as_deref() == Some("booster-a")
-    })
-    .await
-    .expect("lease");
-    let b = env.booster(bin(), "booster-b", &[]).expect("b");
-    b.wait_ready(60).await.expect("b ready");
+    let (mut a, b) = leader_and_standby(&env).await;
     let ranked = env.nodes_by_pods().await.expect("nodes");
     let (first, first_id) = ranked[0].clone();
     env.signal(&first, &first_id, Duration::from_secs(1), None)
@@ -1319,15 +1327,7 @@ async fn e2e_20_the_booster_drains_its_own_node() {
     let Some(mut env) = Env::start(Options::default()).await.expect("world") else {
         return;
     };
-    let mut a = env.booster(bin(), "booster-a", &[]).expect("a");
-    a.wait_ready(60).await.expect("a ready");
-    eventually(30, "a holds the Lease", || async {
-        env.lease_holder().await.as_deref() == Some("booster-a")
-    })
-    .await
-    .expect("lease");
-    let b = env.booster(bin(), "booster-b", &[]).expect("b");
-    b.wait_ready(60).await.expect("b ready");
+    let (mut a, b) = leader_and_standby(&env).await;
     // The least busy node: the booster's pod needs room there.
     let (victim, instance) = env
         .nodes_by_pods()

@@ -662,12 +662,7 @@ impl Env {
         args.push("--mock-ip-count=1000".into());
         // The node's own identity, so that a real NTH's Events name this instance (the
         // mock's default is i-1234567890abcdef0 in us-east-1f).
-        let zone = self
-            .record
-            .lock()
-            .ok()
-            .and_then(|r| r.zones.get(instance).cloned())
-            .unwrap_or_else(|| "eu-west-1a".into());
+        let zone = self.zone_of(instance);
         let identity = self.cp.dir.join(format!("imds-{node}.json"));
         std::fs::write(&identity, imds_identity(node, instance, &zone).to_string())
             .map_err(|e| format!("metadata identity: {e}"))?;
@@ -746,6 +741,15 @@ impl Env {
         Ok(())
     }
 
+    /// The zone `instance` launched in.
+    fn zone_of(&self, instance: &str) -> String {
+        self.record
+            .lock()
+            .ok()
+            .and_then(|r| r.zones.get(instance).cloned())
+            .unwrap_or_else(|| "eu-west-1a".into())
+    }
+
     /// Queue-processor mode: the queue, and its processor (the real NTH if `BOOSTER_E2E_NTH`
     /// names one, else the harness's).
     async fn start_queue_processor(&mut self, mode: queue::QueueMode) -> Result<(), String> {
@@ -782,12 +786,7 @@ impl Env {
         rebalance_in: Duration,
         interruption: Option<(Duration, Duration)>,
     ) -> Result<(), String> {
-        let zone = self
-            .record
-            .lock()
-            .ok()
-            .and_then(|r| r.zones.get(instance).cloned())
-            .unwrap_or_else(|| "eu-west-1a".into());
+        let zone = self.zone_of(instance);
         let (asg, instance) = (self.asg.clone(), instance.to_string());
         self.tasks.push(tokio::spawn(async move {
             tokio::time::sleep(rebalance_in).await;
