@@ -52,6 +52,10 @@ struct PhaseLabel {
     phase: String,
 }
 
+/// How long a group warning stays on `spots_booster_group_warnings` after the last plan
+/// that carried it.
+const WARNING_SHOWN_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
 type PhaseHistograms = Family<PhaseLabel, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -75,6 +79,9 @@ pub struct Metrics {
     group_warnings: Family<GroupReasonLabels, Gauge>,
     aws_calls: Family<CallLabels, Counter>,
     aws_seen: BTreeMap<(&'static str, &'static str), u64>,
+    /// Each group warning and when a plan last carried it: some come with a single pass
+    /// (AZRebalance, at the retire), which no scrape would catch.
+    warnings_seen: BTreeMap<(String, String), std::time::Instant>,
     decide_seconds: Histogram,
     signal_to_boost_seconds: Histogram,
     boost_latency_seconds: PhaseHistograms,
@@ -154,7 +161,7 @@ impl Metrics {
         let group_warnings = Family::<GroupReasonLabels, Gauge>::default();
         registry.register(
             "spots_booster_group_warnings",
-            "1 while a group has something to know about: capacityRebalance, azRebalanceActive, launchFailing, launchSuspended, launchFailed, fallbackBoost",
+            "1 while a group has something to know about, and for 10 minutes after it was last seen: capacityRebalance, azRebalanceActive, launchFailing, launchSuspended, launchFailed, fallbackBoost",
             group_warnings.clone(),
         );
         let aws_calls = Family::<CallLabels, Counter>::default();
@@ -241,6 +248,7 @@ impl Metrics {
             group_warnings,
             aws_calls,
             aws_seen: BTreeMap::new(),
+            warnings_seen: BTreeMap::new(),
             decide_seconds,
             signal_to_boost_seconds,
             boost_latency_seconds,
@@ -339,12 +347,19 @@ impl Metrics {
                 })
                 .inc();
         }
-        self.group_warnings.clear();
+        let now = std::time::Instant::now();
         for w in &r.plan.warnings {
+            self.warnings_seen
+                .insert((w.group.clone(), w.reason.code()), now);
+        }
+        self.warnings_seen
+            .retain(|_, at| now.duration_since(*at) < WARNING_SHOWN_FOR);
+        self.group_warnings.clear();
+        for (group, reason) in self.warnings_seen.keys() {
             self.group_warnings
                 .get_or_create(&GroupReasonLabels {
-                    autoscaling_group: w.group.clone(),
-                    reason: w.reason.code(),
+                    autoscaling_group: group.clone(),
+                    reason: reason.clone(),
                 })
                 .set(1);
         }
