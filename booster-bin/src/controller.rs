@@ -843,6 +843,69 @@ mod tests {
         ));
     }
 
+    /// The engine starts the next attempt while the last one is still running (their
+    /// deadlines are the same instant): the replaced attempt's outcome is reported, its
+    /// Warning Event names what blocked it, and it counts as ended, not lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_drain_attempt_replaced_by_the_next_is_reported_not_lost() {
+        let s = SnapshotBuilder::new(t(100))
+            .group("spot", 1, 4, 6)
+            .entry("spot-0", t(10), |e| {
+                e.boost = Boost::Applied {
+                    to: 4,
+                    at: t(20),
+                    assumed: false,
+                }
+            })
+            .with_node("spot-0", |n| {
+                n.unschedulable = true;
+                n.pods_to_evict = 2;
+            })
+            .with_node("spot-3", |n| {
+                n.protected_for = Some("spot-0".into());
+                n.scale_down_disabled = true;
+                n.created_at = t(50);
+            })
+            .build();
+        let (mut cluster, cloud) = observing(&s);
+        cluster.expect_store_ledger().returning(|_| Ok(()));
+        // Still evicting when the next pass starts the next attempt.
+        cluster.expect_drain().returning(|_| {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(DrainOutcome::TimedOut {
+                blocker: "default/web-1 (blocked by PodDisruptionBudget default/web)".into(),
+            })
+        });
+        let warned = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let w = warned.clone();
+        cluster
+            .expect_record_event()
+            .returning(move |_, reason, msg, warning| {
+                if reason == Reason::DrainTimedOut
+                    && warning
+                    && msg.contains("PodDisruptionBudget default/web")
+                {
+                    w.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                Ok(())
+            });
+        let mut c = Controller::new(ports(cluster, cloud, true), Config::default(), clock);
+        let first = c.pass().await.expect("pass");
+        assert_eq!(first.drains_started, vec!["spot-0".to_string()]);
+        // The observed ledger still says not started: the engine starts it again.
+        let second = c.pass().await.expect("pass");
+        assert_eq!(second.drains_started, vec!["spot-0".to_string()]);
+        assert!(
+            matches!(
+                second.drains_ended.as_slice(),
+                [(n, Ok(DrainOutcome::TimedOut { blocker }))] if n == "spot-0" && blocker.contains("web-1")
+            ),
+            "{:?}",
+            second.drains_ended
+        );
+        assert_eq!(warned.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
     /// A scripted signal, with the controller restarted (a new process: nothing kept in
     /// memory) after every possible number of passes: one raise, ever.
     #[tokio::test]
