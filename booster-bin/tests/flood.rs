@@ -145,10 +145,10 @@ async fn an_event_flood_leaves_the_booster_near_its_idle_memory() {
          (peak {after_peak})",
         listed_in.as_secs_f64()
     );
-    // Held messages would be hundreds of MiB; a few Events' worth of bookkeeping and the
-    // allocator's slack are not (measured +4 and +5 MiB here alone, +10 under a parallel
-    // test run).
-    let bound = idle + 16;
+    // Held messages would be hundreds of MiB (1,000 x 256 KiB is 250 MiB); a few Events'
+    // worth of bookkeeping and the allocator's slack after a list in pages are not
+    // (measured +4 to +12 MiB here alone, +17 once under CI's parallel test run).
+    let bound = idle + 32;
     assert!(
         during <= bound,
         "watching the flood: {during} MiB, idle {idle} MiB"
