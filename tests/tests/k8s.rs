@@ -1447,6 +1447,17 @@ async fn a_drain_by_somebody_else_is_followed_and_pods_no_drain_may_evict_are_na
                 .expect("evicted");
         }
     };
+    // The harness's kubelet replaces a pod's conditions when it marks it Running: evict
+    // only after that, or its late write would wipe the eviction's condition.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    until("the pods running", || async {
+        let list = pods.list(&ListParams::default()).await.ok()?;
+        list.items
+            .iter()
+            .all(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .then_some(())
+    })
+    .await;
     evict("w-0").await;
     let marked = Api::<Pod>::namespaced(client.clone(), "default")
         .get("w-0")
