@@ -791,9 +791,10 @@ mod tests {
             .any(|a| matches!(a, Action::SetDesired { .. } | Action::BeginBoost { .. })));
     }
 
-    #[tokio::test]
-    async fn a_drain_that_times_out_is_reported_and_retried_by_the_engine() {
-        let s = SnapshotBuilder::new(t(100))
+    /// spot-0 signalled and boosted (ours), 2 pods on it, its replacement spot-3 Ready:
+    /// the engine starts its drain.
+    fn boosted_with_ready_replacement() -> Snapshot {
+        SnapshotBuilder::new(t(100))
             .group("spot", 1, 4, 6)
             .entry("spot-0", t(10), |e| {
                 e.boost = Boost::Applied {
@@ -811,7 +812,12 @@ mod tests {
                 n.scale_down_disabled = true;
                 n.created_at = t(50);
             })
-            .build();
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_drain_that_times_out_is_reported_and_retried_by_the_engine() {
+        let s = boosted_with_ready_replacement();
         let (mut cluster, cloud) = observing(&s);
         cluster.expect_store_ledger().returning(|_| Ok(()));
         cluster.expect_drain().returning(|_| {
@@ -848,25 +854,7 @@ mod tests {
     /// Warning Event names what blocked it, and it counts as ended, not lost.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_drain_attempt_replaced_by_the_next_is_reported_not_lost() {
-        let s = SnapshotBuilder::new(t(100))
-            .group("spot", 1, 4, 6)
-            .entry("spot-0", t(10), |e| {
-                e.boost = Boost::Applied {
-                    to: 4,
-                    at: t(20),
-                    assumed: false,
-                }
-            })
-            .with_node("spot-0", |n| {
-                n.unschedulable = true;
-                n.pods_to_evict = 2;
-            })
-            .with_node("spot-3", |n| {
-                n.protected_for = Some("spot-0".into());
-                n.scale_down_disabled = true;
-                n.created_at = t(50);
-            })
-            .build();
+        let s = boosted_with_ready_replacement();
         let (mut cluster, cloud) = observing(&s);
         cluster.expect_store_ledger().returning(|_| Ok(()));
         // Still evicting when the next pass starts the next attempt.

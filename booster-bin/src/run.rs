@@ -284,7 +284,6 @@ impl RunArgs {
         (3 * std_dur(self.resync)).max(self.pass_timeout() + std_dur(self.resync))
     }
 
-    /// The engine's settings.
     /// The Kubernetes client these flags name.
     pub async fn kube(&self) -> Result<kube::Client> {
         let mode = match self.connection_mode {
@@ -327,6 +326,7 @@ impl RunArgs {
         booster_aws::AutoScaling::new(&sdk, settings)
     }
 
+    /// The engine's settings.
     pub fn engine_config(&self) -> Config {
         Config {
             extra_nodes_per_signal: self.extra_nodes_over_calculation,

@@ -10,7 +10,7 @@ use kube::api::{Api, DeleteParams, EvictParams, ListParams, PostParams, Precondi
 use kube::Client;
 use tokio::time::Instant;
 
-use crate::convert::{pod_role, PodRole, PodRules};
+use crate::convert::{pod_name, pod_role, PodRole, PodRules};
 use crate::errors::{message_of, port_error, status_of};
 
 /// Wait between passes over the node's pods, and before retrying a refused eviction.
@@ -21,14 +21,6 @@ const RETRY_429: Duration = Duration::from_secs(5);
 const RETRY_REFUSED: Duration = Duration::from_secs(15);
 /// No single API call may hold a drain past its deadline.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn pod_name(p: &Pod) -> String {
-    format!(
-        "{}/{}",
-        p.metadata.namespace.as_deref().unwrap_or_default(),
-        p.metadata.name.as_deref().unwrap_or_default()
-    )
-}
 
 fn describe(blockers: &BTreeMap<String, String>) -> String {
     blockers
