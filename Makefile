@@ -19,7 +19,7 @@ export MOTO_SERVER := $(VENV)/bin/moto_server
 .PHONY: run test e2e toolchain moto servers helm prometheus apiserver-requests k8s-memory controller-memory event-flood-memory docker-build docker-push fmt-check clippy unit bench fuzz fmt clean-cache
 
 ## run: the main job. With no cluster it runs the embedded simulator: every built-in
-## scenario under nth-drain, upstream and booster, a table, and an HTML page of charts.
+## scenario under nth-drain, upstream, booster and booster-placeholder, a table, and an HTML page of charts.
 ## It builds only the offline commands (no Kubernetes, AWS or metrics code) with the `sim`
 ## profile (no LTO): about 2 minutes on 2 cores from empty caches.
 run: toolchain

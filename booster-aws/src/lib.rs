@@ -223,6 +223,7 @@ fn group_of(g: &AutoScalingGroup) -> Group {
         weights,
         warm_pool: g.warm_pool_configuration().is_some(),
         launch_failures: Vec::new(),
+        kind: booster_core::GroupKind::AutoScaling,
     }
 }
 

@@ -130,6 +130,7 @@ async fn a_capacity_rebalancing_group_never_gets_a_set_desired_capacity() {
             signals: Vec::new(),
             ledger: ledger.lock().expect("ledger").clone(),
             cloud_unavailable: None,
+            placeholders: Vec::new(),
         };
         let plan = decide(&s, &Config::default());
         let done = booster_core::exec::execute(

@@ -630,6 +630,7 @@ mod tests {
             signals: s.signals.clone(),
             ca_status: s.ca_status.clone(),
             ledger: s.ledger.clone(),
+            ..ClusterView::default()
         }
     }
 

@@ -125,6 +125,40 @@ impl Cluster for FencedCluster {
         .await
     }
 
+    async fn place_placeholders(
+        &self,
+        node: &str,
+        signal_at: booster_core::Timestamp,
+    ) -> Result<u32, PortError> {
+        fenced(
+            self.leader.as_ref(),
+            &self.writes,
+            ("place", node),
+            self.inner.place_placeholders(node, signal_at),
+        )
+        .await
+    }
+
+    async fn remove_placeholders(&self, node: &str) -> Result<(), PortError> {
+        fenced(
+            self.leader.as_ref(),
+            &self.writes,
+            ("unplace", node),
+            self.inner.remove_placeholders(node),
+        )
+        .await
+    }
+
+    async fn delete_nodeclaim(&self, name: &str) -> Result<(), PortError> {
+        fenced(
+            self.leader.as_ref(),
+            &self.writes,
+            ("delete nodeclaim", name),
+            self.inner.delete_nodeclaim(name),
+        )
+        .await
+    }
+
     async fn clear_boost_mark(&self, node: &str) -> Result<(), PortError> {
         fenced(
             self.leader.as_ref(),

@@ -18,6 +18,7 @@ fn color(p: Policy) -> &'static str {
         Policy::NthDrain => "#d62728",
         Policy::Upstream => "#ff7f0e",
         Policy::Booster => "#1f77b4",
+        Policy::BoosterPlaceholder => "#2ca02c",
     }
 }
 

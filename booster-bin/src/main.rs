@@ -51,8 +51,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Replay scenarios under nth-drain, upstream and booster in virtual time and compare
-    /// them. With no arguments: every built-in scenario, every policy, a table.
+    /// Replay scenarios under nth-drain, upstream, booster and booster-placeholder
+    /// (`--boost-mode placeholder`) in virtual time and compare them. With no arguments:
+    /// every built-in scenario, every policy, a table.
     #[command(
         after_help = "Examples:\n  aws-spots-booster simulate\n  aws-spots-booster simulate --scenario storm --policy booster,nth-drain --json\n  aws-spots-booster simulate --scenario my-cluster.yaml --html report.html"
     )]
@@ -63,7 +64,7 @@ enum Command {
         /// capacity-rebalance, weighted, az-rebalance, dry-pool, dry-pool-fallback.
         #[arg(long = "scenario", value_name = "NAME|FILE")]
         scenarios: Vec<String>,
-        /// `all`, or a comma-separated list of nth-drain, upstream, booster.
+        /// `all`, or a comma-separated list of nth-drain, upstream, booster, booster-placeholder.
         #[arg(long, default_value = "all", value_name = "all|NAME")]
         policy: String,
         /// Seed of every random draw (boot times, which nodes are signalled, lead times).

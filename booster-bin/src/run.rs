@@ -50,6 +50,15 @@ pub enum LogLevel {
     Error,
 }
 
+/// How a signal's capacity is asked for in Auto Scaling groups (`--boost-mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BoostModeArg {
+    /// SetDesiredCapacity on the signal's group.
+    Desired,
+    /// Placeholder pods; the autoscaler in charge provisions for them.
+    Placeholder,
+}
+
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -222,6 +231,27 @@ pub struct RunArgs {
     /// A group whose launch failed within this long is not boosted (its fallback is).
     #[arg(long, default_value = "10m", value_parser = dur, env = "LAUNCH_FAILURE_BACKOFF")]
     pub launch_failure_backoff: Dur,
+    /// How capacity is asked for in Auto Scaling groups: `desired` raises the group's
+    /// desired capacity; `placeholder` creates placeholder pods sized after the signalled
+    /// node's pods and lets Cluster Autoscaler pick the group (no SetDesiredCapacity
+    /// permission needed). Karpenter nodes always get placeholders.
+    #[arg(long, value_enum, default_value = "desired", env = "BOOST_MODE")]
+    pub boost_mode: BoostModeArg,
+    /// The image of placeholder pods (a pause container).
+    #[arg(
+        long,
+        default_value = "registry.k8s.io/pause:3.10",
+        env = "PLACEHOLDER_IMAGE"
+    )]
+    pub placeholder_image: String,
+    /// The PriorityClass of placeholder pods: below every workload (the chart makes one,
+    /// value -10: not below Cluster Autoscaler's expendable cutoff).
+    #[arg(
+        long,
+        default_value = "aws-spots-booster-placeholder",
+        env = "PLACEHOLDER_PRIORITY_CLASS"
+    )]
+    pub placeholder_priority_class: String,
 }
 
 /// `--fallback-groups`: `group=fallback|fallback,group=fallback`.
@@ -309,6 +339,10 @@ impl RunArgs {
                 evict_emptydir: self.drain_delete_emptydir_data,
                 ..booster_k8s::convert::PodRules::default()
             },
+            placeholders: booster_k8s::placeholders::PlaceholderSettings {
+                image: self.placeholder_image.clone(),
+                priority_class: self.placeholder_priority_class.clone(),
+            },
             ..booster_k8s::Settings::default()
         }
     }
@@ -354,6 +388,10 @@ impl RunArgs {
             }),
             fallback_groups: self.fallback_groups.clone(),
             launch_failure_backoff: self.launch_failure_backoff,
+            boost_mode: match self.boost_mode {
+                BoostModeArg::Desired => booster_core::BoostMode::Desired,
+                BoostModeArg::Placeholder => booster_core::BoostMode::Placeholder,
+            },
         }
     }
 }

@@ -44,7 +44,7 @@ fn policies(arg: &str) -> Result<Vec<Policy>> {
     arg.split(',')
         .map(|p| {
             Policy::parse(p.trim()).with_context(|| {
-                format!("--policy: unknown policy {p:?} (all, nth-drain, upstream, booster)")
+                format!("--policy: unknown policy {p:?} (all, nth-drain, upstream, booster, booster-placeholder)")
             })
         })
         .collect()

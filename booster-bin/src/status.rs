@@ -202,6 +202,10 @@ fn boost_view(e: &Entry) -> BoostView {
             v.state = "applied";
             (v.to, v.ours) = (Some(*to), Some(!assumed));
         }
+        Boost::Placeholders { .. } => {
+            v.state = "placeholders";
+            v.ours = Some(true);
+        }
         Boost::Abandoned { reason } => {
             v.state = "abandoned";
             v.reason = Some(reason.code());

@@ -67,6 +67,33 @@ pub struct Config {
     pub fallback_groups: BTreeMap<String, Vec<String>>,
     /// A group whose launch failed within this long is not boosted (its fallback is).
     pub launch_failure_backoff: Dur,
+    /// How capacity is asked for in Auto Scaling groups (`--boost-mode`). Karpenter
+    /// NodePools always get placeholders: they have no desired capacity.
+    pub boost_mode: BoostMode,
+}
+
+/// How a signal's replacement capacity is asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BoostMode {
+    /// Raise the signal's Auto Scaling group's desired capacity (`SetDesiredCapacity`).
+    #[default]
+    Desired,
+    /// Create placeholder pods that ask for what the signalled node's pods ask for: the
+    /// autoscaler in charge (Cluster Autoscaler, Karpenter) provisions their node by its own
+    /// rules (expander, similar groups, max sizes, weights). No Auto Scaling write is needed
+    /// for the boost.
+    Placeholder,
+}
+
+impl BoostMode {
+    /// The flag's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BoostMode::Desired => "desired",
+            BoostMode::Placeholder => "placeholder",
+        }
+    }
 }
 
 /// The default opt-out tag key.
@@ -114,6 +141,7 @@ impl Default for Config {
             cluster_tag: None,
             fallback_groups: BTreeMap::new(),
             launch_failure_backoff: Dur::from_mins(10),
+            boost_mode: BoostMode::Desired,
         }
     }
 }

@@ -13,6 +13,8 @@
 //!   leaves an expired, unreleased entry that the next plan releases again;
 //! * `Retire` is the other way round: `retiring` is stored first (with everything before
 //!   it), then the terminate is sent, so that a crash never leads to a second one unseen;
+//! * `Place` and `DeleteNodeClaim` are write-ahead too: the record is stored first, then
+//!   the pods are made or the NodeClaim deleted;
 //! * drains are returned to the caller, to be started only after the ledger that says they
 //!   started is stored.
 //!
@@ -251,6 +253,44 @@ pub async fn execute(
                         RetireOutcome::AlreadyGone => Effect::AlreadyDone,
                     })
             }
+            Action::Place {
+                node, signal_at, ..
+            } => {
+                // Write-ahead, as for a boost: the record and the node's mark come first,
+                // so that a crash after the pods were made finds them recorded.
+                run.working.apply(a);
+                if !run.stored_or_abort().await {
+                    break;
+                }
+                let made =
+                    match mark_boosts(cluster, &run.working, std::slice::from_ref(node)).await {
+                        Ok(()) => cluster.place_placeholders(node, *signal_at).await,
+                        Err(e) => Err(e),
+                    };
+                made.map(|n| {
+                    if n > 0 {
+                        Effect::Done
+                    } else {
+                        Effect::AlreadyDone
+                    }
+                })
+            }
+            Action::Unplace { node, .. } => cluster
+                .remove_placeholders(node)
+                .await
+                .map(|()| Effect::Done),
+            Action::DeleteNodeClaim { nodeclaim, .. } => {
+                // Write-ahead, as for a retire.
+                run.working.apply(a);
+                if !run.stored_or_abort().await {
+                    break;
+                }
+                match cluster.delete_nodeclaim(nodeclaim).await {
+                    Ok(()) => Ok(Effect::Done),
+                    Err(PortError::NotFound(_)) => Ok(Effect::AlreadyDone),
+                    Err(e) => Err(e),
+                }
+            }
             Action::Hold { .. } => Ok(Effect::Held),
         };
         run.record(index, result);
@@ -351,14 +391,21 @@ pub fn snapshot_without_cloud(
     last: &[crate::snapshot::Group],
     why: String,
 ) -> crate::snapshot::Snapshot {
+    let mut groups: Vec<crate::snapshot::Group> = last
+        .iter()
+        .filter(|g| g.kind == crate::snapshot::GroupKind::AutoScaling)
+        .cloned()
+        .collect();
+    groups.extend(view.node_pools);
     crate::snapshot::Snapshot {
         now,
         ca_status: view.ca_status,
-        groups: last.to_vec(),
+        groups,
         nodes: view.nodes,
         signals: view.signals,
         ledger: view.ledger,
         cloud_unavailable: Some(why),
+        placeholders: view.placeholders,
     }
 }
 
@@ -370,8 +417,10 @@ async fn describe(
 ) -> Result<Vec<crate::snapshot::Group>, PortError> {
     let mut names = view.groups_to_describe();
     let mut groups = cloud.describe_groups(&names).await?;
+    // A NodeClaim's instance is Karpenter's, in no Auto Scaling group: not asked about.
     let known: std::collections::BTreeSet<&str> = groups
         .iter()
+        .chain(&view.node_pools)
         .flat_map(|g| g.instances.iter().map(|i| i.id.as_str()))
         .collect();
     let fresh: Vec<String> = view
@@ -428,6 +477,7 @@ async fn complete(
             g.launch_failures = cloud.scaling_failures(&g.name).await.unwrap_or_default();
         }
     }
+    groups.extend(view.node_pools);
     crate::snapshot::Snapshot {
         now,
         ca_status: view.ca_status,
@@ -436,5 +486,6 @@ async fn complete(
         signals: view.signals,
         ledger: view.ledger,
         cloud_unavailable: None,
+        placeholders: view.placeholders,
     }
 }

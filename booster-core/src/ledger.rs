@@ -11,6 +11,9 @@
 //!        └──────────────▶ Abandoned (no boost: drained without, or expired)
 //!  drain: NotStarted ──StartDrain──▶ Draining{since, attempt} ──(pods gone)──▶ Retire
 //!  retire: `retiring` stored first, then TerminateInstanceInAutoScalingGroup
+//!          (Karpenter NodePools: then the NodeClaim is deleted)
+//!  placeholders: RecordSignal ─▶ Placeholders{at} ──Place (stored first, then the pods)
+//!          the pods are deleted (Unplace) once the drain ends or the signal is handled
 //! ```
 
 use std::collections::BTreeMap;
@@ -102,6 +105,13 @@ pub enum Boost {
         /// decrement.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         assumed: bool,
+    },
+    /// The capacity is asked for with placeholder pods (a Karpenter NodePool, or
+    /// `--boost-mode placeholder`), recorded before they are made: the autoscaler in charge
+    /// provisions the replacement, which is the Ready node they run on.
+    Placeholders {
+        /// When they were asked for.
+        at: Timestamp,
     },
     /// This signal gets no boost (its drain started first, or it expired).
     Abandoned {
@@ -238,15 +248,23 @@ impl Ledger {
             Action::Forget { node, .. } => {
                 self.entries.remove(node);
             }
-            Action::Retire { node, at, .. } => {
+            Action::Retire { node, at, .. } | Action::DeleteNodeClaim { node, at, .. } => {
                 if let Some(e) = self.entries.get_mut(node) {
                     e.retiring.get_or_insert(*at);
+                }
+            }
+            Action::Place { node, at, .. } => {
+                if let Some(e) = self.entries.get_mut(node) {
+                    if let Boost::Queued { .. } = e.boost {
+                        e.boost = Boost::Placeholders { at: *at };
+                    }
                 }
             }
             Action::SetDesired { .. }
             | Action::Cordon { .. }
             | Action::Protect { .. }
             | Action::Unprotect { .. }
+            | Action::Unplace { .. }
             | Action::Hold { .. } => {}
         }
     }

@@ -35,11 +35,12 @@ pub mod testkit;
 pub mod time;
 
 pub use ca_status::{CaNodeGroup, CaStatus, CaStatusError, CaStatusFormat};
-pub use config::Config;
+pub use config::{BoostMode, Config};
 pub use engine::decide;
 pub use ledger::{Boost, DrainState, Entry, Ledger};
 pub use plan::{Action, Plan, Reason, Rejected, Rejection};
 pub use snapshot::{
-    CaObservation, Group, Instance, Lifecycle, Node, Signal, SignalSource, Snapshot,
+    CaObservation, Group, GroupKind, Instance, Lifecycle, Node, Placeholders, Signal, SignalSource,
+    Snapshot,
 };
 pub use time::{Dur, Timestamp};

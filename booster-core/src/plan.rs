@@ -267,6 +267,41 @@ pub enum Action {
         /// Why.
         reason: Reason,
     },
+    /// Ledger then Kubernetes: the entry's `Placeholders` record is stored (write-ahead),
+    /// then the signal's placeholder pods are made: a pause container each, in a
+    /// PriorityClass below every workload, asking what the signalled node's evictable pods
+    /// ask, where they may run. Idempotent: their names derive from the node and
+    /// `signal_at`, so a repeated call or a restart never makes a second set.
+    Place {
+        /// The signalled node.
+        node: String,
+        /// The signal's time (part of the pods' identity).
+        signal_at: Timestamp,
+        /// Now.
+        at: Timestamp,
+        /// Why.
+        reason: Reason,
+    },
+    /// Kubernetes: delete the placeholder pods made for a signal (all of them, whatever
+    /// signal time they carry).
+    Unplace {
+        /// The signalled node they stand for.
+        node: String,
+        /// Why.
+        reason: Reason,
+    },
+    /// Ledger then Kubernetes: record `retiring` (stored before the call), then delete the
+    /// drained node's Karpenter NodeClaim: Karpenter terminates the instance. No AWS call.
+    DeleteNodeClaim {
+        /// The drained node.
+        node: String,
+        /// Its NodeClaim.
+        nodeclaim: String,
+        /// Now.
+        at: Timestamp,
+        /// Why.
+        reason: Reason,
+    },
     /// Ledger: drop the entry of a node that is gone.
     Forget {
         /// The node.
@@ -328,6 +363,9 @@ impl Action {
             | Action::FollowDrain { reason, .. }
             | Action::Retire { reason, .. }
             | Action::Release { reason, .. }
+            | Action::Place { reason, .. }
+            | Action::Unplace { reason, .. }
+            | Action::DeleteNodeClaim { reason, .. }
             | Action::Forget { reason, .. }
             | Action::Hold { reason, .. } => *reason,
         }
@@ -347,6 +385,9 @@ impl Action {
             Action::FollowDrain { .. } => "followDrain",
             Action::Retire { .. } => "retire",
             Action::Release { .. } => "release",
+            Action::Place { .. } => "place",
+            Action::Unplace { .. } => "unplace",
+            Action::DeleteNodeClaim { .. } => "deleteNodeClaim",
             Action::Forget { .. } => "forget",
             Action::Hold { .. } => "hold",
         }
@@ -363,6 +404,9 @@ impl Action {
             | Action::FollowDrain { node, .. }
             | Action::Retire { node, .. }
             | Action::Release { node, .. }
+            | Action::Place { node, .. }
+            | Action::Unplace { node, .. }
+            | Action::DeleteNodeClaim { node, .. }
             | Action::Forget { node, .. }
             | Action::Hold { node, .. } => Some(node),
             Action::BeginBoost { .. } | Action::SetDesired { .. } | Action::ConfirmBoost { .. } => {
@@ -542,6 +586,16 @@ reasons! {
     FallbackBoost => "the group cannot launch: boosting its fallback group instead",
     /// A retire was sent and the instance is not leaving yet.
     RetireInFlight => "retire sent; waiting for the instance to leave",
+    /// Placeholder pods are asked for: the autoscaler in charge provisions their node,
+    /// which is the replacement.
+    PlaceholdersRecorded => "placing placeholder pods for the signal: the autoscaler in charge provisions the replacement",
+    /// Placeholder pods stand for no live signal of theirs (the ledger lost it, or they
+    /// are an earlier signal's): they are deleted.
+    PlaceholdersOrphaned => "placeholder pods stand for no live signal: deleted",
+    /// A Karpenter node has no NodeClaim to delete: it is not retired by the booster.
+    NodeClaimMissing => "the Karpenter node has no NodeClaim owner: not retired by the booster",
+    /// The node carries `karpenter.sh/do-not-disrupt`: no drain is started.
+    NodeDoNotDisrupt => "the node carries karpenter.sh/do-not-disrupt: no drain is started (it waits for its interruption or its expiry)",
 }
 
 impl std::fmt::Display for Action {
@@ -555,6 +609,7 @@ impl std::fmt::Display for Action {
                     Boost::Queued { reason } => format!("queued:{reason}"),
                     Boost::Applying { from, to, .. } => format!("applying:{from}->{to}"),
                     Boost::Applied { to, .. } => format!("applied:{to}"),
+                    Boost::Placeholders { .. } => "placeholders".to_string(),
                     Boost::Abandoned { reason } => format!("abandoned:{reason}"),
                 };
                 let released = if entry.released_at.is_some() {
@@ -624,6 +679,11 @@ impl std::fmt::Display for Action {
                 ..
             } => write!(f, "release {node} ({r})"),
             Action::Release { node, .. } => write!(f, "release {node} keep-cordon ({r})"),
+            Action::Place { node, .. } => write!(f, "place {node} ({r})"),
+            Action::Unplace { node, .. } => write!(f, "unplace {node} ({r})"),
+            Action::DeleteNodeClaim {
+                node, nodeclaim, ..
+            } => write!(f, "deleteNodeClaim {node} {nodeclaim} ({r})"),
             Action::Forget { node, .. } => write!(f, "forget {node} ({r})"),
             Action::Hold { node, .. } => write!(f, "hold {node} ({r})"),
         }

@@ -144,6 +144,11 @@ pub struct ClusterView {
     pub ca_status: CaObservation,
     /// The ledger as stored.
     pub ledger: Ledger,
+    /// The booster's placeholder pods, per signal.
+    pub placeholders: Vec<crate::snapshot::Placeholders>,
+    /// Karpenter NodePools as groups ([`crate::snapshot::GroupKind::NodePool`]), their
+    /// NodeClaims as instances: the Kubernetes side knows them, Auto Scaling does not.
+    pub node_pools: Vec<Group>,
 }
 
 impl ClusterView {
@@ -162,6 +167,7 @@ impl ClusterView {
     pub fn groups_to_describe(&self) -> Vec<String> {
         let mut names = self.ca_group_names();
         names.extend(self.ledger.entries.values().map(|e| e.group.clone()));
+        names.retain(|n| !self.node_pools.iter().any(|p| &p.name == n));
         names.sort_unstable();
         names.dedup();
         names
@@ -203,6 +209,19 @@ pub trait Cluster: Send + Sync {
     async fn clear_boost_mark(&self, _node: &str) -> Result<(), PortError> {
         Ok(())
     }
+    /// Makes the placeholder pods of `node`'s signal at `signal_at` (see
+    /// [`crate::plan::Action::Place`]); those already there are left as they are. Returns
+    /// how many it made.
+    async fn place_placeholders(
+        &self,
+        node: &str,
+        signal_at: crate::time::Timestamp,
+    ) -> Result<u32, PortError>;
+    /// Deletes every placeholder pod made for `node`'s signals.
+    async fn remove_placeholders(&self, node: &str) -> Result<(), PortError>;
+    /// Deletes a Karpenter NodeClaim (Karpenter then terminates its instance). A NodeClaim
+    /// already gone is [`PortError::NotFound`].
+    async fn delete_nodeclaim(&self, name: &str) -> Result<(), PortError>;
     /// Records a Kubernetes Event on the node.
     async fn record_event(
         &self,

@@ -37,6 +37,28 @@ pub struct Snapshot {
     /// `cloudUnavailable`); the Kubernetes-only steps go on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_unavailable: Option<String>,
+    /// The booster's placeholder pods, one set per signal they stand for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placeholders: Vec<Placeholders>,
+}
+
+/// The placeholder pods made for one signal, as observed (the adapter finds them by their
+/// label, so a restarted controller sees the ones it made before).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Placeholders {
+    /// The signalled node they ask capacity for.
+    pub node: String,
+    /// The signal's time, as recorded when they were made: a set of an earlier signal of
+    /// the same node is not this signal's.
+    pub signal_at: Timestamp,
+    /// How many there are.
+    pub pods: u32,
+    /// How many run on a Ready node other than the signalled one.
+    pub running: u32,
+    /// The nodes they run on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }
 
 impl Snapshot {
@@ -135,6 +157,31 @@ pub struct Group {
     /// groups with a boost in flight.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub launch_failures: Vec<LaunchFailure>,
+    /// What the group is: an Auto Scaling group, or a Karpenter NodePool (whose instances
+    /// are its NodeClaims).
+    #[serde(default, skip_serializing_if = "GroupKind::is_auto_scaling")]
+    pub kind: GroupKind,
+}
+
+/// Where a group's capacity comes from, and how a node of it is retired.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GroupKind {
+    /// An EC2 Auto Scaling group: boosted by desired capacity (or placeholders with
+    /// [`crate::config::BoostMode::Placeholder`]), retired by
+    /// `TerminateInstanceInAutoScalingGroup`.
+    #[default]
+    AutoScaling,
+    /// A Karpenter NodePool: no desired capacity, so boosted by placeholder pods that
+    /// Karpenter provisions for; a node is retired by deleting its NodeClaim (Karpenter
+    /// terminates the instance). `min_size`, `max_size` and `desired` mean nothing here.
+    NodePool,
+}
+
+impl GroupKind {
+    fn is_auto_scaling(&self) -> bool {
+        *self == GroupKind::AutoScaling
+    }
 }
 
 /// A scaling activity that failed: a launch that did not happen.
@@ -318,6 +365,13 @@ pub struct Node {
     /// entry from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boost_mark: Option<crate::ledger::Entry>,
+    /// The Karpenter NodeClaim that owns the Node (its owner reference), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodeclaim: Option<String>,
+    /// Carries `karpenter.sh/do-not-disrupt: "true"`: its owner asked that nothing disrupts
+    /// it, so it is never drained by the booster (it waits for its interruption or expiry).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub do_not_disrupt: bool,
 }
 
 /// What a claimed signal was read from.

@@ -303,6 +303,9 @@ pub mod mocks {
             async fn protect(&self, node: &str, for_node: &str) -> Result<(), PortError>;
             async fn unprotect(&self, node: &str) -> Result<(), PortError>;
             async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError>;
+            async fn place_placeholders(&self, node: &str, signal_at: crate::time::Timestamp) -> Result<u32, PortError>;
+            async fn remove_placeholders(&self, node: &str) -> Result<(), PortError>;
+            async fn delete_nodeclaim(&self, name: &str) -> Result<(), PortError>;
             async fn record_event(&self, node: &str, reason: Reason, message: &str, warning: bool) -> Result<(), PortError>;
         }
     }

@@ -16,6 +16,7 @@ use booster_core::{
     decide, Action, CaObservation, Config, Dur, Group, Instance, Lifecycle, Node, Plan, Signal,
     Snapshot, Timestamp,
 };
+use booster_core::{BoostMode, Placeholders};
 use proptest::prelude::*;
 
 const IGNORED: &str = "ignored";
@@ -73,9 +74,10 @@ fn config() -> impl Strategy<Value = Config> {
         0u32..2,
         prop::bool::weighted(0.1),
         60u64..300,
+        prop::bool::weighted(0.3),
     )
         .prop_map(
-            |(conc, between, wait, expiry, cap, extra, disable_drain, timeout)| {
+            |(conc, between, wait, expiry, cap, extra, disable_drain, timeout, placeholders)| {
                 let mut c = Config {
                     max_concurrent_drains: conc,
                     time_between_drains: Dur::from_secs(between),
@@ -85,6 +87,11 @@ fn config() -> impl Strategy<Value = Config> {
                     extra_nodes_per_signal: extra,
                     disable_drain,
                     drain_timeout: Dur::from_secs(timeout),
+                    boost_mode: if placeholders {
+                        BoostMode::Placeholder
+                    } else {
+                        BoostMode::Desired
+                    },
                     ..Config::default()
                 };
                 c.ignored_groups.insert(IGNORED.to_string());
@@ -108,6 +115,17 @@ struct Checks {
     added: BTreeMap<String, u32>,
     removed: BTreeMap<String, u32>,
     last_drain_start: Option<Timestamp>,
+    /// (node, signal time) -> placeholder sets made for it, and sets the world destroyed.
+    placed: BTreeMap<(String, Timestamp), u32>,
+    lost: BTreeMap<(String, Timestamp), u32>,
+}
+
+/// A set of placeholder pods in the model: the autoscaler launched `host` for it.
+struct PhSet {
+    node: String,
+    signal_at: Timestamp,
+    pods: u32,
+    host: Option<String>,
 }
 
 struct World {
@@ -126,6 +144,7 @@ struct World {
     crash: Option<u8>,
     /// Groups (by index) whose launches fail.
     dry: BTreeSet<usize>,
+    placeholders: Vec<PhSet>,
     checks: Checks,
 }
 
@@ -215,6 +234,7 @@ impl World {
             seq: 0,
             crash: None,
             dry: BTreeSet::new(),
+            placeholders: Vec::new(),
             checks: Checks::default(),
         };
         for (name, min, desired, max) in [
@@ -285,6 +305,68 @@ impl World {
         }
     }
 
+    fn placeholder_sets(&self) -> Vec<Placeholders> {
+        self.placeholders
+            .iter()
+            .map(|p| {
+                let up = p
+                    .host
+                    .as_ref()
+                    .and_then(|h| self.nodes.get(h))
+                    .is_some_and(|h| h.ready);
+                Placeholders {
+                    node: p.node.clone(),
+                    signal_at: p.signal_at,
+                    pods: p.pods,
+                    running: if up { p.pods } else { 0 },
+                    hosts: p.host.iter().cloned().collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// The autoscaler provisions for a new set of placeholders: one node in the signalled
+    /// node's group, if it has room and can launch.
+    fn place(&mut self, node: &str, signal_at: Timestamp) -> Result<(), TestCaseError> {
+        if self
+            .placeholders
+            .iter()
+            .any(|p| p.node == node && p.signal_at == signal_at)
+        {
+            return Ok(());
+        }
+        let key = (node.to_string(), signal_at);
+        let made = self.checks.placed.entry(key.clone()).or_default();
+        *made += 1;
+        let lost = self.checks.lost.get(&key).copied().unwrap_or(0);
+        prop_assert!(
+            *made <= 1 + lost,
+            "property 3: {} sets of placeholders for {} at {}",
+            made,
+            node,
+            signal_at
+        );
+        let pods = self.nodes.get(node).map_or(0, |n| n.pods_to_evict);
+        let mut host = None;
+        if let Some(gi) = self.group_of(node) {
+            let g = &mut self.groups[gi];
+            if pods > 0 && g.desired < g.max_size && !self.dry.contains(&gi) {
+                g.desired += 1;
+                *self.checks.added.entry(g.name.clone()).or_default() += 1;
+                let before: BTreeSet<String> = self.nodes.keys().cloned().collect();
+                self.reconcile_asgs();
+                host = self.nodes.keys().find(|k| !before.contains(*k)).cloned();
+            }
+        }
+        self.placeholders.push(PhSet {
+            node: node.to_string(),
+            signal_at,
+            pods,
+            host,
+        });
+        Ok(())
+    }
+
     fn group_of(&self, node: &str) -> Option<usize> {
         let id = self.nodes.get(node)?.instance_id.clone()?;
         self.groups
@@ -326,6 +408,15 @@ impl World {
             }
             self.nodes
                 .retain(|_, n| n.instance_id.as_deref() != Some(id.as_str()));
+            let nodes = &self.nodes;
+            let lost = &mut self.checks.lost;
+            self.placeholders.retain(|p| {
+                let gone = p.host.as_ref().is_some_and(|h| !nodes.contains_key(h));
+                if gone {
+                    *lost.entry((p.node.clone(), p.signal_at)).or_default() += 1;
+                }
+                !gone
+            });
         }
         // Events expire, counted from their creation.
         let now = self.now;
@@ -483,6 +574,7 @@ impl World {
             signals: self.signals.iter().chain(&self.forged).cloned().collect(),
             ledger: self.ledger.clone(),
             cloud_unavailable: None,
+            placeholders: self.placeholder_sets(),
         }
     }
 
@@ -642,9 +734,13 @@ impl World {
                 }
             }
             // Write-ahead: a crash inside a retire leaves its record, not its call.
-            Action::Retire { .. } if world_part_only => {
+            Action::Retire { .. } | Action::Place { .. } if world_part_only => {
                 self.ledger.apply(a);
             }
+            Action::Place {
+                node, signal_at, ..
+            } => self.place(node, *signal_at)?,
+            Action::Unplace { node, .. } => self.placeholders.retain(|p| &p.node != node),
             Action::Cordon { node, .. }
             | Action::Protect { node, .. }
             | Action::Unprotect { node, .. }
@@ -665,7 +761,9 @@ impl World {
                     prop_assert!(
                         matches!(
                             e.map(|e| &e.boost),
-                            Some(Boost::Applied { assumed: false, .. })
+                            Some(
+                                Boost::Applied { assumed: false, .. } | Boost::Placeholders { .. }
+                            )
                         ),
                         "property 2: decrement without a boost of ours"
                     );
@@ -813,6 +911,29 @@ fn check_plan(s: &Snapshot, cfg: &Config, plan: &Plan) -> Result<(), TestCaseErr
     let ca_ok = booster_core::engine::ca_gate(&s.ca_status, s.now, cfg).is_ok();
     let mut starts = 0u32;
     for a in &plan.actions {
+        // Placeholder mode starts no desired-capacity boost (the autoscaler provisions);
+        // one recorded before a switch of mode is only settled.
+        if cfg.boost_mode == BoostMode::Placeholder {
+            let new_boost = match a {
+                Action::BeginBoost { .. } => true,
+                Action::RecordSignal { entry, reason, .. } => {
+                    *reason != booster_core::Reason::LedgerRecovered
+                        && matches!(entry.boost, Boost::Applying { .. } | Boost::Applied { .. })
+                        && !matches!(
+                            s.ledger.entries.get(a.node().unwrap_or_default()),
+                            Some(e) if e.boost == entry.boost
+                        )
+                }
+                Action::SetDesired { nodes, .. } => nodes.iter().any(|n| {
+                    !matches!(
+                        s.ledger.entries.get(n).map(|e| &e.boost),
+                        Some(Boost::Applying { .. })
+                    )
+                }),
+                _ => false,
+            };
+            prop_assert!(!new_boost, "placeholder mode: {}", a);
+        }
         // Property 9: ignored and opted-out groups are never touched.
         if a.is_mutation() {
             if let Some(g) = a.group() {
@@ -958,6 +1079,8 @@ proptest! {
             prop_assert!(!n.unschedulable, "property 6: {} still cordoned; ledger {:?}", n.name, w.ledger.entries.get(&n.name));
             prop_assert!(!(n.protected_for.is_some() && n.scale_down_disabled), "property 10: {} still protected", n.name);
         }
+        // No orphaned capacity: no placeholder outlives its signal.
+        prop_assert!(w.placeholders.is_empty(), "property 10: placeholders left for {:?}", w.placeholders.iter().map(|p| &p.node).collect::<Vec<_>>());
     }
 }
 

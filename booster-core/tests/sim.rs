@@ -8,7 +8,7 @@ use booster_core::sim::{run, Policy, Report, Scenario};
 use booster_core::{Config, Dur};
 use proptest::prelude::*;
 
-fn by_policy(s: &Scenario, seed: u64) -> [Report; 3] {
+fn by_policy(s: &Scenario, seed: u64) -> [Report; 4] {
     Policy::ALL.map(|p| run(s, p, seed))
 }
 
@@ -36,6 +36,46 @@ fn built_in_scenarios_parse_and_run_without_broken_properties() {
     }
 }
 
+/// `--boost-mode placeholder` on every built-in scenario: the properties hold, no
+/// SetDesiredCapacity is ever sent (Cluster Autoscaler scales up for the placeholders), none
+/// is left at the end, and where a boost helps it helps as desired capacity does.
+#[test]
+fn placeholder_mode_boosts_through_the_autoscaler_and_leaves_nothing() {
+    for s in scenario::builtins().expect("built-ins parse") {
+        for seed in [1, 2] {
+            let [nth, _, desired, ph] = by_policy(&s, seed);
+            let name = &s.name;
+            assert!(
+                ph.violations.is_empty(),
+                "{name} {seed}: {:?}",
+                ph.violations
+            );
+            assert_eq!(
+                calls(&ph, "SetDesired"),
+                0,
+                "{name} {seed}: placeholders only"
+            );
+            assert_eq!(
+                ph.placeholders_at_end, 0,
+                "{name} {seed}: placeholders left"
+            );
+            assert_eq!(ph.unsignalled_nodes_touched, 0, "{name} {seed}");
+            if desired.pending_pod_seconds == 0 && nth.pending_pod_seconds > 0 {
+                assert!(
+                    ph.pending_pod_seconds * 10 < nth.pending_pod_seconds,
+                    "{name} {seed}: placeholder mode {} pending pod-s vs nth-drain {}",
+                    ph.pending_pod_seconds,
+                    nth.pending_pod_seconds
+                );
+            }
+        }
+    }
+    let s = scenario::builtin("single-signal").expect("single-signal");
+    let [_, _, _, ph] = by_policy(&s, 1);
+    assert!(ph.placeholders_made > 0, "the signal got placeholders");
+    assert_eq!(ph.pending_pod_seconds, 0, "{ph:?}");
+}
+
 #[test]
 fn a_run_is_a_function_of_scenario_and_seed() {
     let s = scenario::builtin("storm").expect("storm");
@@ -50,7 +90,7 @@ fn a_run_is_a_function_of_scenario_and_seed() {
 fn storm_booster_has_less_deficit_than_both_and_fewer_calls_than_upstream() {
     let s = scenario::builtin("storm").expect("storm");
     for seed in 1..=5 {
-        let [nth, up, b] = by_policy(&s, seed);
+        let [nth, up, b, _] = by_policy(&s, seed);
         assert!(
             b.signals >= 6,
             "seed {seed}: the storm happened ({} signals)",
@@ -91,7 +131,7 @@ fn storm_booster_has_less_deficit_than_both_and_fewer_calls_than_upstream() {
 #[test]
 fn steady_state_costs_one_describe_a_minute() {
     let s = scenario::builtin("steady").expect("steady");
-    let [_, up, b] = by_policy(&s, 1);
+    let [_, up, b, _] = by_policy(&s, 1);
     let minutes = s.duration.as_millis() / 60_000;
     assert_eq!(b.aws_calls_total, calls(&b, "DescribeAutoScalingGroups"));
     assert!(
@@ -117,7 +157,7 @@ fn forged_events_change_nothing_under_the_booster() {
         ..s.clone()
     };
     for seed in [1, 2, 3] {
-        let [_, up, b] = by_policy(&s, seed);
+        let [_, up, b, _] = by_policy(&s, seed);
         let base = run(&clean, Policy::Booster, seed);
         assert_eq!(b.forged_events, 70);
         assert_eq!(b.unsignalled_nodes_touched, 0, "seed {seed}");
@@ -153,7 +193,7 @@ fn forged_events_change_nothing_under_the_booster() {
 fn capacity_rebalancing_gets_no_second_replacement_from_the_booster() {
     let s = scenario::builtin("capacity-rebalance").expect("scenario");
     for seed in [1, 2, 3] {
-        let [nth, up, b] = by_policy(&s, seed);
+        let [nth, up, b, _] = by_policy(&s, seed);
         assert_eq!(calls(&b, "SetDesiredCapacity"), 0, "seed {seed}");
         assert_eq!(
             calls(&b, "TerminateInstanceInAutoScalingGroup"),
@@ -179,7 +219,7 @@ fn capacity_rebalancing_gets_no_second_replacement_from_the_booster() {
 #[test]
 fn weighted_groups_get_boosts_that_launch() {
     let s = scenario::builtin("weighted").expect("scenario");
-    let [nth, up, b] = by_policy(&s, 1);
+    let [nth, up, b, _] = by_policy(&s, 1);
     assert_eq!(b.raises_without_launch, 0);
     assert_eq!(calls(&b, "SetDesiredCapacity"), 1);
     assert_eq!(b.capacity_deficit_node_seconds, 0.0);
@@ -211,7 +251,7 @@ fn a_dry_pool_with_a_fallback_keeps_the_workload_whole() {
     let with = scenario::builtin("dry-pool-fallback").expect("scenario");
     let without = scenario::builtin("dry-pool").expect("scenario");
     for seed in [1, 2, 3] {
-        let [nth, up, b] = by_policy(&with, seed);
+        let [nth, up, b, _] = by_policy(&with, seed);
         assert!(
             b.capacity_deficit_node_seconds < nth.capacity_deficit_node_seconds
                 && b.capacity_deficit_node_seconds < up.capacity_deficit_node_seconds,
@@ -229,7 +269,7 @@ fn a_dry_pool_with_a_fallback_keeps_the_workload_whole() {
 #[test]
 fn never_interrupted_leaves_nothing_cordoned_under_the_booster() {
     let s = scenario::builtin("never-interrupted").expect("scenario");
-    let [nth, _, b] = by_policy(&s, 1);
+    let [nth, _, b, _] = by_policy(&s, 1);
     assert_eq!(b.cordoned_at_end, 0);
     assert_eq!(
         calls(&b, "TerminateInstanceInAutoScalingGroup"),
@@ -259,7 +299,7 @@ fn a_restart_mid_drain_does_not_boost_twice_and_the_drain_completes() {
 #[test]
 fn at_max_size_the_booster_never_drains_into_no_capacity() {
     let s = scenario::builtin("at-max-size").expect("scenario");
-    let [nth, up, b] = by_policy(&s, 1);
+    let [nth, up, b, _] = by_policy(&s, 1);
     assert_eq!(calls(&b, "SetDesiredCapacity"), 0, "no room to boost");
     assert!(b.capacity_deficit_node_seconds <= up.capacity_deficit_node_seconds);
     assert!(b.capacity_deficit_node_seconds < nth.capacity_deficit_node_seconds);

@@ -46,6 +46,8 @@ pub struct Settings {
     /// Evictions override the pods' grace period with this (upstream
     /// `--ignore-pods-grace-period` is `Some(0)`).
     pub eviction_grace_seconds: Option<u32>,
+    /// What placeholder pods are made of (they live in `namespace`).
+    pub placeholders: crate::placeholders::PlaceholderSettings,
 }
 
 impl Default for Settings {
@@ -59,6 +61,7 @@ impl Default for Settings {
             manager: "aws-spots-booster".into(),
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "aws-spots-booster".into()),
             eviction_grace_seconds: None,
+            placeholders: Default::default(),
         }
     }
 }
@@ -71,9 +74,12 @@ fn slim_node(n: &mut KNode) {
             k == convert::SCALE_DOWN_DISABLED
                 || k == convert::PROTECTED_FOR
                 || k == convert::BOOST_MARK
+                || k == convert::DO_NOT_DISRUPT
         });
     }
-    n.metadata.labels = None;
+    if let Some(l) = n.metadata.labels.as_mut() {
+        l.retain(|k, _| k == convert::NODEPOOL_LABEL);
+    }
     if let Some(s) = n.status.as_mut() {
         s.images = None;
         s.volumes_attached = None;
@@ -171,6 +177,8 @@ pub struct KubeCluster {
     ca: Store<ConfigMap>,
     /// The ledger ConfigMap, watched (no GET per pass).
     ledger: Store<ConfigMap>,
+    /// The booster's placeholder pods, watched in its namespace.
+    placeholders: Store<Pod>,
     /// What this replica knows of the ledger beyond the watch.
     ledger_state: Mutex<LedgerState>,
     changed: Arc<Changes>,
@@ -288,6 +296,15 @@ impl KubeCluster {
             changed.clone(),
             contact.clone(),
         );
+        let (placeholders, t5) = spawn_reflector(
+            Api::<Pod>::namespaced(client.clone(), &settings.namespace),
+            watcher::Config::default()
+                .timeout(crate::WATCH_TIMEOUT_SECS)
+                .labels(crate::placeholders::LABEL),
+            |p: &mut Pod| p.metadata.managed_fields = None,
+            changed.clone(),
+            contact.clone(),
+        );
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -302,13 +319,14 @@ impl KubeCluster {
             events,
             ca,
             ledger,
+            placeholders,
             ledger_state: Mutex::new(LedgerState::default()),
             changed,
             contact,
             drains: drain::Progress::default(),
             censuses: Default::default(),
             recorder,
-            tasks: vec![t1, t2, t3, t4],
+            tasks: vec![t1, t2, t3, t4, t5],
         }
     }
 
@@ -319,6 +337,7 @@ impl KubeCluster {
             self.events.wait_until_ready().await;
             self.ca.wait_until_ready().await.ok();
             self.ledger.wait_until_ready().await.ok();
+            self.placeholders.wait_until_ready().await.ok();
         };
         tokio::time::timeout(timeout, all)
             .await
@@ -465,7 +484,8 @@ impl Cluster for KubeCluster {
         }
         let mut nodes = Vec::new();
         let mut signals = Vec::new();
-        for n in self.nodes.state() {
+        let all = self.nodes.state();
+        for n in &all {
             let name = n.metadata.name.clone().unwrap_or_default();
             let pods = if signalled.contains(&name) {
                 // One node's pods that cannot be listed stop only that node's drain from
@@ -477,8 +497,18 @@ impl Cluster for KubeCluster {
             } else {
                 PodCensus::default()
             };
-            nodes.push(convert::node_of(&n, pods));
+            nodes.push(convert::node_of(n, pods));
         }
+        let ready: BTreeSet<&str> = nodes
+            .iter()
+            .filter(|n| n.ready)
+            .map(|n| n.name.as_str())
+            .collect();
+        let placeholders = crate::placeholders::sets_of(
+            self.placeholders.state().iter().map(|p| p.as_ref()),
+            |h| ready.contains(h),
+        );
+        let node_pools = convert::node_pools(&all);
         signals.extend(self.events.signals());
         let ca_status = convert::ca_observation(
             self.ca
@@ -492,6 +522,8 @@ impl Cluster for KubeCluster {
             signals,
             ca_status,
             ledger,
+            placeholders,
+            node_pools,
         })
     }
 
@@ -655,6 +687,72 @@ impl Cluster for KubeCluster {
             &self.drains,
         )
         .await
+    }
+
+    async fn place_placeholders(
+        &self,
+        node: &str,
+        signal_at: booster_core::Timestamp,
+    ) -> Result<u32, PortError> {
+        let Some(n) = self.nodes.get(&reflector::ObjectRef::new(node)) else {
+            return Err(PortError::NotFound(format!("node {node}")));
+        };
+        let pods = self.pods_on(node).await?;
+        let evictable: Vec<&Pod> = pods
+            .iter()
+            .filter(|p| convert::pod_role(p, &self.settings.pods) == convert::PodRole::Evict)
+            .collect();
+        let ns = &self.settings.namespace;
+        let wanted = crate::placeholders::pods_for(
+            &n,
+            signal_at,
+            &evictable,
+            ns,
+            &self.settings.placeholders,
+        );
+        let api = Api::<Pod>::namespaced(self.client.clone(), ns);
+        let pp = PostParams {
+            field_manager: Some(self.settings.manager.clone()),
+            ..PostParams::default()
+        };
+        let mut made = 0;
+        for p in &wanted {
+            match api.create(&pp, p).await {
+                Ok(_) => made += 1,
+                // Made before (a repeated pass, a restart): the set is not made twice.
+                Err(e) if crate::errors::status_of(&e) == Some(409) => {}
+                Err(e) => return Err(port_error(&format!("create placeholder for {node}"), e)),
+            }
+        }
+        self.contact.touch();
+        Ok(made)
+    }
+
+    async fn remove_placeholders(&self, node: &str) -> Result<(), PortError> {
+        let api = Api::<Pod>::namespaced(self.client.clone(), &self.settings.namespace);
+        let selector = format!(
+            "{}={}",
+            crate::placeholders::FOR_LABEL,
+            crate::placeholders::for_label(node)
+        );
+        let dp = kube::api::DeleteParams {
+            grace_period_seconds: Some(0),
+            ..kube::api::DeleteParams::default()
+        };
+        api.delete_collection(&dp, &ListParams::default().labels(&selector))
+            .await
+            .map(|_| self.contact.touch())
+            .map_err(|e| port_error(&format!("delete placeholders of {node}"), e))
+    }
+
+    async fn delete_nodeclaim(&self, name: &str) -> Result<(), PortError> {
+        let gvk = kube::api::GroupVersionKind::gvk("karpenter.sh", "v1", "NodeClaim");
+        let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, "nodeclaims");
+        let api = Api::<kube::api::DynamicObject>::all_with(self.client.clone(), &ar);
+        api.delete(name, &kube::api::DeleteParams::default())
+            .await
+            .map(|_| self.contact.touch())
+            .map_err(|e| port_error(&format!("delete NodeClaim {name}"), e))
     }
 
     async fn record_event(

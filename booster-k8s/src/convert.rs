@@ -17,6 +17,15 @@ pub const PROTECTED_FOR: &str = "aws-spots-booster/protected-for";
 /// The booster's durable trace of a boost made for a signalled node (its ledger entry at
 /// the time), written before `SetDesiredCapacity`: the ledger can be rebuilt from it.
 pub const BOOST_MARK: &str = "aws-spots-booster/boost";
+/// Karpenter's NodePool label on its nodes.
+pub const NODEPOOL_LABEL: &str = "karpenter.sh/nodepool";
+/// Karpenter's opt-out of disruption, on pods and nodes.
+pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
+/// The group name of a Karpenter NodePool in the snapshot and the ledger: apart from any
+/// Auto Scaling group's.
+pub fn nodepool_group(pool: &str) -> String {
+    format!("nodepool/{pool}")
+}
 /// CA's annotation on its status ConfigMap.
 pub const CA_LAST_UPDATED: &str = "cluster-autoscaler.kubernetes.io/last-updated";
 /// The key of the ledger in its ConfigMap.
@@ -106,12 +115,15 @@ pub fn node_of(n: &KNode, pods: PodCensus) -> Node {
     let rebalance_taint = has_rebalance_taint(n);
     let cordon = owner(n, owns_unschedulable).filter(|_| unschedulable);
     let taint = owner(n, owns_rebalance_taint).filter(|_| rebalance_taint);
+    let nodeclaim = nodeclaim_of(n);
     Node {
         name: meta.name.clone().unwrap_or_default(),
+        // A Karpenter node's machine is its NodeClaim where the provider id is no EC2 one.
         instance_id: spec
             .and_then(|s| s.provider_id.as_deref())
             .and_then(instance_id_from_provider_id)
-            .map(str::to_string),
+            .map(str::to_string)
+            .or_else(|| nodeclaim.clone()),
         created_at: meta.creation_timestamp.as_ref().map(ts).unwrap_or_default(),
         ready: n
             .status
@@ -130,7 +142,63 @@ pub fn node_of(n: &KNode, pods: PodCensus) -> Node {
         unevictable: pods.unevictable,
         evicted_by_others: pods.evicted_by_others,
         boost_mark: ann(BOOST_MARK).and_then(boost_mark_of),
+        nodeclaim,
+        do_not_disrupt: ann(DO_NOT_DISRUPT).is_some_and(|v| v.trim() == "true"),
     }
+}
+
+/// The Karpenter NodeClaim that owns the Node, if one does.
+pub fn nodeclaim_of(n: &KNode) -> Option<String> {
+    n.metadata.owner_references.as_ref()?.iter().find_map(|o| {
+        (o.kind == "NodeClaim" && o.api_version.starts_with("karpenter.sh/"))
+            .then(|| o.name.clone())
+    })
+}
+
+/// Karpenter's nodes as NodePool groups: one group per `karpenter.sh/nodepool` label of a
+/// node a NodeClaim owns, its nodes' machines as instances (leaving once the Node is being
+/// deleted or Karpenter tainted it `karpenter.sh/disrupted`).
+pub fn node_pools(nodes: &[std::sync::Arc<KNode>]) -> Vec<booster_core::Group> {
+    use booster_core::{Group, GroupKind, Instance, Lifecycle};
+    let mut pools: BTreeMap<String, Group> = BTreeMap::new();
+    for n in nodes {
+        let Some(pool) = n
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(NODEPOOL_LABEL))
+        else {
+            continue;
+        };
+        let core = node_of(n, PodCensus::default());
+        let (Some(_), Some(id)) = (core.nodeclaim, core.instance_id) else {
+            continue;
+        };
+        let leaving = n.metadata.deletion_timestamp.is_some()
+            || has_taint(n, |k| k == "karpenter.sh/disrupted");
+        let name = nodepool_group(pool);
+        let g = pools.entry(name.clone()).or_insert_with(|| Group {
+            name,
+            kind: GroupKind::NodePool,
+            ..Group::default()
+        });
+        g.instances.push(Instance {
+            id,
+            az: String::new(),
+            lifecycle: if leaving {
+                Lifecycle::Terminating
+            } else if core.ready {
+                Lifecycle::InService
+            } else {
+                Lifecycle::Pending
+            },
+            healthy: true,
+            protected_from_scale_in: false,
+            instance_type: String::new(),
+            weight: None,
+        });
+    }
+    pools.into_values().collect()
 }
 
 /// The longest boost mark read: the booster writes about 300 bytes; anything much larger
@@ -328,6 +396,14 @@ pub fn pod_role(p: &Pod, rules: &PodRules) -> PodRole {
     }
     let annotations = meta.annotations.as_ref();
     if annotations.is_some_and(|a| a.contains_key("kubernetes.io/config.mirror")) {
+        return PodRole::Ignore;
+    }
+    // The booster's own placeholders go with the node; a drain waits for none of them.
+    if meta
+        .labels
+        .as_ref()
+        .is_some_and(|l| l.contains_key(crate::placeholders::LABEL))
+    {
         return PodRole::Ignore;
     }
     let daemon = meta.owner_references.as_ref().is_some_and(|os| {

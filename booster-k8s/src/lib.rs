@@ -19,6 +19,7 @@ pub mod drain;
 mod errors;
 pub mod event;
 pub mod lease;
+pub mod placeholders;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1278,6 +1278,7 @@ async fn pass(
         signals: view.signals,
         ledger: view.ledger,
         cloud_unavailable: None,
+        placeholders: view.placeholders,
     };
     let plan = booster_core::decide(&snapshot, cfg);
     let ex = booster_core::exec::execute(

@@ -100,7 +100,13 @@ impl<'a> Decider<'a> {
     }
 
     /// Records a fresh signal in the ledger with the boost decided for it.
-    fn record_boost(&mut self, w: &Want<'a>, id: &str, boost: Boost, fallback: Option<String>) {
+    pub(super) fn record_boost(
+        &mut self,
+        w: &Want<'a>,
+        id: &str,
+        boost: Boost,
+        fallback: Option<String>,
+    ) {
         let earlier = self.s.ledger.entries.get(w.node);
         let reason = if earlier.is_some_and(|e| self.node_of(w.node, e).is_some()) {
             Reason::SignalAfterRelease
@@ -135,6 +141,10 @@ impl<'a> Decider<'a> {
                     Some(id) => self.record_without_boost(w, id, Reason::CapacityRebalance),
                     None => self.hold(w.node, Reason::CapacityRebalance),
                 }
+                continue;
+            }
+            if self.by_placeholders(w.own) {
+                self.place_for(w);
                 continue;
             }
             match self.route(w.own) {

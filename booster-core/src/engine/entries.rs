@@ -2,7 +2,7 @@
 
 use crate::ledger::{Boost, DrainState, Entry};
 use crate::plan::{Action, Reason};
-use crate::snapshot::{Group, Node};
+use crate::snapshot::{Group, GroupKind, Node};
 
 use super::boosts::Want;
 use super::Decider;
@@ -183,7 +183,12 @@ impl<'a> Decider<'a> {
                     reason: Reason::DrainedByOthers,
                 })
             }
-            DrainState::NotStarted => self.drain_readiness(name, e),
+            DrainState::NotStarted => {
+                if matches!(e.boost, Boost::Placeholders { .. }) {
+                    self.keep_placed(name, e);
+                }
+                self.drain_readiness(name, e)
+            }
             DrainState::Draining { .. } | DrainState::ByOthers { .. } if drained => {
                 self.retire(group, name, e, Reason::DrainComplete)
             }
@@ -242,6 +247,10 @@ impl<'a> Decider<'a> {
         };
         let (reason, deadline) = match &e.boost {
             Boost::Applying { .. } => (Reason::BoostInFlight, None),
+            Boost::Placeholders { .. } if self.placeholders_ready(name, e) => {
+                (Reason::ReplacementReady, None)
+            }
+            Boost::Placeholders { at } => (Reason::ReplacementWaitOver, Some(at.plus(wait))),
             Boost::Applied { .. } if ready_replacement => (Reason::ReplacementReady, None),
             // The replacement will not come: waiting out the replacement wait gains nothing.
             Boost::Applied { at, .. } if launch_failed(*at) => {
@@ -266,10 +275,10 @@ impl<'a> Decider<'a> {
             (Reason::BoostInFlight, _) => self.hold(name, Reason::BoostInFlight),
             // `boosts` already said why a queued signal waits.
             (_, None) if matches!(e.boost, Boost::Queued { .. }) => {}
-            (_, None) if !matches!(e.boost, Boost::Applied { .. }) => self.hold(name, reason),
+            (_, None) if !boosted(&e.boost) => self.hold(name, reason),
             // Applied and failed: drained now, so that Cluster Autoscaler looks elsewhere.
             (_, Some(d)) if self.now < d => {
-                let why = if matches!(e.boost, Boost::Applied { .. }) {
+                let why = if boosted(&e.boost) {
                     Reason::WaitingForReplacement
                 } else {
                     reason
@@ -285,6 +294,9 @@ impl<'a> Decider<'a> {
                 .is_some_and(|n| !n.unevictable.is_empty()) =>
             {
                 self.hold(name, Reason::PodsNeverEvicted)
+            }
+            _ if self.nodes.get(name).is_some_and(|n| n.do_not_disrupt) => {
+                self.hold(name, Reason::NodeDoNotDisrupt)
             }
             _ => self.candidates.push(DrainCandidate {
                 node: name,
@@ -309,14 +321,33 @@ impl<'a> Decider<'a> {
                 return;
             }
         }
+        if group.kind == GroupKind::NodePool {
+            // Karpenter terminates the instance of a deleted NodeClaim (after its own drain,
+            // which finds nothing left): no AWS call, no desired capacity to give back.
+            match self.nodes.get(name).and_then(|n| n.nodeclaim.as_ref()) {
+                Some(claim) => self.push(Action::DeleteNodeClaim {
+                    node: name.to_string(),
+                    nodeclaim: claim.clone(),
+                    at: self.now,
+                    reason,
+                }),
+                None => self.hold(name, Reason::NodeClaimMissing),
+            }
+            return;
+        }
         let weight = self
             .instances
             .get(e.instance_id.as_str())
             .map_or(1, |(g, i)| g.weight_of(i));
         // Only a boost we made in this group is given back; an assumed one was somebody
-        // else's capacity, and a fallback boost raised another group.
-        let boosted =
-            matches!(e.boost, Boost::Applied { assumed: false, .. }) && e.fallback.is_none();
+        // else's capacity, and a fallback boost raised another group. Placeholders gave a
+        // node back only if the autoscaler launched one for them in this group (the marker
+        // of `protect_hosts`).
+        let boosted = match e.boost {
+            Boost::Applied { assumed, .. } => !assumed && e.fallback.is_none(),
+            Boost::Placeholders { .. } => self.stood_in(name, e),
+            _ => false,
+        };
         // Never below min size: the API would refuse, and CA owns that floor.
         let decrement = boosted && group.desired >= group.min_size.saturating_add(weight);
         if decrement && !group.suspended("AZRebalance") && zones(group) > 1 {
@@ -331,6 +362,11 @@ impl<'a> Decider<'a> {
             reason,
         });
     }
+}
+
+/// Whether capacity was asked for this signal (desired capacity raised, or placeholders).
+fn boosted(b: &Boost) -> bool {
+    matches!(b, Boost::Applied { .. } | Boost::Placeholders { .. })
 }
 
 /// How long a retire stays in flight before it is sent again.

@@ -13,7 +13,9 @@
 //!    `time_between_drains` (`drains.rs`);
 //! 4. replacements: protect new ones, unprotect those whose signal is handled
 //!    (`replacements.rs`);
-//! 5. when Auto Scaling did not answer, what needs it waits (`cloud.rs`).
+//! 5. placeholder pods whose signal is handled are deleted (`placeholders.rs`, which also
+//!    holds how a placeholder boost is asked for and when its replacement is there);
+//! 6. when Auto Scaling did not answer, what needs it waits (`cloud.rs`).
 //!
 //! This module holds `decide`, the indexes every step reads and the small helpers.
 //!
@@ -25,6 +27,7 @@ mod boosts;
 mod cloud;
 mod drains;
 mod entries;
+mod placeholders;
 mod recover;
 mod replacements;
 mod signals;
@@ -79,6 +82,8 @@ fn plan_for(snapshot: &Snapshot, config: &Config) -> Plan {
     d.walk_groups();
     d.start_drains();
     d.replacements();
+    d.protect_hosts();
+    d.sweep_placeholders();
     d.plan.dry_run = config.dry_run;
     d.plan
 }
@@ -108,11 +113,13 @@ pub fn ca_gate<'a>(
 pub fn untouchable(group: &Group, config: &Config) -> Option<Reason> {
     if config.ignored_groups.contains(&group.name) {
         Some(Reason::GroupIgnored)
-    } else if config
-        .cluster_tag
-        .as_ref()
-        .is_some_and(|k| !group.tags.contains_key(k))
+    } else if group.kind == crate::snapshot::GroupKind::AutoScaling
+        && config
+            .cluster_tag
+            .as_ref()
+            .is_some_and(|k| !group.tags.contains_key(k))
     {
+        // A NodePool is this cluster's by being in it.
         Some(Reason::GroupNotThisCluster)
     } else if group
         .tags

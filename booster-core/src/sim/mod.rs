@@ -60,11 +60,19 @@ pub enum Policy {
     Upstream,
     /// This project's engine.
     Booster,
+    /// This project's engine with `--boost-mode placeholder`: placeholder pods, and Cluster
+    /// Autoscaler provisions for them.
+    BoosterPlaceholder,
 }
 
 impl Policy {
     /// All policies, in report order.
-    pub const ALL: [Policy; 3] = [Policy::NthDrain, Policy::Upstream, Policy::Booster];
+    pub const ALL: [Policy; 4] = [
+        Policy::NthDrain,
+        Policy::Upstream,
+        Policy::Booster,
+        Policy::BoosterPlaceholder,
+    ];
 
     /// The name used on the command line.
     pub fn as_str(self) -> &'static str {
@@ -72,6 +80,7 @@ impl Policy {
             Policy::NthDrain => "nth-drain",
             Policy::Upstream => "upstream",
             Policy::Booster => "booster",
+            Policy::BoosterPlaceholder => "booster-placeholder",
         }
     }
 
@@ -115,6 +124,10 @@ pub fn run_traced(
         Policy::NthDrain => Box::new(NoController),
         Policy::Upstream => Box::new(UpstreamCtl::new(cfg)),
         Policy::Booster => Box::new(BoosterCtl::new(cfg)),
+        Policy::BoosterPlaceholder => Box::new(BoosterCtl::new(Config {
+            boost_mode: crate::config::BoostMode::Placeholder,
+            ..cfg
+        })),
     };
     let end = START.plus(scenario.duration);
     let mut restarts: Vec<(Timestamp, Dur)> = scenario
@@ -148,7 +161,10 @@ pub fn run_traced(
         }
     }
     let mut g = lock(&w);
-    let cordoned = g.cordoned();
+    let at_end = report::AtEnd {
+        cordoned: g.cordoned(),
+        placeholders: g.placeholders_left(),
+    };
     let metrics = std::mem::take(&mut g.metrics);
     metrics.report(
         &scenario.name,
@@ -156,7 +172,7 @@ pub fn run_traced(
         seed,
         scenario.duration.as_millis() / 1000,
         scenario.pods_per_node,
-        cordoned,
+        at_end,
     )
 }
 

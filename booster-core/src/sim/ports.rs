@@ -289,6 +289,22 @@ impl Cluster for SimCluster {
         .await
     }
 
+    async fn place_placeholders(&self, node: &str, signal_at: Timestamp) -> Result<u32, PortError> {
+        let mut w = lock(&self.w);
+        w.node_mut(node)?;
+        Ok(w.place(node, signal_at))
+    }
+
+    async fn remove_placeholders(&self, node: &str) -> Result<(), PortError> {
+        lock(&self.w).unplace(node);
+        Ok(())
+    }
+
+    async fn delete_nodeclaim(&self, name: &str) -> Result<(), PortError> {
+        // The simulated world has Auto Scaling groups only.
+        Err(PortError::NotFound(format!("nodeclaim {name}")))
+    }
+
     async fn record_event(
         &self,
         _node: &str,

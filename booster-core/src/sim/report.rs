@@ -26,6 +26,7 @@ pub(crate) struct Metrics {
     pub interruptions: u32,
     pub desired_lowered: u32,
     pub decisions: u64,
+    pub placeholders_made: u32,
     pub violations: Vec<String>,
     pub series: Vec<Sample>,
 }
@@ -104,10 +105,24 @@ pub struct Report {
     pub desired_lowered: u32,
     /// Decisions the controller made (loop passes).
     pub decisions: u64,
+    /// Placeholder pods the policy made (placeholder mode).
+    #[serde(default)]
+    pub placeholders_made: u32,
+    /// Placeholder pods still there at the end.
+    #[serde(default)]
+    pub placeholders_at_end: u32,
     /// Broken properties seen during the run (empty when all held).
     pub violations: Vec<String>,
     /// The capacity chart.
     pub series: Vec<Sample>,
+}
+
+/// What is left over when a run ends.
+pub(crate) struct AtEnd {
+    /// Nodes still cordoned whose instance is not leaving.
+    pub cordoned: u32,
+    /// Placeholder pods still there.
+    pub placeholders: u32,
 }
 
 fn node_seconds(pod_seconds: u64, pods_per_node: u32) -> f64 {
@@ -127,7 +142,7 @@ impl Metrics {
         seed: u64,
         duration_seconds: u64,
         pods_per_node: u32,
-        cordoned_at_end: u32,
+        at_end: AtEnd,
     ) -> Report {
         Report {
             scenario: scenario.to_string(),
@@ -141,7 +156,7 @@ impl Metrics {
             aws_calls: owned(&self.calls),
             ca_aws_calls: owned(&self.ca_calls),
             peak_concurrent_drains: self.peak_concurrent_drains,
-            cordoned_at_end,
+            cordoned_at_end: at_end.cordoned,
             pods_killed: self.pods_killed,
             evictions: self.evictions,
             signals: self.signals,
@@ -153,6 +168,8 @@ impl Metrics {
             interruptions: self.interruptions,
             desired_lowered: self.desired_lowered,
             decisions: self.decisions,
+            placeholders_made: self.placeholders_made,
+            placeholders_at_end: at_end.placeholders,
             violations: self.violations,
             series: self.series,
         }

@@ -188,6 +188,15 @@ impl Pod {
     }
 }
 
+/// A placeholder pod of the booster's: it takes one pod's room, anything else preempts it,
+/// and nothing recreates it.
+struct Placeholder {
+    for_node: String,
+    signal_at: Timestamp,
+    node: Option<String>,
+    running_at: Option<Timestamp>,
+}
+
 struct App {
     name: String,
     replicas: u32,
@@ -251,6 +260,7 @@ pub(crate) struct World {
     pub nodes: BTreeMap<String, SimNode>,
     pods: BTreeMap<u64, Pod>,
     next_pod: u64,
+    placeholders: BTreeMap<u64, Placeholder>,
     apps: Vec<App>,
     events: Vec<RebalanceEvent>,
     /// Nodes a genuine recommendation or interruption named.
@@ -284,6 +294,7 @@ impl World {
             nodes: BTreeMap::new(),
             pods: BTreeMap::new(),
             next_pod: 0,
+            placeholders: BTreeMap::new(),
             apps: Vec::new(),
             events: Vec::new(),
             genuine: BTreeSet::new(),
@@ -727,6 +738,8 @@ impl World {
             false
         });
         self.metrics.pods_killed += killed;
+        self.placeholders
+            .retain(|_, p| p.node.as_deref() != Some(name));
         self.ca.unneeded_since.remove(name);
         self.reconcile_replicas();
         self.bump();
@@ -1180,8 +1193,10 @@ impl World {
                 room.insert(n.name.as_str(), self.node_room(n.group));
             }
         }
-        for p in self.pods.values() {
-            if let Some(r) = p.node.as_deref().and_then(|n| room.get_mut(n)) {
+        let bound = self.pods.values().map(|p| p.node.as_deref());
+        let held = self.placeholders.values().map(|p| p.node.as_deref());
+        for n in bound.chain(held) {
+            if let Some(r) = n.and_then(|n| room.get_mut(n)) {
                 *r = r.saturating_sub(1);
             }
         }
@@ -1197,8 +1212,76 @@ impl World {
         self.live_instance(id).is_none()
     }
 
-    /// kube-scheduler: each pending pod to the node with the most room.
+    /// kube-scheduler: each pending pod to the node with the most room; a pod that fits
+    /// nowhere preempts a placeholder (the lowest priority); placeholders take what is left.
     fn schedule(&mut self) {
+        self.schedule_workloads();
+        self.preempt_placeholders();
+        self.schedule_placeholders();
+    }
+
+    fn schedule_placeholders(&mut self) {
+        let mut room: Vec<(String, u32)> = self
+            .free_room()
+            .into_iter()
+            .filter(|(_, r)| *r > 0)
+            .map(|(n, r)| (n.to_string(), r))
+            .collect();
+        let start = self.now.plus(self.sc.timing.pod_start);
+        let mut bound = false;
+        for p in self.placeholders.values_mut().filter(|p| p.node.is_none()) {
+            let Some(best) = room
+                .iter_mut()
+                .filter(|(_, r)| *r > 0)
+                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+            else {
+                break;
+            };
+            best.1 -= 1;
+            p.node = Some(best.0.clone());
+            p.running_at = Some(start);
+            bound = true;
+        }
+        if bound {
+            self.bump();
+        }
+    }
+
+    /// Pending workload pods that found no room each delete one placeholder on a node
+    /// they may use; the next pass binds them there.
+    fn preempt_placeholders(&mut self) {
+        let pending = self.pods.values().filter(|p| p.node.is_none()).count();
+        if pending == 0 || self.placeholders.is_empty() {
+            return;
+        }
+        let usable: BTreeSet<String> = self
+            .nodes
+            .values()
+            .filter(|n| {
+                n.ready_since.is_some()
+                    && !n.unschedulable
+                    && !self.instance_leaving(&n.instance_id)
+            })
+            .map(|n| n.name.clone())
+            .collect();
+        let victims: Vec<u64> = self
+            .placeholders
+            .iter()
+            .filter(|(_, p)| p.node.as_ref().is_some_and(|n| usable.contains(n)))
+            .map(|(k, _)| *k)
+            .take(pending)
+            .collect();
+        if victims.is_empty() {
+            return;
+        }
+        for k in victims {
+            self.placeholders.remove(&k);
+        }
+        self.bump();
+        self.schedule_workloads();
+    }
+
+    fn schedule_workloads(&mut self) {
         let pending: Vec<u64> = self
             .pods
             .iter()
@@ -1337,7 +1420,14 @@ impl World {
 
     fn ca_scale_up(&mut self) {
         let ppn = u64::from(self.sc.pods_per_node);
-        let pending = self.pods.values().filter(|p| p.node.is_none()).count() as u64;
+        // Placeholders are pending pods too (their priority is above CA's expendable
+        // cutoff): CA scales up for them by its own rules.
+        let pending = self.pods.values().filter(|p| p.node.is_none()).count() as u64
+            + self
+                .placeholders
+                .values()
+                .filter(|p| p.node.is_none())
+                .count() as u64;
         if pending == 0 {
             return;
         }
@@ -1403,7 +1493,12 @@ impl World {
             let pods = self
                 .pods_on(&n.name)
                 .filter(|(_, p)| !p.terminating())
-                .count() as u32;
+                .count() as u32
+                + self
+                    .placeholders
+                    .values()
+                    .filter(|p| p.node.as_deref() == Some(n.name.as_str()))
+                    .count() as u32;
             let util = f64::from(pods) / f64::from(ppn * self.groups[n.group].weight);
             let own_room = room.get(n.name.as_str()).copied().unwrap_or(0);
             if util < spec.scale_down_utilization_threshold && total_room - own_room >= pods {
@@ -1496,8 +1591,32 @@ impl World {
                 unevictable: Vec::new(),
                 evicted_by_others: self.evicted_by_nth(&n.name),
                 boost_mark: None,
+                nodeclaim: None,
+                do_not_disrupt: false,
             })
             .collect();
+        let mut placeholders: BTreeMap<(&str, Timestamp), crate::snapshot::Placeholders> =
+            BTreeMap::new();
+        for p in self.placeholders.values() {
+            let set = placeholders
+                .entry((p.for_node.as_str(), p.signal_at))
+                .or_insert_with(|| crate::snapshot::Placeholders {
+                    node: p.for_node.clone(),
+                    signal_at: p.signal_at,
+                    ..Default::default()
+                });
+            set.pods += 1;
+            let host = p.node.as_deref().and_then(|n| self.nodes.get(n));
+            if let Some(h) = host {
+                let up = h.ready_since.is_some() && p.running_at.is_some_and(|t| t <= self.now);
+                if up && h.name != p.for_node {
+                    set.running += 1;
+                }
+                if !set.hosts.contains(&h.name) {
+                    set.hosts.push(h.name.clone());
+                }
+            }
+        }
         let signals = self
             .events
             .iter()
@@ -1509,6 +1628,8 @@ impl World {
             signals,
             ca_status: self.ca.status.clone(),
             ledger: self.ledger.clone(),
+            placeholders: placeholders.into_values().collect(),
+            node_pools: Vec::new(),
         }
     }
 
@@ -1577,6 +1698,7 @@ impl World {
                 },
                 warm_pool: false,
                 launch_failures: Vec::new(),
+                kind: crate::snapshot::GroupKind::AutoScaling,
             })
             .collect()
     }
@@ -1752,6 +1874,49 @@ impl World {
                 pending_pods: pending as u32,
             });
         }
+    }
+
+    /// Makes the placeholders of `node`'s signal: one per pod it has to evict, less those
+    /// already there. Returns how many were made.
+    pub fn place(&mut self, node: &str, signal_at: Timestamp) -> u32 {
+        let want = self.pods_to_evict(node);
+        let have = self
+            .placeholders
+            .values()
+            .filter(|p| p.for_node == node && p.signal_at == signal_at)
+            .count() as u32;
+        for _ in have..want {
+            self.placeholders.insert(
+                self.next_pod,
+                Placeholder {
+                    for_node: node.to_string(),
+                    signal_at,
+                    node: None,
+                    running_at: None,
+                },
+            );
+            self.next_pod += 1;
+        }
+        let made = want.saturating_sub(have);
+        if made > 0 {
+            self.metrics.placeholders_made += made;
+            self.bump();
+        }
+        made
+    }
+
+    /// Deletes every placeholder of `node`'s signals.
+    pub fn unplace(&mut self, node: &str) {
+        let before = self.placeholders.len();
+        self.placeholders.retain(|_, p| p.for_node != node);
+        if self.placeholders.len() != before {
+            self.bump();
+        }
+    }
+
+    /// Placeholders that exist now (none should at the end of a run).
+    pub fn placeholders_left(&self) -> u32 {
+        self.placeholders.len() as u32
     }
 
     /// Nodes still cordoned (and not on their way out) at the end.
