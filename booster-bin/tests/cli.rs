@@ -241,7 +241,7 @@ fn simulate_without_arguments_prints_one_row_per_scenario_and_policy() {
         .count();
     assert_eq!(
         rows,
-        booster_core::sim::scenario::BUILTIN.len() * 3,
+        booster_core::sim::scenario::BUILTIN.len() * booster_core::sim::Policy::ALL.len(),
         "{text}"
     );
 }
