@@ -279,6 +279,17 @@ pub(crate) struct World {
     pub metrics: Metrics,
 }
 
+/// kube-scheduler's pick in the model: the node with the most room (the first by name on a
+/// tie), one slot of which is taken.
+fn take_most_room(room: &mut [(String, u32)]) -> Option<String> {
+    let best = room
+        .iter_mut()
+        .filter(|(_, r)| *r > 0)
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))?;
+    best.1 -= 1;
+    Some(best.0.clone())
+}
+
 fn ceil_div(a: u64, b: u64) -> u64 {
     a.div_ceil(b.max(1))
 }
@@ -1220,25 +1231,24 @@ impl World {
         self.schedule_placeholders();
     }
 
-    fn schedule_placeholders(&mut self) {
-        let mut room: Vec<(String, u32)> = self
-            .free_room()
+    /// Nodes with room left, and how much.
+    fn open_room(&self) -> Vec<(String, u32)> {
+        self.free_room()
             .into_iter()
             .filter(|(_, r)| *r > 0)
             .map(|(n, r)| (n.to_string(), r))
-            .collect();
+            .collect()
+    }
+
+    fn schedule_placeholders(&mut self) {
+        let mut room = self.open_room();
         let start = self.now.plus(self.sc.timing.pod_start);
         let mut bound = false;
         for p in self.placeholders.values_mut().filter(|p| p.node.is_none()) {
-            let Some(best) = room
-                .iter_mut()
-                .filter(|(_, r)| *r > 0)
-                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
-            else {
+            let Some(name) = take_most_room(&mut room) else {
                 break;
             };
-            best.1 -= 1;
-            p.node = Some(best.0.clone());
+            p.node = Some(name);
             p.running_at = Some(start);
             bound = true;
         }
@@ -1291,24 +1301,13 @@ impl World {
         if pending.is_empty() {
             return;
         }
-        let mut room: Vec<(String, u32)> = self
-            .free_room()
-            .into_iter()
-            .filter(|(_, r)| *r > 0)
-            .map(|(n, r)| (n.to_string(), r))
-            .collect();
+        let mut room = self.open_room();
         let start = self.now.plus(self.sc.timing.pod_start);
         let mut bound = false;
         for k in pending {
-            let Some(best) = room
-                .iter_mut()
-                .filter(|(_, r)| *r > 0)
-                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
-            else {
+            let Some(name) = take_most_room(&mut room) else {
                 break;
             };
-            best.1 -= 1;
-            let name = best.0.clone();
             if let Some(p) = self.pods.get_mut(&k) {
                 p.node = Some(name);
                 p.running_at = Some(start);
