@@ -202,8 +202,9 @@ pub struct RunArgs {
     /// to `default`); Events elsewhere are rejected.
     #[arg(long, default_value = booster_core::config::NTH_EVENT_NAMESPACE, env = "EVENT_NAMESPACES")]
     pub event_namespaces: String,
-    /// Comma-separated Event source components read as signals.
-    #[arg(long, default_value = booster_core::config::NTH_COMPONENT, env = "EVENT_COMPONENTS")]
+    /// Comma-separated Event source components read as claims (NTH's, and Karpenter's
+    /// `SpotRebalanceRecommendation`); a claim still needs NTH's cordon or taint.
+    #[arg(long, default_value = booster_core::config::DEFAULT_EVENT_COMPONENTS, env = "EVENT_COMPONENTS")]
     pub event_components: String,
     /// Comma-separated field managers whose cordon backs an Event (NTH's binary name).
     #[arg(long, default_value = booster_core::config::NTH_FIELD_MANAGER, env = "NTH_FIELD_MANAGERS")]
@@ -252,6 +253,14 @@ pub struct RunArgs {
         env = "PLACEHOLDER_PRIORITY_CLASS"
     )]
     pub placeholder_priority_class: String,
+    /// The namespace of placeholder pods: their own (the chart and `deploy/rbac.yaml` make
+    /// it), where the booster may create pods, and nowhere else.
+    #[arg(
+        long,
+        default_value = booster_k8s::placeholders::DEFAULT_NAMESPACE,
+        env = "PLACEHOLDER_NAMESPACE"
+    )]
+    pub placeholder_namespace: String,
 }
 
 /// `--fallback-groups`: `group=fallback|fallback,group=fallback`.
@@ -340,6 +349,7 @@ impl RunArgs {
                 ..booster_k8s::convert::PodRules::default()
             },
             placeholders: booster_k8s::placeholders::PlaceholderSettings {
+                namespace: self.placeholder_namespace.clone(),
                 image: self.placeholder_image.clone(),
                 priority_class: self.placeholder_priority_class.clone(),
             },

@@ -102,6 +102,10 @@ pub const DEFAULT_OPT_OUT_TAG: &str = "aws-spots-booster/enabled";
 pub const FALLBACK_TAG: &str = "aws-spots-booster/fallback-groups";
 /// NTH's Event source component.
 pub const NTH_COMPONENT: &str = "aws-node-termination-handler";
+/// Karpenter's Event source component (its `SpotRebalanceRecommendation` Events).
+pub const KARPENTER_COMPONENT: &str = "karpenter";
+/// The default `--event-components`: NTH's and Karpenter's.
+pub const DEFAULT_EVENT_COMPONENTS: &str = "aws-node-termination-handler,karpenter";
 /// The field manager of NTH's writes to Nodes (client-go's default: its binary's name).
 pub const NTH_FIELD_MANAGER: &str = "node-termination-handler";
 /// The field manager of the booster's own writes to Nodes.
@@ -134,7 +138,7 @@ impl Default for Config {
             disable_drain: false,
             dry_run: false,
             event_namespaces: set_of(&[NTH_EVENT_NAMESPACE]),
-            event_components: set_of(&[NTH_COMPONENT]),
+            event_components: set_of(&[NTH_COMPONENT, KARPENTER_COMPONENT]),
             nth_field_managers: set_of(&[NTH_FIELD_MANAGER]),
             clock_skew: Dur::from_secs(120),
             corroboration_window: Dur::from_secs(60),

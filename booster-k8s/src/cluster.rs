@@ -46,7 +46,7 @@ pub struct Settings {
     /// Evictions override the pods' grace period with this (upstream
     /// `--ignore-pods-grace-period` is `Some(0)`).
     pub eviction_grace_seconds: Option<u32>,
-    /// What placeholder pods are made of (they live in `namespace`).
+    /// What placeholder pods are made of, and their namespace.
     pub placeholders: crate::placeholders::PlaceholderSettings,
 }
 
@@ -174,11 +174,14 @@ pub struct KubeCluster {
     settings: Settings,
     nodes: Store<KNode>,
     events: EventStore,
+    /// Karpenter's `SpotRebalanceRecommendation` Events: claims like NTH's, never proof.
+    karpenter_events: EventStore,
     ca: Store<ConfigMap>,
     /// The ledger ConfigMap, watched (no GET per pass).
     ledger: Store<ConfigMap>,
     /// The booster's placeholder pods, watched in its namespace.
     placeholders: Store<Pod>,
+    placeholders_denied: Arc<Denied>,
     /// What this replica knows of the ledger beyond the watch.
     ledger_state: Mutex<LedgerState>,
     changed: Arc<Changes>,
@@ -199,12 +202,48 @@ impl Drop for KubeCluster {
     }
 }
 
+/// Set once a watch has been refused (403): readiness stops waiting for it.
+#[derive(Default)]
+struct Denied {
+    flag: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Denied {
+    fn set(&self) {
+        if !self.flag.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            self.notify.notify_waiters();
+        }
+    }
+
+    async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.flag.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+fn refused(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => crate::errors::status_of(e) == Some(403),
+        watcher::Error::WatchError(s) => s.code == 403,
+        watcher::Error::NoResourceVersion => false,
+    }
+}
+
 fn spawn_reflector<K>(
     api: Api<K>,
     cfg: watcher::Config,
     slim: fn(&mut K),
     changed: Arc<Changes>,
     contact: Contact,
+    denied: Option<Arc<Denied>>,
 ) -> (Store<K>, tokio::task::JoinHandle<()>)
 where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
@@ -221,7 +260,12 @@ where
         while let Some(item) = stream.next().await {
             match item {
                 Ok(_) => contact.touch(),
-                Err(e) => tracing::warn!(error = %e, "watch error; retrying with backoff"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "watch error; retrying with backoff");
+                    if let Some(d) = denied.as_ref().filter(|_| refused(&e)) {
+                        d.set();
+                    }
+                }
             }
             // A permit is kept when the loop is not waiting (mid-pass): no change is lost.
             changed.changed();
@@ -230,16 +274,18 @@ where
     (reader, task)
 }
 
-/// The rebalance Events, into an [`EventStore`]. Small list pages: an Event may be a
-/// megabyte, and a page is read whole.
+/// The Events of one rebalance `reason` about Nodes, into an [`EventStore`] of their own (a
+/// relist replaces a store whole). Small list pages: an Event may be a megabyte, and a page
+/// is read whole.
 fn spawn_event_watch(
     api: Api<NthEvent>,
+    reason: &str,
     changed: Arc<Changes>,
     contact: Contact,
 ) -> (EventStore, tokio::task::JoinHandle<()>) {
     let store = EventStore::default();
     let cfg = watcher::Config::default()
-        .fields("reason=RebalanceRecommendation,involvedObject.kind=Node")
+        .fields(&format!("reason={reason},involvedObject.kind=Node"))
         .timeout(crate::WATCH_TIMEOUT_SECS)
         .page_size(10);
     let s = store.clone();
@@ -272,9 +318,18 @@ impl KubeCluster {
             slim_node,
             changed.clone(),
             contact.clone(),
+            None,
         );
+        // A field selector takes one value per field: one watch per reason.
         let (events, t2) = spawn_event_watch(
             Api::<NthEvent>::all(client.clone()),
+            crate::event::NTH_REASON,
+            changed.clone(),
+            contact.clone(),
+        );
+        let (karpenter_events, t6) = spawn_event_watch(
+            Api::<NthEvent>::all(client.clone()),
+            crate::event::KARPENTER_REASON,
             changed.clone(),
             contact.clone(),
         );
@@ -286,6 +341,7 @@ impl KubeCluster {
             |c: &mut ConfigMap| c.metadata.managed_fields = None,
             changed.clone(),
             contact.clone(),
+            None,
         );
         let (ledger, t4) = spawn_reflector(
             Api::<ConfigMap>::namespaced(client.clone(), &settings.namespace),
@@ -295,15 +351,20 @@ impl KubeCluster {
             |c: &mut ConfigMap| c.metadata.managed_fields = None,
             changed.clone(),
             contact.clone(),
+            None,
         );
+        // A booster upgraded without its new Role must still start (desired mode needs no
+        // placeholders): a refused watch counts as listed, empty, and says so.
+        let placeholders_denied = Arc::new(Denied::default());
         let (placeholders, t5) = spawn_reflector(
-            Api::<Pod>::namespaced(client.clone(), &settings.namespace),
+            Api::<Pod>::namespaced(client.clone(), &settings.placeholders.namespace),
             watcher::Config::default()
                 .timeout(crate::WATCH_TIMEOUT_SECS)
                 .labels(crate::placeholders::LABEL),
             |p: &mut Pod| p.metadata.managed_fields = None,
             changed.clone(),
             contact.clone(),
+            Some(placeholders_denied.clone()),
         );
         let recorder = Recorder::new(
             client.clone(),
@@ -317,16 +378,18 @@ impl KubeCluster {
             settings,
             nodes,
             events,
+            karpenter_events,
             ca,
             ledger,
             placeholders,
+            placeholders_denied,
             ledger_state: Mutex::new(LedgerState::default()),
             changed,
             contact,
             drains: drain::Progress::default(),
             censuses: Default::default(),
             recorder,
-            tasks: vec![t1, t2, t3, t4, t5],
+            tasks: vec![t1, t2, t3, t4, t5, t6],
         }
     }
 
@@ -335,9 +398,17 @@ impl KubeCluster {
         let all = async {
             self.nodes.wait_until_ready().await.ok();
             self.events.wait_until_ready().await;
+            self.karpenter_events.wait_until_ready().await;
             self.ca.wait_until_ready().await.ok();
             self.ledger.wait_until_ready().await.ok();
-            self.placeholders.wait_until_ready().await.ok();
+            tokio::select! {
+                _ = self.placeholders.wait_until_ready() => {}
+                () = self.placeholders_denied.wait() => tracing::error!(
+                    namespace = %self.settings.placeholders.namespace,
+                    "may not watch placeholder pods (apply the chart's or deploy/rbac.yaml's \
+                     placeholder Role): placeholder boosts fail and leftovers stay"
+                ),
+            }
         };
         tokio::time::timeout(timeout, all)
             .await
@@ -510,6 +581,7 @@ impl Cluster for KubeCluster {
         );
         let node_pools = convert::node_pools(&all);
         signals.extend(self.events.signals());
+        signals.extend(self.karpenter_events.signals());
         let ca_status = convert::ca_observation(
             self.ca
                 .state()
@@ -702,15 +774,9 @@ impl Cluster for KubeCluster {
             .iter()
             .filter(|p| convert::pod_role(p, &self.settings.pods) == convert::PodRole::Evict)
             .collect();
-        let ns = &self.settings.namespace;
-        let wanted = crate::placeholders::pods_for(
-            &n,
-            signal_at,
-            &evictable,
-            ns,
-            &self.settings.placeholders,
-        );
-        let api = Api::<Pod>::namespaced(self.client.clone(), ns);
+        let settings = &self.settings.placeholders;
+        let wanted = crate::placeholders::pods_for(&n, signal_at, &evictable, settings);
+        let api = Api::<Pod>::namespaced(self.client.clone(), &settings.namespace);
         let pp = PostParams {
             field_manager: Some(self.settings.manager.clone()),
             ..PostParams::default()
@@ -729,7 +795,8 @@ impl Cluster for KubeCluster {
     }
 
     async fn remove_placeholders(&self, node: &str) -> Result<(), PortError> {
-        let api = Api::<Pod>::namespaced(self.client.clone(), &self.settings.namespace);
+        let api =
+            Api::<Pod>::namespaced(self.client.clone(), &self.settings.placeholders.namespace);
         let selector = format!(
             "{}={}",
             crate::placeholders::FOR_LABEL,

@@ -24,6 +24,12 @@ const MAX_FIELD: usize = 253;
 /// NTH's annotation with the instance id it runs on.
 pub const INSTANCE_ID_ANNOTATION: &str = "instance-id";
 
+/// NTH's Event reason for a rebalance recommendation.
+pub const NTH_REASON: &str = "RebalanceRecommendation";
+/// Karpenter's (its interruption queue's) Event reason for one. Karpenter does nothing else
+/// on it: no taint, no cordon, so its Event can only be a claim that NTH's cordon backs.
+pub const KARPENTER_REASON: &str = "SpotRebalanceRecommendation";
+
 /// A `RebalanceRecommendation`-candidate Event, reduced to bounded fields.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NthEvent {
@@ -77,7 +83,7 @@ impl NthEvent {
     /// The claim it makes, for the engine to vet; `None` unless it is a rebalance Event
     /// about a Node with a name and a time.
     pub fn signal(&self) -> Option<Signal> {
-        if self.reason.as_deref() != Some("RebalanceRecommendation")
+        if !matches!(self.reason.as_deref(), Some(NTH_REASON | KARPENTER_REASON))
             || self.kind.as_deref() != Some("Node")
         {
             return None;

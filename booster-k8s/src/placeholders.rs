@@ -30,9 +30,17 @@ pub const SIGNAL_ANNOTATION: &str = "aws-spots-booster/signal-at";
 /// size of the pods' average (an autoscaler packs them the same way).
 pub const MAX_PER_SIGNAL: usize = 64;
 
-/// What a placeholder pod is made of.
+/// The namespace placeholders live in by default: their own, so that the right to create
+/// pods there reaches no service account but that namespace's `default` (pods created in
+/// the booster's namespace could run as any service account of it, kube-system's among
+/// them).
+pub const DEFAULT_NAMESPACE: &str = "aws-spots-booster-placeholders";
+
+/// What a placeholder pod is made of, and where it lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlaceholderSettings {
+    /// Their namespace (`--placeholder-namespace`), watched in every mode.
+    pub namespace: String,
     /// The pause image (`--placeholder-image`).
     pub image: String,
     /// The PriorityClass, below every workload's (`--placeholder-priority-class`; the chart
@@ -44,6 +52,7 @@ pub struct PlaceholderSettings {
 impl Default for PlaceholderSettings {
     fn default() -> Self {
         PlaceholderSettings {
+            namespace: DEFAULT_NAMESPACE.into(),
             image: "registry.k8s.io/pause:3.10".into(),
             priority_class: "aws-spots-booster-placeholder".into(),
         }
@@ -108,27 +117,46 @@ fn bytes(q: &Quantity) -> Option<u64> {
     (v.is_finite() && v >= 0.0).then(|| (v * mult).ceil() as u64)
 }
 
-/// What a pod's containers request: (CPU millicores, memory bytes). Unreadable quantities
-/// count as 0 (a placeholder too small is better than none).
+/// What a pod asks the scheduler for: (CPU millicores, memory bytes), as the scheduler
+/// counts it: its containers and sidecars (restartable init containers) together, or its
+/// largest plain init container if that is more. Unreadable quantities count as 0 (a
+/// placeholder too small is better than none).
 fn requests(p: &Pod) -> (u64, u64) {
-    let mut cpu = 0u64;
-    let mut mem = 0u64;
-    for c in p.spec.iter().flat_map(|s| s.containers.iter()) {
-        if let Some(r) = c.resources.as_ref().and_then(|r| r.requests.as_ref()) {
-            cpu += r.get("cpu").and_then(cpu_millis).unwrap_or(0);
-            mem += r.get("memory").and_then(bytes).unwrap_or(0);
-        }
+    let of = |c: &Container| {
+        c.resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref())
+            .map_or((0, 0), |r| {
+                (
+                    r.get("cpu").and_then(cpu_millis).unwrap_or(0),
+                    r.get("memory").and_then(bytes).unwrap_or(0),
+                )
+            })
+    };
+    let Some(spec) = p.spec.as_ref() else {
+        return (0, 0);
+    };
+    let sidecar = |c: &&Container| c.restart_policy.as_deref() == Some("Always");
+    let inits = spec.init_containers.iter().flatten();
+    let (mut cpu, mut mem) = spec
+        .containers
+        .iter()
+        .chain(inits.clone().filter(sidecar))
+        .map(of)
+        .fold((0u64, 0u64), |a, b| (a.0 + b.0, a.1 + b.1));
+    for (c, m) in inits.filter(|c| !sidecar(c)).map(of) {
+        cpu = cpu.max(c);
+        mem = mem.max(m);
     }
     (cpu, mem)
 }
 
 /// The placeholder pods for `node`'s signal at `signal_at`, sized and placed after `pods`
-/// (the node's evictable pods), in `namespace`.
+/// (the node's evictable pods).
 pub fn pods_for(
     node: &KNode,
     signal_at: Timestamp,
     pods: &[&Pod],
-    namespace: &str,
     settings: &PlaceholderSettings,
 ) -> Vec<Pod> {
     let node_name = node.metadata.name.clone().unwrap_or_default();
@@ -164,7 +192,7 @@ pub fn pods_for(
             Pod {
                 metadata: ObjectMeta {
                     name: Some(name(&node_name, signal_at, i)),
-                    namespace: Some(namespace.to_string()),
+                    namespace: Some(settings.namespace.clone()),
                     labels: Some(BTreeMap::from([
                         (LABEL.to_string(), "true".to_string()),
                         (FOR_LABEL.to_string(), for_label(&node_name)),
@@ -174,6 +202,12 @@ pub fn pods_for(
                         ),
                     ])),
                     annotations: Some(BTreeMap::from([
+                        // Karpenter must not consolidate the replacement away while it
+                        // holds them; once they are removed the node is Karpenter's again.
+                        (
+                            crate::convert::DO_NOT_DISRUPT.to_string(),
+                            "true".to_string(),
+                        ),
                         (FOR_ANNOTATION.to_string(), node_name.clone()),
                         (
                             SIGNAL_ANNOTATION.to_string(),
@@ -278,6 +312,132 @@ mod tests {
         assert_eq!(bytes(&q("1G")), Some(1_000_000_000));
         assert_eq!(bytes(&q("1e3")), Some(1000));
         assert_eq!(bytes(&q("-1")), None);
+    }
+
+    fn pod_json(v: serde_json::Value) -> Pod {
+        serde_json::from_value(v).expect("pod")
+    }
+
+    #[test]
+    fn a_pod_asks_for_its_containers_or_its_largest_init_container() {
+        let p = pod_json(serde_json::json!({"spec": {
+            "initContainers": [
+                {"name": "big-init", "resources": {"requests": {"cpu": "2", "memory": "64Mi"}}},
+                {"name": "sidecar", "restartPolicy": "Always",
+                 "resources": {"requests": {"cpu": "100m", "memory": "32Mi"}}}],
+            "containers": [
+                {"name": "a", "resources": {"requests": {"cpu": "250m", "memory": "128Mi"}}},
+                {"name": "b", "resources": {"requests": {"cpu": "x"}}}]}}));
+        // CPU: the init container's 2 cores beat 250m + 100m; memory: 128Mi + 32Mi beat 64Mi.
+        assert_eq!(requests(&p), (2000, 160 * 1024 * 1024));
+        assert_eq!(requests(&Pod::default()), (0, 0));
+    }
+
+    #[test]
+    fn placeholders_copy_where_the_pods_may_land_and_nothing_else() {
+        let node: KNode = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n1", "uid": "u-1"}}))
+        .expect("node");
+        let app = pod_json(serde_json::json!({
+            "metadata": {"name": "app", "namespace": "shop"},
+            "spec": {
+                "serviceAccountName": "shop-admin",
+                "nodeSelector": {"karpenter.sh/nodepool": "spot"},
+                "tolerations": [{"key": "spot", "operator": "Exists"}],
+                "affinity": {
+                    "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [{"matchExpressions": [
+                            {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["a"]}]}]}},
+                    "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                        {"topologyKey": "kubernetes.io/hostname", "labelSelector": {}}]}},
+                "volumes": [{"name": "secret", "secret": {"secretName": "db"}}],
+                "containers": [{"name": "c", "image": "shop", "volumeMounts": [{"name": "secret", "mountPath": "/s"}],
+                                "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}]}}));
+        let at = Timestamp::from_unix_millis(1_700_000_000_000);
+        let settings = PlaceholderSettings::default();
+        let made = pods_for(&node, at, &[&app, &app], &settings);
+        assert_eq!(made.len(), 2);
+        assert_ne!(made[0].metadata.name, made[1].metadata.name);
+        let p = &made[0];
+        assert_eq!(p.metadata.namespace.as_deref(), Some(DEFAULT_NAMESPACE));
+        let ann = p.metadata.annotations.as_ref().expect("annotations");
+        assert_eq!(ann[FOR_ANNOTATION], "n1");
+        assert_eq!(ann[SIGNAL_ANNOTATION], "1700000000000");
+        assert_eq!(ann[crate::convert::DO_NOT_DISRUPT], "true");
+        let owner = &p.metadata.owner_references.as_ref().expect("owner")[0];
+        assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("Node", "u-1"));
+        let spec = p.spec.as_ref().expect("spec");
+        assert_eq!(
+            spec.node_selector,
+            app.spec.as_ref().expect("set").node_selector
+        );
+        assert_eq!(
+            spec.tolerations,
+            app.spec.as_ref().expect("set").tolerations
+        );
+        let affinity = spec.affinity.as_ref().expect("affinity");
+        assert!(affinity.node_affinity.is_some() && affinity.pod_anti_affinity.is_none());
+        // Nothing of the pod's identity or data: no service account, no volume, no token.
+        assert_eq!(spec.service_account_name, None);
+        assert_eq!(spec.volumes, None);
+        assert_eq!(spec.automount_service_account_token, Some(false));
+        assert_eq!(
+            spec.priority_class_name.as_deref(),
+            Some("aws-spots-booster-placeholder")
+        );
+        let c = &spec.containers[0];
+        assert_eq!(c.image.as_deref(), Some("registry.k8s.io/pause:3.10"));
+        assert_eq!(c.volume_mounts, None);
+        let req = c
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref())
+            .expect("requests");
+        assert_eq!(req["cpu"].0, "500m");
+        assert_eq!(req["memory"].0, (1u64 << 30).to_string());
+        // Past the cap: 64 of the pods' average size.
+        let many: Vec<&Pod> = std::iter::repeat_n(&app, 100).collect();
+        let capped = pods_for(&node, at, &many, &settings);
+        assert_eq!(capped.len(), MAX_PER_SIGNAL);
+        let req = capped[0].spec.as_ref().expect("set").containers[0]
+            .resources
+            .as_ref()
+            .expect("set");
+        assert_eq!(req.requests.as_ref().expect("set")["cpu"].0, "782m");
+    }
+
+    #[test]
+    fn sets_count_only_running_pods_on_another_ready_node() {
+        let at = Timestamp::from_unix_millis(1_700_000_000_000);
+        let node: KNode = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n1", "uid": "u-1"}}))
+        .expect("node");
+        let app = pod_json(serde_json::json!({"spec": {"containers": [{"name": "c"}]}}));
+        let mut made = pods_for(
+            &node,
+            at,
+            &[&app, &app, &app, &app],
+            &PlaceholderSettings::default(),
+        );
+        let place = |p: &mut Pod, host: &str, phase: &str| {
+            p.spec.as_mut().expect("set").node_name = Some(host.into());
+            p.status = Some(k8s_openapi::api::core::v1::PodStatus {
+                phase: Some(phase.into()),
+                ..Default::default()
+            });
+        };
+        place(&mut made[0], "r1", "Running");
+        place(&mut made[1], "r2", "Running"); // r2 is not Ready
+        place(&mut made[2], "r1", "Pending");
+        made[3].metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ));
+        let sets = sets_of(made.iter(), |h| h == "r1");
+        assert_eq!(sets.len(), 1);
+        assert_eq!((sets[0].pods, sets[0].running), (3, 1));
+        assert_eq!(sets[0].hosts, ["r1", "r2"]);
+        assert_eq!((sets[0].node.as_str(), sets[0].signal_at), ("n1", at));
     }
 
     #[test]

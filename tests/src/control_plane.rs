@@ -551,6 +551,16 @@ pub async fn apply_rbac(client: &Client) {
             Some("ClusterRoleBinding") => create_via(Api::<ClusterRoleBinding>::all(c), v).await,
             Some("Role") => create_via(Api::<Role>::namespaced(c, &ns), v).await,
             Some("RoleBinding") => create_via(Api::<RoleBinding>::namespaced(c, &ns), v).await,
+            Some("Namespace") => {
+                create_via(Api::<k8s_openapi::api::core::v1::Namespace>::all(c), v).await
+            }
+            Some("PriorityClass") => {
+                create_via(
+                    Api::<k8s_openapi::api::scheduling::v1::PriorityClass>::all(c),
+                    v,
+                )
+                .await
+            }
             other => panic!("unexpected kind {other:?} in deploy/rbac.yaml"),
         }
     }

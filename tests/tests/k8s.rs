@@ -151,6 +151,38 @@ async fn signals_nodes_and_the_ca_status_come_from_the_watches() {
     assert_eq!(view.signals[0].component, "aws-node-termination-handler");
     assert!(view.signals[0].created_at.is_some());
     assert_eq!(view.signals[0].at.to_string(), "2024-06-10T12:00:05Z");
+    // Karpenter's Event (its own reason, a second watch): a claim like NTH's, read with the
+    // time it was posted, as its message claims none.
+    let _: Event = create(
+        &client,
+        Some("default"),
+        json!({
+            "metadata": {"name": "n2.karpenter"},
+            "involvedObject": {"kind": "Node", "name": "n2"},
+            "reason": "SpotRebalanceRecommendation",
+            "message": "Spot rebalance recommendation was triggered",
+            "source": {"component": "karpenter"},
+            "firstTimestamp": "2024-06-10T12:01:00Z",
+            "type": "Normal",
+        }),
+    )
+    .await;
+    let karpenter = until("Karpenter's Event", || async {
+        c.observe()
+            .await
+            .ok()?
+            .signals
+            .into_iter()
+            .find(|s| s.node == "n2")
+    })
+    .await;
+    assert_eq!(karpenter.component, "karpenter");
+    assert_eq!(karpenter.source, SignalSource::Event);
+    assert_eq!(karpenter.at.to_string(), "2024-06-10T12:01:00Z");
+    Api::<Event>::namespaced(client.clone(), "default")
+        .delete("n2.karpenter", &DeleteParams::default())
+        .await
+        .expect("delete Karpenter's event");
     match &view.ca_status {
         CaObservation::Parsed { status, .. } => {
             assert_eq!(status.format, CaStatusFormat::Legacy);
@@ -1078,6 +1110,7 @@ async fn the_shipped_rbac_is_enough_for_every_call_and_no_more() {
     c.record_event("n1", Reason::DrainComplete, "drained", false)
         .await
         .expect("event");
+    placeholders_and_nodeclaims(&admin, &sa, &c).await;
     let out = c
         .drain(&DrainSpec {
             node: "n1".into(),
@@ -1168,6 +1201,133 @@ async fn the_shipped_rbac_is_enough_for_every_call_and_no_more() {
         .create(&PostParams::default(), &ev)
         .await;
     assert!(forbidden(&r), "create Events in kube-system: {r:?}");
+
+    // A booster upgraded without the placeholder Role still starts (its placeholder watch
+    // is refused, and readiness does not wait for it).
+    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(
+        admin.clone(),
+        booster_k8s::placeholders::DEFAULT_NAMESPACE,
+    )
+    .delete("aws-spots-booster-placeholders", &DeleteParams::default())
+    .await
+    .expect("drop the placeholder RoleBinding");
+    let placeholder_pods =
+        Api::<Pod>::namespaced(sa.clone(), booster_k8s::placeholders::DEFAULT_NAMESPACE);
+    // (Listing pods stays allowed everywhere: the drain lists a node's pods.)
+    until("the placeholder Role gone", || async {
+        let r = placeholder_pods
+            .watch(&kube::api::WatchParams::default(), "0")
+            .await
+            .map(|_| ());
+        forbidden(&r).then_some(())
+    })
+    .await;
+    let started = Instant::now();
+    let c = KubeCluster::start(sa.clone(), Settings::default());
+    c.ready(Duration::from_secs(30))
+        .await
+        .expect("ready without the placeholder Role");
+    eprintln!(
+        "ready without the placeholder Role in {:?}",
+        started.elapsed()
+    );
+    assert!(c.observe().await.expect("observe").placeholders.is_empty());
+}
+
+/// As the service account: a signal's placeholders are made once (a repeat makes none),
+/// observed as they get a host, and deleted in one call; a NodeClaim is deleted, and one
+/// already gone is `NotFound`. Pods elsewhere stay out of reach.
+async fn placeholders_and_nodeclaims(admin: &Client, sa: &Client, c: &KubeCluster) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let at = booster_core::Timestamp::from_unix_millis(1_717_999_200_000);
+    assert_eq!(c.place_placeholders("n1", at).await, Ok(1), "one per pod");
+    assert_eq!(c.place_placeholders("n1", at).await, Ok(0), "never twice");
+    let placed = until("the placeholder watch", || async {
+        let v = c.observe().await.ok()?;
+        v.placeholders.into_iter().find(|p| p.node == "n1")
+    })
+    .await;
+    assert_eq!((placed.pods, placed.running, placed.signal_at), (1, 0, at));
+    // The scheduler's part: bind it to r1 (the test's kubelet then runs it).
+    let home = booster_k8s::placeholders::DEFAULT_NAMESPACE;
+    let name = Api::<Pod>::namespaced(admin.clone(), home)
+        .list(&ListParams::default().labels(booster_k8s::placeholders::LABEL))
+        .await
+        .expect("placeholders")
+        .items[0]
+        .metadata
+        .name
+        .clone()
+        .expect("name");
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
+                         "target": {"apiVersion": "v1", "kind": "Node", "name": "r1"}});
+    Api::<Pod>::namespaced(admin.clone(), home)
+        .create_subresource::<_, serde_json::Value>(
+            "binding",
+            &name,
+            &PostParams::default(),
+            &binding,
+        )
+        .await
+        .expect("bind");
+    let running = until("the placeholder running on r1", || async {
+        let v = c.observe().await.ok()?;
+        v.placeholders
+            .into_iter()
+            .find(|p| p.node == "n1" && p.running == 1)
+    })
+    .await;
+    assert_eq!(running.hosts, ["r1"]);
+    c.remove_placeholders("n1").await.expect("remove");
+    until("no placeholder left", || async {
+        c.observe()
+            .await
+            .ok()?
+            .placeholders
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    for ns in ["default", NS] {
+        let r = Api::<Pod>::namespaced(sa.clone(), ns)
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(pod("ph", "r1", json!({}), json!({}))).expect("pod"),
+            )
+            .await;
+        assert!(forbidden(&r), "create a pod in {ns}: {r:?}");
+    }
+
+    // Karpenter's NodeClaim kind, reduced to what a delete needs.
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "nodeclaims.karpenter.sh"},
+        "spec": {"group": "karpenter.sh", "scope": "Cluster",
+                 "names": {"plural": "nodeclaims", "singular": "nodeclaim", "kind": "NodeClaim"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    }))
+    .expect("crd");
+    Api::<CustomResourceDefinition>::all(admin.clone())
+        .create(&PostParams::default(), &crd)
+        .await
+        .expect("CRD");
+    let gvk = kube::api::GroupVersionKind::gvk("karpenter.sh", "v1", "NodeClaim");
+    let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, "nodeclaims");
+    let claims = Api::<kube::api::DynamicObject>::all_with(admin.clone(), &ar);
+    let claim: kube::api::DynamicObject =
+        serde_json::from_value(json!({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+                                      "metadata": {"name": "spot-abc12"}}))
+        .expect("claim");
+    until("the NodeClaim kind served", || async {
+        claims.create(&PostParams::default(), &claim).await.ok()
+    })
+    .await;
+    c.delete_nodeclaim("spot-abc12").await.expect("delete");
+    assert!(claims.get_opt("spot-abc12").await.expect("get").is_none());
+    assert!(matches!(
+        c.delete_nodeclaim("spot-abc12").await,
+        Err(PortError::NotFound(_))
+    ));
 }
 
 /// Auto Scaling on the side, for the restart test: one group, counted calls, and a raise
