@@ -46,8 +46,8 @@ $(MOTO_STAMP):
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)'
 	@touch $@
 
-## servers: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and
-## amazon-ec2-metadata-mock for the tests, built from their Go modules into $(CACHE)/bin
+## servers: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok,
+## amazon-ec2-metadata-mock and Karpenter's KWOK provider (with its CRDs) for the tests, built from their Go modules into $(CACHE)/bin
 ## (minutes the first time, a second once cached).
 servers:
 	BOOSTER_TEST_SERVERS=$(CACHE)/bin scripts/build-test-servers.sh
@@ -100,7 +100,7 @@ unit: moto servers helm
 ## prints one line: `e2e <scenario>: ok in <s> s (<figures>)`.
 e2e: moto servers prometheus
 	BOOSTER_REQUIRE_MOTO=1 BOOSTER_REQUIRE_APISERVER=1 BOOSTER_REQUIRE_PROMETHEUS=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
-		$(CARGO) test --locked -p booster-bin --test e2e --test e2e_faults -- --ignored --test-threads=1 --nocapture
+		$(CARGO) test --locked -p booster-bin --test e2e --test e2e_faults --test e2e_karpenter -- --ignored --test-threads=1 --nocapture
 
 ## apiserver-requests: the booster's apiserver requests per minute with 5,000 Nodes, idle
 ## and while three signals are handled, from the apiserver's audit log.

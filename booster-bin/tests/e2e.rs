@@ -10,7 +10,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use booster_tests::e2e::{eventually, nth, report, rfc3339_now, with_booster, Env, Options};
+use booster_tests::e2e::{
+    eventually, given_back, nth, report, rfc3339_now, with_booster, Env, Options,
+};
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 
@@ -410,19 +412,6 @@ async fn e2e_5_dry_run() {
     );
 }
 
-/// Whether `node` is uncordoned and free of NTH's rebalance taint.
-async fn given_back(nodes: &Api<Node>, node: &str) -> bool {
-    nodes.get(node).await.is_ok_and(|n| {
-        let spec = n.spec.unwrap_or_default();
-        spec.unschedulable != Some(true)
-            && !spec
-                .taints
-                .unwrap_or_default()
-                .iter()
-                .any(|t| t.key.ends_with("rebalance-recommendation"))
-    })
-}
-
 /// A group at max size (no boost possible, so every signal ends at its expiry) and a
 /// booster whose signals expire after 40 s.
 async fn at_max_size_expiring_in_40s() -> Option<(Env, booster_tests::e2e::Booster)> {
@@ -543,20 +532,7 @@ async fn interruption_first(
     env.wait_ended(&instance, 60).await.expect("interrupted");
     // Until every pod runs again and at least 3 nodes are Ready.
     env.wait_nodes_ready(3, 90).await.expect("capacity back");
-    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.kube.clone(), "default");
-    eventually(90, "every pod running again", || async {
-        pods.list(&kube::api::ListParams::default().labels("app=web"))
-            .await
-            .is_ok_and(|l| {
-                l.items
-                    .iter()
-                    .filter(|p| booster_tests::e2e::pod_running(p))
-                    .count()
-                    == 9
-            })
-    })
-    .await
-    .expect("recovered");
+    env.wait_pods_running(9, 90).await.expect("recovered");
     let (pending, _, deficit) = env.figures();
     Some((pending, deficit, env, booster))
 }

@@ -1203,3 +1203,36 @@ fn the_capacity_rebalancing_warning_lasts_while_its_signal_does() {
         plan.warnings
     );
 }
+
+/// Karpenter's `SpotRebalanceRecommendation` Event is a claim like NTH's: it backs NTH's
+/// cordon made within the window, and alone it is rejected as uncorroborated.
+#[test]
+fn karpenters_event_backs_nths_cordon_and_alone_does_nothing() {
+    use booster_core::Rejected;
+    let karpenter = |e: &mut booster_core::Signal| {
+        e.component = booster_core::config::KARPENTER_COMPONENT.into();
+        e.instance_id = None;
+    };
+    let s = spot(100)
+        .with_node("spot-1", |n| {
+            n.unschedulable = true;
+            n.cordoned_by = Some(booster_core::config::NTH_FIELD_MANAGER.into());
+            n.cordoned_at = Some(t(91));
+        })
+        .event("spot-1", t(90), karpenter)
+        .event("spot-2", t(10), karpenter)
+        .build();
+    let plan = decide(&s, &Config::default());
+    let rejected: Vec<(&str, Rejected)> = plan
+        .rejected
+        .iter()
+        .map(|r| (r.node.as_str(), r.reason))
+        .collect();
+    assert_eq!(rejected, vec![("spot-2", Rejected::Uncorroborated)]);
+    let acted: Vec<String> = plan.mutations().map(ToString::to_string).collect();
+    assert_eq!(acted[0], "recordSignal spot-1 applying:3->4 (newSignal)");
+    assert!(
+        !acted.iter().any(|a| a.contains("spot-2")),
+        "nothing for the Event alone: {acted:?}"
+    );
+}

@@ -5,9 +5,10 @@
 //! that pod's containers ask for (CPU and memory), with its node selector, node affinity and
 //! tolerations, so the autoscaler provisions a node those pods may land on, by its own rules.
 //! Their PriorityClass is below every workload, so the evicted pods preempt them. They are
-//! bare pods (nothing recreates one that was preempted), owned by the signalled Node (the
-//! garbage collector deletes them with it), and named after the node and the signal's time
-//! (a repeated create is a 409, never a second set).
+//! bare pods (nothing recreates one that was preempted) with no owner (Karpenter and
+//! Cluster Autoscaler take a pod a Node owns for a static pod and provision nothing for it;
+//! the engine deletes every set whose signal is gone), named after the node and the
+//! signal's time (a repeated create is a 409, never a second set).
 
 use std::collections::BTreeMap;
 
@@ -16,7 +17,7 @@ use k8s_openapi::api::core::v1::{
     Affinity, Container, Node as KNode, Pod, PodSpec, ResourceRequirements, SecurityContext,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// The label every placeholder carries (the watch selects on it).
 pub const LABEL: &str = "aws-spots-booster/placeholder";
@@ -160,13 +161,6 @@ pub fn pods_for(
     settings: &PlaceholderSettings,
 ) -> Vec<Pod> {
     let node_name = node.metadata.name.clone().unwrap_or_default();
-    let owner = node.metadata.uid.clone().map(|uid| OwnerReference {
-        api_version: "v1".into(),
-        kind: "Node".into(),
-        name: node_name.clone(),
-        uid,
-        ..OwnerReference::default()
-    });
     // Past the cap, each placeholder asks for the average of the pods it stands for.
     let shares: Vec<(&Pod, (u64, u64))> = if pods.len() <= MAX_PER_SIGNAL {
         pods.iter().map(|p| (*p, requests(p))).collect()
@@ -214,7 +208,6 @@ pub fn pods_for(
                             signal_at.unix_millis().to_string(),
                         ),
                     ])),
-                    owner_references: owner.clone().map(|o| vec![o]),
                     ..ObjectMeta::default()
                 },
                 spec: Some(PodSpec {
@@ -364,8 +357,9 @@ mod tests {
         assert_eq!(ann[FOR_ANNOTATION], "n1");
         assert_eq!(ann[SIGNAL_ANNOTATION], "1700000000000");
         assert_eq!(ann[crate::convert::DO_NOT_DISRUPT], "true");
-        let owner = &p.metadata.owner_references.as_ref().expect("owner")[0];
-        assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("Node", "u-1"));
+        // No owner: Karpenter (and Cluster Autoscaler) take a pod a Node owns for a static
+        // pod and provision nothing for it.
+        assert_eq!(p.metadata.owner_references, None);
         let spec = p.spec.as_ref().expect("spec");
         assert_eq!(
             spec.node_selector,

@@ -15,6 +15,10 @@
 //!   group and the Nodes, and scales the group up for unschedulable pods.
 //! - The booster binary itself, as a process ([`Booster`]).
 //!
+//! With [`Options::karpenter`] the nodes are Karpenter's instead ([`karpenter`]): the real
+//! Karpenter (its KWOK cloud provider) provisions them for the pods; there is no Auto
+//! Scaling group and no cluster-autoscaler.
+//!
 //! NTH and Cluster Autoscaler are played by the harness because the Go module proxy here
 //! refuses both modules (`github.com/aws/aws-node-termination-handler`,
 //! `k8s.io/autoscaler/cluster-autoscaler`: 403 "not available" for every version).
@@ -23,6 +27,7 @@ pub mod aws;
 pub mod blackhole;
 pub mod bridge;
 pub mod ca;
+pub mod karpenter;
 pub mod nth;
 pub mod queue;
 
@@ -78,6 +83,10 @@ pub struct Options {
     /// How long a deleted `web` pod stays terminating (its grace period, as kwok plays it);
     /// else 1 s.
     pub terminating_for: Option<Duration>,
+    /// Nodes are Karpenter's ([`karpenter`]): `nodes` of them are provisioned for the
+    /// workload, `boot_delay` is the node class's registration delay, `max_size` nodes is
+    /// the NodePool's CPU limit. No Auto Scaling group, no cluster-autoscaler.
+    pub karpenter: bool,
 }
 
 /// The EKS managed node group [`GROUP`] stands for (its tag, its Nodes' label).
@@ -128,6 +137,7 @@ impl Default for Options {
             audit: false,
             nth_queue: None,
             terminating_for: None,
+            karpenter: false,
         }
     }
 }
@@ -188,6 +198,8 @@ pub struct Env {
     nth_running: BTreeMap<String, NthProcess>,
     /// NTH's queue, in queue-processor mode.
     queue: Option<queue::Queue>,
+    /// Karpenter, with [`Options::karpenter`].
+    karpenter: Option<karpenter::Karpenter>,
 }
 
 /// The key of the queue processor among the NTH processes.
@@ -350,7 +362,7 @@ impl Env {
     /// Starts the world and waits until the workload runs on Ready nodes. `None` (printed
     /// as SKIPPED) when the servers are missing and not required.
     pub async fn start(opts: Options) -> Result<Option<Env>, String> {
-        if !available() {
+        if !available() || (opts.karpenter && !karpenter::available()) {
             return Ok(None);
         }
         let Some(moto) = Moto::start() else {
@@ -393,6 +405,9 @@ impl Env {
         cp.spawn_server("kwok", &servers_dir().join("kwok"), &kwok_args)?;
         let kube = cp.admin().await?;
         let asg = moto.client();
+        if opts.karpenter {
+            return Self::start_karpenter(opts, cp, moto, kube, asg).await;
+        }
         let zones = ["eu-west-1a", "eu-west-1b"];
         asg.create_launch_configuration()
             .launch_configuration_name("spot-lc")
@@ -425,22 +440,8 @@ impl Env {
         if opts.fallback {
             env_fallback(&asg).await?;
         }
-        let record = Arc::new(Mutex::new(Record::default()));
-        let t0 = Instant::now();
-        let mut env = Env {
-            cp,
-            moto,
-            kube,
-            asg,
-            record,
-            t0,
-            opts: opts.clone(),
-            tasks: Vec::new(),
-            procs: Mutex::new(Vec::new()),
-            nth_of: BTreeMap::new(),
-            nth_running: BTreeMap::new(),
-            queue: None,
-        };
+        let mut env = Env::assemble(cp, moto, kube, asg, opts.clone(), None);
+        let t0 = env.t0;
         if let Some(mode) = opts.nth_queue {
             env.start_queue_processor(mode).await?;
         }
@@ -486,6 +487,76 @@ impl Env {
         Ok(Some(env))
     }
 
+    /// [`Options::karpenter`]'s world: the booster's RBAC objects (its placeholder
+    /// namespace and PriorityClass among them), Karpenter, and the workload on the nodes it
+    /// provisions for it.
+    async fn start_karpenter(
+        opts: Options,
+        mut cp: ControlPlane,
+        moto: Moto,
+        kube: Client,
+        asg: aws_sdk_autoscaling::Client,
+    ) -> Result<Option<Env>, String> {
+        crate::control_plane::apply_rbac(&kube).await;
+        let cpus = 4 * opts.max_size.max(1) as u32;
+        let k = karpenter::start(&mut cp, &kube, opts.boot_delay, cpus).await?;
+        let mut env = Env::assemble(cp, moto, kube, asg, opts.clone(), Some(k));
+        env.workload(opts.replicas).await?;
+        env.wait_nodes_ready(opts.nodes as usize, 60).await?;
+        env.tasks.push(tokio::spawn(sampler(
+            env.kube.clone(),
+            env.record.clone(),
+            env.t0,
+            opts.replicas,
+        )));
+        Ok(Some(env))
+    }
+
+    /// The world's parts, with nothing running yet; `t0` is now.
+    fn assemble(
+        cp: ControlPlane,
+        moto: Moto,
+        kube: Client,
+        asg: aws_sdk_autoscaling::Client,
+        opts: Options,
+        karpenter: Option<karpenter::Karpenter>,
+    ) -> Env {
+        Env {
+            cp,
+            moto,
+            kube,
+            asg,
+            record: Arc::new(Mutex::new(Record::default())),
+            t0: Instant::now(),
+            opts,
+            tasks: Vec::new(),
+            procs: Mutex::new(Vec::new()),
+            nth_of: BTreeMap::new(),
+            nth_running: BTreeMap::new(),
+            queue: None,
+            karpenter,
+        }
+    }
+
+    /// Waits until `n` pods of the workload run.
+    pub async fn wait_pods_running(&self, n: usize, secs: u64) -> Result<(), String> {
+        let pods: Api<Pod> = Api::namespaced(self.kube.clone(), NS);
+        eventually(secs, &format!("{n} web pods running"), || {
+            let pods = pods.clone();
+            async move {
+                pods.list(&ListParams::default().labels("app=web"))
+                    .await
+                    .is_ok_and(|l| l.items.iter().filter(|p| pod_running(p)).count() == n)
+            }
+        })
+        .await
+    }
+
+    /// Whether the nodes are Karpenter's.
+    pub fn is_karpenter(&self) -> bool {
+        self.karpenter.is_some()
+    }
+
     /// Where the servers' logs are.
     pub fn dir(&self) -> &Path {
         &self.cp.dir
@@ -517,6 +588,8 @@ impl Env {
             .terminating_for
             .map(|d| serde_json::json!({"e2e/terminating-for": format!("{}s", d.as_secs())}));
         let grace = self.opts.terminating_for.map_or(2, |d| d.as_secs().max(2));
+        // Four pods per node either way: Karpenter's nodes keep 100m of their 4 CPUs.
+        let cpu = if self.opts.karpenter { "900m" } else { "1" };
         let d: Deployment = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "web", "namespace": NS},
             "spec": {
@@ -527,7 +600,7 @@ impl Env {
                     "spec": {
                         "terminationGracePeriodSeconds": grace,
                         "containers": [{"name": "web", "image": "registry.k8s.io/pause:3.10",
-                            "resources": {"requests": {"cpu": "1", "memory": "256Mi"}}}]
+                            "resources": {"requests": {"cpu": cpu, "memory": "256Mi"}}}]
                     }
                 }
             }
@@ -546,17 +619,7 @@ impl Env {
             .create(&PostParams::default(), &pdb)
             .await
             .map_err(|e| format!("pdb: {e}"))?;
-        let pods: Api<Pod> = Api::namespaced(self.kube.clone(), NS);
-        eventually(90, &format!("{replicas} web pods running"), || {
-            let pods = pods.clone();
-            async move {
-                pods.list(&ListParams::default().labels("app=web"))
-                    .await
-                    .map(|l| l.items.iter().filter(|p| pod_running(p)).count() == replicas as usize)
-                    .unwrap_or(false)
-            }
-        })
-        .await?;
+        self.wait_pods_running(replicas as usize, 90).await?;
         let pdbs: Api<PodDisruptionBudget> = Api::namespaced(self.kube.clone(), NS);
         eventually(30, "the budget allows one disruption", || {
             let pdbs = pdbs.clone();
@@ -608,11 +671,26 @@ impl Env {
                 *count.entry(n).or_default() += 1;
             }
         }
-        let ids = self
+        let mut ids = self
             .record
             .lock()
             .map(|r| r.nodes.clone())
             .unwrap_or_default();
+        // A Karpenter node's machine is its NodeClaim (what the booster calls its instance).
+        if self.karpenter.is_some() {
+            let nodes = Api::<Node>::all(self.kube.clone())
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            for n in &nodes.items {
+                if let (Some(claim), Some(name)) = (
+                    booster_k8s::convert::nodeclaim_of(n),
+                    n.metadata.name.clone(),
+                ) {
+                    ids.insert(claim, name);
+                }
+            }
+        }
         let mut ranked: Vec<(usize, String, String)> = ids
             .into_iter()
             .filter_map(|(id, node)| count.get(&node).map(|c| (*c, node, id)))
@@ -1011,6 +1089,19 @@ pub fn max_overlap(drains: &BTreeMap<String, (Duration, Option<Duration>)>) -> u
         most = most.max(now);
     }
     most.max(0) as usize
+}
+
+/// Whether `node` is uncordoned and free of NTH's rebalance taint.
+pub async fn given_back(nodes: &Api<Node>, node: &str) -> bool {
+    nodes.get(node).await.is_ok_and(|n| {
+        let spec = n.spec.unwrap_or_default();
+        spec.unschedulable != Some(true)
+            && !spec
+                .taints
+                .unwrap_or_default()
+                .iter()
+                .any(|t| t.key.ends_with("rebalance-recommendation"))
+    })
 }
 
 /// Whether a Node is Ready.
