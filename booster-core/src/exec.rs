@@ -431,8 +431,10 @@ async fn describe(
         .map(str::to_string)
         .collect();
     if !fresh.is_empty() {
-        // A lookup that fails leaves those nodes without a group this pass (their signals
-        // wait as `unknownGroup`); only a refusal of the ids themselves is not asked again.
+        // A refusal of the ids themselves is not asked again; any other failure is Auto
+        // Scaling's, as a describe's would be: the pass goes on without it and the caller
+        // backs off, rather than every pass waiting on a lookup that fails (no credentials
+        // in a Karpenter-only cluster, say).
         let found = match cloud.groups_of(&fresh).await {
             Ok(found) => {
                 asked.extend(fresh);
@@ -442,7 +444,7 @@ async fn describe(
                 asked.extend(fresh);
                 Vec::new()
             }
-            Err(_) => Vec::new(),
+            Err(e) => return Err(e),
         };
         if !found.is_empty() {
             names.extend(found.into_iter().map(|(_, g)| g));

@@ -395,3 +395,44 @@ fn drains_resume_after_a_restart_with_what_is_left_of_their_timeout() {
         }]
     );
 }
+
+/// A node whose group lookup fails (no credentials, Auto Scaling down) makes the pass go on
+/// without Auto Scaling, as a failed describe does: the controller then backs off instead
+/// of asking again in every pass. Karpenter's NodePools stay in the snapshot.
+#[test]
+fn a_failed_group_lookup_is_auto_scaling_down_and_nodepools_stay() {
+    use booster_core::ports::ClusterView;
+    use booster_core::{Group, GroupKind};
+    let mut aws = MockAws::new();
+    aws.expect_describe_groups().returning(|_| Ok(Vec::new()));
+    aws.expect_groups_of()
+        .times(1)
+        .returning(|_| Err(PortError::Unavailable("no credentials".into())));
+    let view = ClusterView {
+        nodes: vec![mk_node("system-1", t(0))],
+        node_pools: vec![Group {
+            name: "nodepool/spot".into(),
+            kind: GroupKind::NodePool,
+            ..Group::default()
+        }],
+        ..ClusterView::default()
+    };
+    let mut asked = BTreeSet::new();
+    let s = ready(booster_core::exec::snapshot_tolerant(
+        view,
+        &aws,
+        t(0),
+        &mut asked,
+        &[],
+    ));
+    assert!(
+        s.cloud_unavailable
+            .as_deref()
+            .is_some_and(|w| w.contains("no credentials")),
+        "{:?}",
+        s.cloud_unavailable
+    );
+    assert!(asked.is_empty(), "asked again once Auto Scaling answers");
+    let names: Vec<&str> = s.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["nodepool/spot"]);
+}

@@ -366,6 +366,9 @@ pub struct PodRules {
     /// Evict pods with emptyDir volumes (their data is lost): `kubectl drain
     /// --delete-emptydir-data`.
     pub evict_emptydir: bool,
+    /// The booster's placeholder namespace: a pod there with the placeholder label is ours
+    /// and goes with the node. The label alone elsewhere is anyone's, and proves nothing.
+    pub placeholder_namespace: String,
 }
 
 impl Default for PodRules {
@@ -377,6 +380,7 @@ impl Default for PodRules {
                 .collect(),
             evict_unowned: false,
             evict_emptydir: false,
+            placeholder_namespace: crate::placeholders::DEFAULT_NAMESPACE.into(),
         }
     }
 }
@@ -399,10 +403,11 @@ pub fn pod_role(p: &Pod, rules: &PodRules) -> PodRole {
         return PodRole::Ignore;
     }
     // The booster's own placeholders go with the node; a drain waits for none of them.
-    if meta
-        .labels
-        .as_ref()
-        .is_some_and(|l| l.contains_key(crate::placeholders::LABEL))
+    if meta.namespace.as_deref() == Some(rules.placeholder_namespace.as_str())
+        && meta
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(crate::placeholders::LABEL))
     {
         return PodRole::Ignore;
     }
@@ -524,5 +529,32 @@ mod tests {
             s.unschedulable = Some(false);
         }
         assert_eq!(node_of(&n, PodCensus::default()).cordoned_by, None);
+    }
+}
+
+#[cfg(test)]
+mod placeholder_role {
+    use super::*;
+
+    fn pod(ns: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": ns,
+                         "labels": {crate::placeholders::LABEL: "true"},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                              "name": "web", "uid": "u", "controller": true}]},
+            "spec": {"containers": [{"name": "c"}]},
+        }))
+        .expect("pod")
+    }
+
+    #[test]
+    fn only_our_namespace_makes_a_labelled_pod_a_placeholder() {
+        let rules = PodRules::default();
+        assert_eq!(
+            pod_role(&pod(crate::placeholders::DEFAULT_NAMESPACE), &rules),
+            PodRole::Ignore
+        );
+        // A tenant's pod wearing the label is drained like any other.
+        assert_eq!(pod_role(&pod("shop"), &rules), PodRole::Evict);
     }
 }
