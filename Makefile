@@ -16,7 +16,7 @@ VENV := $(CACHE)/venv
 MOTO_STAMP := $(VENV)/.moto-$(MOTO_VERSION)
 export MOTO_SERVER := $(VENV)/bin/moto_server
 
-.PHONY: run test e2e toolchain moto servers helm prometheus apiserver-requests k8s-memory controller-memory event-flood-memory docker-build docker-push fmt-check clippy unit bench fuzz fmt clean-cache
+.PHONY: run test e2e toolchain moto servers helm prometheus test-tools rust-build apiserver-requests k8s-memory controller-memory event-flood-memory docker-build docker-push fmt-check clippy unit bench fuzz fmt clean-cache
 
 ## run: the main job. With no cluster it runs the embedded simulator: every built-in
 ## scenario under nth-drain, upstream, booster and booster-placeholder, a table, and an HTML page of charts.
@@ -30,7 +30,18 @@ run: toolchain
 ## booster-aws suite against a moto server, the booster-k8s suite against a real
 ## kube-apiserver, etcd and kube-controller-manager (built from their Go modules, cached),
 ## then the end-to-end scenarios (`make e2e`).
-test: toolchain moto servers helm prometheus fmt-check clippy unit e2e
+## The tools (moto, the Go builds of the test servers and Helm, Prometheus) are installed
+## beside the Rust build of the tests: on 2 cores each fills the other's idle time, which a
+## cold run needs (Karpenter's build alone is 19 minutes).
+test: toolchain fmt-check
+	$(MAKE) -j2 --output-sync=target test-tools rust-build
+	$(MAKE) clippy unit e2e
+
+test-tools: moto servers helm prometheus
+
+rust-build:
+	$(CARGO) test --locked --workspace --all-features --no-run
+	$(CARGO) test --locked -p booster-bin --no-run
 
 toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
