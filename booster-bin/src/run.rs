@@ -346,7 +346,6 @@ impl RunArgs {
             pods: booster_k8s::convert::PodRules {
                 evict_unowned: self.drain_force,
                 evict_emptydir: self.drain_delete_emptydir_data,
-                placeholder_namespace: self.placeholder_namespace.clone(),
                 ..booster_k8s::convert::PodRules::default()
             },
             placeholders: booster_k8s::placeholders::PlaceholderSettings {

@@ -71,9 +71,10 @@ async fn placeholders_now(kube: &Client) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-async fn no_placeholder_left(env: &Env, secs: u64) {
-    eventually(secs, "no placeholder left", || async {
-        placeholders_now(&env.kube).await == 0
+/// Waits until exactly `n` placeholder pods exist.
+async fn placeholders_become(env: &Env, n: usize, secs: u64) {
+    eventually(secs, &format!("{n} placeholders"), || async {
+        placeholders_now(&env.kube).await == n
     })
     .await
     .unwrap_or_else(|e| panic!("{e}; logs in {}", env.dir().display()));
@@ -171,11 +172,7 @@ async fn e2e_21_karpenter_one_signal() {
     let signalled_ms = unix_ms();
     env.signal(&node, &claim, Duration::from_secs(1), None)
         .expect("signal");
-    eventually(30, "four placeholders", || async {
-        placeholders_now(&env.kube).await == 4
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}; logs in {}", env.dir().display()));
+    placeholders_become(&env, 4, 30).await;
     let ready_after = replacement_ready(&env.kube, &before, signalled, 90).await;
     retired(&env, &node, &claim, 120).await;
     // The drain waited for the replacement (the ledger's `Draining { since }`, as sampled).
@@ -186,7 +183,7 @@ async fn e2e_21_karpenter_one_signal() {
         .and_then(|r| r.ledger_drains.get(&node).copied())
         .expect("a drain in the ledger");
     let drain_after = (drain_since.unix_millis() - signalled_ms) as f64 / 1000.0;
-    no_placeholder_left(&env, 30).await;
+    placeholders_become(&env, 0, 30).await;
     env.wait_nodes_ready(3, 30).await.expect("3 Ready nodes");
     let with = pending(&env);
     assert_eq!(with, 0.0, "no pod pending beyond scheduling time");
@@ -239,7 +236,7 @@ async fn e2e_22_karpenter_storm() {
         .expect("signal b");
     retired(&env, &a, &claim_a, 150).await;
     retired(&env, &b, &claim_b, 150).await;
-    no_placeholder_left(&env, 30).await;
+    placeholders_become(&env, 0, 30).await;
     env.wait_nodes_ready(3, 30).await.expect("3 Ready nodes");
     let sets = seen.lock().map(|s| s.len()).unwrap_or_default();
     assert_eq!(sets, 8, "one set of four per signal");
@@ -271,11 +268,7 @@ async fn e2e_23_karpenter_restart_mid_boost() {
     let before = ready_nodes(&env.kube).await;
     env.signal(&node, &claim, Duration::from_secs(1), None)
         .expect("signal");
-    eventually(30, "four placeholders", || async {
-        placeholders_now(&env.kube).await == 4
-    })
-    .await
-    .expect("placeholders");
+    placeholders_become(&env, 4, 30).await;
     booster.kill();
     let killed = Instant::now();
     assert!(
@@ -287,7 +280,7 @@ async fn e2e_23_karpenter_restart_mid_boost() {
         .expect("second booster");
     next.wait_ready(60).await.expect("ready");
     retired(&env, &node, &claim, 150).await;
-    no_placeholder_left(&env, 30).await;
+    placeholders_become(&env, 0, 30).await;
     let sets = seen.lock().map(|s| s.len()).unwrap_or_default();
     assert_eq!(sets, 4, "no second set after the restart");
     let p = pending(&env);
@@ -320,11 +313,7 @@ async fn e2e_24_karpenter_never_interrupted() {
     let (node, claim) = victim(&env, &[]).await;
     env.signal(&node, &claim, Duration::from_secs(1), None)
         .expect("signal");
-    eventually(30, "four placeholders, pending", || async {
-        placeholders_now(&env.kube).await == 4
-    })
-    .await
-    .expect("placeholders");
+    placeholders_become(&env, 4, 30).await;
     let placed = Instant::now();
     let nodes = Api::<Node>::all(env.kube.clone());
     eventually(90, "the node is given back", || async {
@@ -333,7 +322,7 @@ async fn e2e_24_karpenter_never_interrupted() {
     .await
     .unwrap_or_else(|e| panic!("{e}; logs in {}", env.dir().display()));
     let held = placed.elapsed().as_secs_f64();
-    no_placeholder_left(&env, 20).await;
+    placeholders_become(&env, 0, 20).await;
     assert!(claim_exists(&env.kube, &claim).await, "the NodeClaim stays");
     assert_eq!(
         nodeclaim_of(&env.kube, &node).await.as_deref(),

@@ -309,7 +309,9 @@ fn spawn_event_watch(
 impl KubeCluster {
     /// Starts the watches (Nodes; rebalance Events in all namespaces; the CA status
     /// ConfigMap). Call [`KubeCluster::ready`] before the first `observe`.
-    pub fn start(client: Client, settings: Settings) -> Self {
+    pub fn start(client: Client, mut settings: Settings) -> Self {
+        // One namespace setting: the drain's rules follow where placeholders are made.
+        settings.pods.placeholder_namespace = settings.placeholders.namespace.clone();
         let changed = Arc::new(Changes::default());
         let contact = Contact::new();
         let (nodes, t1) = spawn_reflector(
@@ -813,10 +815,8 @@ impl Cluster for KubeCluster {
     }
 
     async fn delete_nodeclaim(&self, name: &str) -> Result<(), PortError> {
-        let gvk = kube::api::GroupVersionKind::gvk("karpenter.sh", "v1", "NodeClaim");
-        let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, "nodeclaims");
-        let api = Api::<kube::api::DynamicObject>::all_with(self.client.clone(), &ar);
-        api.delete(name, &kube::api::DeleteParams::default())
+        convert::nodeclaims(self.client.clone())
+            .delete(name, &kube::api::DeleteParams::default())
             .await
             .map(|_| self.contact.touch())
             .map_err(|e| port_error(&format!("delete NodeClaim {name}"), e))

@@ -147,6 +147,13 @@ pub fn node_of(n: &KNode, pods: PodCensus) -> Node {
     }
 }
 
+/// Karpenter's NodeClaims (`karpenter.sh/v1`, cluster-scoped), without its types.
+pub fn nodeclaims(client: kube::Client) -> kube::Api<kube::api::DynamicObject> {
+    let gvk = kube::api::GroupVersionKind::gvk("karpenter.sh", "v1", "NodeClaim");
+    let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, "nodeclaims");
+    kube::Api::all_with(client, &ar)
+}
+
 /// The Karpenter NodeClaim that owns the Node, if one does.
 pub fn nodeclaim_of(n: &KNode) -> Option<String> {
     n.metadata.owner_references.as_ref()?.iter().find_map(|o| {
@@ -368,6 +375,7 @@ pub struct PodRules {
     pub evict_emptydir: bool,
     /// The booster's placeholder namespace: a pod there with the placeholder label is ours
     /// and goes with the node. The label alone elsewhere is anyone's, and proves nothing.
+    /// [`crate::KubeCluster::start`] sets it from its placeholder settings.
     pub placeholder_namespace: String,
 }
 

@@ -1311,9 +1311,7 @@ async fn placeholders_and_nodeclaims(admin: &Client, sa: &Client, c: &KubeCluste
         .create(&PostParams::default(), &crd)
         .await
         .expect("CRD");
-    let gvk = kube::api::GroupVersionKind::gvk("karpenter.sh", "v1", "NodeClaim");
-    let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, "nodeclaims");
-    let claims = Api::<kube::api::DynamicObject>::all_with(admin.clone(), &ar);
+    let claims = booster_k8s::convert::nodeclaims(admin.clone());
     let claim: kube::api::DynamicObject =
         serde_json::from_value(json!({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
                                       "metadata": {"name": "spot-abc12"}}))

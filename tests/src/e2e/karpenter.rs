@@ -206,7 +206,7 @@ fn dynamic(
 
 /// NodeClaims, as Karpenter keeps them.
 pub fn nodeclaims(kube: &Client) -> Api<DynamicObject> {
-    dynamic(kube, "karpenter.sh", "v1", "NodeClaim", "nodeclaims")
+    booster_k8s::convert::nodeclaims(kube.clone())
 }
 
 /// The KWOKNodeClass (its registration delay is the boot time) and the spot NodePool:

@@ -552,11 +552,6 @@ impl Env {
         .await
     }
 
-    /// Whether the nodes are Karpenter's.
-    pub fn is_karpenter(&self) -> bool {
-        self.karpenter.is_some()
-    }
-
     /// Where the servers' logs are.
     pub fn dir(&self) -> &Path {
         &self.cp.dir
