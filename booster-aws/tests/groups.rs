@@ -131,6 +131,7 @@ async fn a_capacity_rebalancing_group_never_gets_a_set_desired_capacity() {
             ledger: ledger.lock().expect("ledger").clone(),
             cloud_unavailable: None,
             placeholders: Vec::new(),
+            failures: Vec::new(),
         };
         let plan = decide(&s, &Config::default());
         let done = booster_core::exec::execute(

@@ -70,6 +70,10 @@ pub struct Config {
     /// How capacity is asked for in Auto Scaling groups (`--boost-mode`). Karpenter
     /// NodePools always get placeholders: they have no desired capacity.
     pub boost_mode: BoostMode,
+    /// Refusals in a row (AccessDenied, ValidationError, HTTP 403/422) after which a
+    /// signal's boost, placeholders or retire is given up and the node given back
+    /// (`--refusals-before-give-up`). Throttling, conflicts and timeouts only back off.
+    pub refusals_before_give_up: u32,
 }
 
 /// How a signal's replacement capacity is asked for.
@@ -146,6 +150,7 @@ impl Default for Config {
             fallback_groups: BTreeMap::new(),
             launch_failure_backoff: Dur::from_mins(10),
             boost_mode: BoostMode::Desired,
+            refusals_before_give_up: 3,
         }
     }
 }

@@ -406,6 +406,7 @@ pub fn snapshot_without_cloud(
         ledger: view.ledger,
         cloud_unavailable: Some(why),
         placeholders: view.placeholders,
+        failures: Vec::new(),
     }
 }
 
@@ -489,5 +490,6 @@ async fn complete(
         ledger: view.ledger,
         cloud_unavailable: None,
         placeholders: view.placeholders,
+        failures: Vec::new(),
     }
 }

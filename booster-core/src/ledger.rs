@@ -250,7 +250,9 @@ impl Ledger {
             }
             Action::Retire { node, at, .. } | Action::DeleteNodeClaim { node, at, .. } => {
                 if let Some(e) = self.entries.get_mut(node) {
-                    e.retiring.get_or_insert(*at);
+                    // The latest send: the next is due a retry interval after it, not
+                    // after the first (which would send one every pass from then on).
+                    e.retiring = Some(*at);
                 }
             }
             Action::Place { node, at, .. } => {

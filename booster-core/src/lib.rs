@@ -16,6 +16,7 @@
 //! * [`ports`] declares what the binary needs from Kubernetes and AWS.
 //! * [`ledger`] is the durable state that lives in the cluster and survives restarts.
 //! * [`exec::execute`] runs a plan through the ports, in a crash-safe order.
+//! * [`failures`] records failed writes, which the engine backs off and gives up on.
 //! * [`sim`] replays scenarios under `nth-drain`, `upstream` and `booster`, in virtual time.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, missing_docs)]
@@ -25,6 +26,7 @@ pub mod ca_status;
 pub mod config;
 pub mod engine;
 pub mod exec;
+pub mod failures;
 pub mod ledger;
 pub mod plan;
 pub mod ports;

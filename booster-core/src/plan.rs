@@ -596,6 +596,18 @@ reasons! {
     NodeClaimMissing => "the Karpenter node has no NodeClaim owner: not retired by the booster",
     /// The node carries `karpenter.sh/do-not-disrupt`: no drain is started.
     NodeDoNotDisrupt => "the node carries karpenter.sh/do-not-disrupt: no drain is started (it waits for its interruption or its expiry)",
+    /// The write this step needs failed lately (refused, throttled, busy, no answer): it is
+    /// sent again only after its backoff.
+    WriteBackingOff => "the last try of this step's write failed: it is sent again after its backoff",
+    /// Auto Scaling refused the boost again and again (AccessDenied, ValidationError): it is
+    /// given up and the node given back.
+    BoostRefused => "the boost was refused again and again (permissions, tags or the group): given up, the node given back",
+    /// The retire was refused again and again: the node is given back rather than left
+    /// cordoned for good.
+    RetireRefused => "the retire was refused again and again (permissions, tags or the instance): the node is given back",
+    /// The placeholder pods were refused again and again (RBAC, quota, admission): the
+    /// node is given back.
+    PlaceRefused => "the placeholder pods were refused again and again (RBAC, quota or admission): the node is given back",
 }
 
 impl std::fmt::Display for Action {

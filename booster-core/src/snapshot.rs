@@ -40,6 +40,11 @@ pub struct Snapshot {
     /// The booster's placeholder pods, one set per signal they stand for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub placeholders: Vec<Placeholders>,
+    /// Writes that failed lately, per write and object, as the driver recorded them (see
+    /// [`crate::failures`]): the engine backs them off and gives a signal back after
+    /// repeated refusals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<crate::failures::Failure>,
 }
 
 /// The placeholder pods made for one signal, as observed (the adapter finds them by their

@@ -575,6 +575,7 @@ impl World {
             ledger: self.ledger.clone(),
             cloud_unavailable: None,
             placeholders: self.placeholder_sets(),
+            failures: Vec::new(),
         }
     }
 

@@ -1437,6 +1437,7 @@ async fn pass(
         ledger: view.ledger,
         cloud_unavailable: None,
         placeholders: view.placeholders,
+        failures: Vec::new(),
     };
     let plan = booster_core::decide(&snapshot, cfg);
     let ex = booster_core::exec::execute(

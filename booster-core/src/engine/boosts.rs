@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::Decider;
+use crate::failures::Write;
 use crate::ledger::{Boost, DrainState, Entry};
 use crate::plan::{Action, Reason};
 use crate::snapshot::Group;
@@ -329,20 +330,36 @@ impl<'a> Decider<'a> {
     /// desired == from, else `ConfirmBoost`. Returns whether one was in flight.
     fn settle(&mut self, group: &'a Group, here: &[(&'a str, &'a Entry)], max: u32) -> bool {
         // All `Applying` entries of a group share from/to.
-        let applying: Vec<(&str, u32, u32)> = here
+        let applying: Vec<(&str, u32, u32, Timestamp)> = here
             .iter()
             .filter(|(n, e)| e.released_at.is_none() && !self.gone(n, e))
             .filter_map(|(n, e)| match e.boost {
-                Boost::Applying { from, to, .. } => Some((*n, from, to)),
+                Boost::Applying { from, to, at } => Some((*n, from, to, at)),
                 _ => None,
             })
             .collect();
-        let Some(&(_, from, to)) = applying.first() else {
+        let Some(&(_, from, to, _)) = applying.first() else {
             return false;
         };
         let nodes: Vec<String> = applying.iter().map(|(n, ..)| n.to_string()).collect();
         let desired = group.desired;
         let target = to.min(max);
+        let since = applying.iter().map(|a| a.3).min().unwrap_or(self.now);
+        let refused = self
+            .refused_out(Write::SetDesired, &group.name, since)
+            .is_some();
+        if refused && desired == from {
+            // Refused again and again since these signals were recorded: the write is
+            // not the way (a permission, a tag, the group). Given up, never sent at pass
+            // rate; the entries' walk gives the nodes back.
+            self.push(Action::ConfirmBoost {
+                group: group.name.clone(),
+                nodes,
+                applied: false,
+                reason: Reason::BoostRefused,
+            });
+            return false;
+        }
         if group.capacity_rebalance && desired == from {
             // Capacity Rebalancing was turned on since the record: AWS replaces now.
             self.push(Action::ConfirmBoost {

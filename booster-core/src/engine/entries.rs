@@ -7,6 +7,7 @@ use crate::snapshot::{Group, GroupKind, Node};
 use super::boosts::Want;
 use super::Decider;
 use super::{untouchable, DrainCandidate};
+use crate::failures::Write;
 use crate::time::Timestamp;
 
 impl<'a> Decider<'a> {
@@ -129,6 +130,10 @@ impl<'a> Decider<'a> {
             }
             return;
         }
+        if let Some(reason) = self.given_up(name, e).filter(|_| !leaving) {
+            self.give_back(name, node, e.cordoned_before, self.now, reason);
+            return;
+        }
         let ours = matches!(e.drain, DrainState::Draining { .. });
         let drained = e.drain.evicting() && node.pods_to_evict == 0;
         if ours && !leaving && !drained {
@@ -208,6 +213,33 @@ impl<'a> Decider<'a> {
                 }
             }
         }
+    }
+
+    /// Why the signal of `e` is given up, if a write it needs was refused again and again
+    /// since it began: its boost (the group's `SetDesiredCapacity`), its placeholders, or
+    /// its retire (a drained node no one can terminate is given back rather than left
+    /// cordoned for good).
+    fn given_up(&self, name: &str, e: &Entry) -> Option<Reason> {
+        match e.boost {
+            Boost::Applying { at, .. }
+                if self
+                    .refused_out(Write::SetDesired, e.boost_group(), at)
+                    .is_some() =>
+            {
+                return Some(Reason::BoostRefused)
+            }
+            Boost::Placeholders { at }
+                if e.drain == DrainState::NotStarted
+                    && self.refused_out(Write::Place, name, at).is_some() =>
+            {
+                return Some(Reason::PlaceRefused)
+            }
+            _ => {}
+        }
+        [Write::Retire, Write::DeleteNodeClaim]
+            .into_iter()
+            .any(|w| self.refused_out(w, name, e.signal_at).is_some())
+            .then_some(Reason::RetireRefused)
     }
 
     /// Gives `node` back: uncordoned only if the cordon was NTH's rebalance handling or the

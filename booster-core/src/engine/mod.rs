@@ -15,7 +15,10 @@
 //!    (`replacements.rs`);
 //! 5. placeholder pods whose signal is handled are deleted (`placeholders.rs`, which also
 //!    holds how a placeholder boost is asked for and when its replacement is there);
-//! 6. when Auto Scaling did not answer, what needs it waits (`cloud.rs`).
+//! 6. when Auto Scaling did not answer, what needs it waits (`cloud.rs`);
+//! 7. writes that failed lately wait for their backoff (`backoff.rs`); a signal whose
+//!    boost, placeholders or retire was refused again and again is given back
+//!    (`entries.rs`, with the records read through [`Decider::refused_out`]).
 //!
 //! This module holds `decide`, the indexes every step reads and the small helpers.
 //!
@@ -23,6 +26,7 @@
 //! `from` the observed desired capacity. Capacity goes back down only through a `Retire`
 //! with `decrement`, which is set exactly when that signal's boost was applied.
 
+mod backoff;
 mod boosts;
 mod cloud;
 mod drains;
@@ -38,6 +42,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::ca_status::CaStatus;
 use crate::config::Config;
+use crate::failures::{Failure, Write};
 use crate::ledger::Entry;
 use crate::plan::{Action, GroupWarning, Plan, Reason};
 use crate::snapshot::{CaObservation, Group, Instance, Node, Snapshot};
@@ -49,6 +54,7 @@ pub fn decide(snapshot: &Snapshot, config: &Config) -> Plan {
     if snapshot.cloud_unavailable.is_some() {
         cloud::hold_what_needs_it(&mut plan);
     }
+    backoff::hold_backed_off(&mut plan, snapshot);
     plan
 }
 
@@ -162,6 +168,8 @@ struct Decider<'a> {
     draining: u32,
     /// whether cluster-autoscaler's status allows boosts (same for every group)
     ca: Result<&'a CaStatus, Reason>,
+    /// failed writes, by write and object
+    failures: HashMap<(Write, &'a str), &'a Failure>,
 }
 
 impl<'a> Decider<'a> {
@@ -222,6 +230,11 @@ impl<'a> Decider<'a> {
             candidates: Vec::new(),
             draining: 0,
             ca: ca_gate(&s.ca_status, s.now, cfg),
+            failures: s
+                .failures
+                .iter()
+                .map(|f| ((f.write, f.subject.as_str()), f))
+                .collect(),
         }
     }
 
@@ -275,6 +288,17 @@ impl<'a> Decider<'a> {
         if t > self.now {
             self.plan.next_wakeup = Some(self.plan.next_wakeup.map_or(t, |w| w.min(t)));
         }
+    }
+
+    /// The record of `write` on `subject` if it was refused `refusals_before_give_up` times
+    /// in a row, the last of them at or after `since` (the signal's step it is about began
+    /// then: refusals of an earlier signal's write do not give this one up unsent).
+    fn refused_out(&self, write: Write, subject: &str, since: Timestamp) -> Option<&'a Failure> {
+        let limit = self.cfg.refusals_before_give_up.max(1);
+        self.failures
+            .get(&(write, subject))
+            .copied()
+            .filter(|f| f.refusals >= limit && f.last_at >= since)
     }
 
     fn expired(&self, signal_at: Timestamp) -> bool {

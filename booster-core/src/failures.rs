@@ -1,0 +1,279 @@
+//! Failed writes, as input to the engine, the way time is.
+//!
+//! The driver records every failed write per action and object ([`FailureLog::note`]), the
+//! snapshot carries the records ([`crate::Snapshot::failures`]), and the engine turns them
+//! into backoffs (a hold, and its own wake-up when the write may be sent again) and, after
+//! a bounded number of refusals for one signal, into a give-back:
+//!
+//! ```text
+//!  call fails ─▶ FailureLog::note (class, in a row, since, last) ─▶ Snapshot.failures
+//!      ─▶ decide: before retry_at: Hold{writeBackingOff}, wake at retry_at
+//!                 refused `refusals_before_give_up` times for this signal: give it back
+//!  call succeeds ─▶ the record is dropped
+//! ```
+//!
+//! Nothing here reads a clock: `now` comes with each call, and the jitter of a backoff is
+//! derived from what failed, so that a replay decides the same.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::exec::Executed;
+use crate::plan::{Action, Plan};
+use crate::ports::PortError;
+use crate::time::{Dur, Timestamp};
+
+/// How a call failed, as far as what to do next is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FailureClass {
+    /// The service will not do it as asked (AWS AccessDenied, UnauthorizedOperation,
+    /// ValidationError; HTTP 401/403/404/422): sending it again changes nothing until
+    /// somebody fixes a permission, a tag or the object.
+    Refused,
+    /// The service asked us to slow down (AWS Throttling, RequestLimitExceeded; HTTP 429).
+    Throttled,
+    /// The object changed under the write (HTTP 409; desired capacity moved).
+    Conflict,
+    /// The target is busy (AWS ScalingActivityInProgress, ResourceContention).
+    Busy,
+    /// No answer: the network, a timeout, a 5xx, leadership running out during the call.
+    Unavailable,
+}
+
+impl FailureClass {
+    /// The class of a port error.
+    pub fn of(e: &PortError) -> Self {
+        match e {
+            PortError::Forbidden(_) | PortError::Rejected(_) | PortError::NotFound(_) => {
+                FailureClass::Refused
+            }
+            PortError::Throttled(_) => FailureClass::Throttled,
+            PortError::Conflict(_) => FailureClass::Conflict,
+            PortError::Busy(_) => FailureClass::Busy,
+            PortError::Unavailable(_) => FailureClass::Unavailable,
+        }
+    }
+
+    /// camelCase, as in JSON and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Refused => "refused",
+            FailureClass::Throttled => "throttled",
+            FailureClass::Conflict => "conflict",
+            FailureClass::Busy => "busy",
+            FailureClass::Unavailable => "unavailable",
+        }
+    }
+
+    /// The first wait after a failure of this class, and the most any later one waits.
+    /// Refusals wait longest: only a person's fix makes them pass. Conflicts are re-read
+    /// and decided again soon: the next snapshot shows what moved.
+    pub fn backoff(self) -> (Dur, Dur) {
+        match self {
+            FailureClass::Refused => (Dur::from_secs(30), Dur::from_mins(10)),
+            FailureClass::Throttled => (Dur::from_secs(5), Dur::from_mins(2)),
+            FailureClass::Busy => (Dur::from_secs(10), Dur::from_mins(2)),
+            FailureClass::Conflict => (Dur::from_secs(2), Dur::from_secs(30)),
+            FailureClass::Unavailable => (Dur::from_secs(5), Dur::from_mins(2)),
+        }
+    }
+}
+
+/// A write the engine plans, as the failure records name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Write {
+    /// `SetDesiredCapacity` (and the boost marks written before it), per group.
+    SetDesired,
+    /// `TerminateInstanceInAutoScalingGroup`, per node.
+    Retire,
+    /// A Karpenter NodeClaim's delete, per node.
+    DeleteNodeClaim,
+    /// Placeholder pods made, per node.
+    Place,
+    /// Placeholder pods deleted, per node.
+    Unplace,
+    /// A cordon, per node.
+    Cordon,
+    /// A give-back (uncordon, taint removed, mark cleared), per node.
+    Release,
+    /// A replacement protected from scale-down, per node.
+    Protect,
+    /// A replacement's protection removed, per node.
+    Unprotect,
+}
+
+impl Write {
+    /// The write an action makes and what it is made on (a group for `SetDesired`, else a
+    /// node); `None` for ledger-only actions and holds.
+    pub fn of(a: &Action) -> Option<(Write, &str)> {
+        Some(match a {
+            Action::SetDesired { group, .. } => (Write::SetDesired, group),
+            Action::Retire { node, .. } => (Write::Retire, node),
+            Action::DeleteNodeClaim { node, .. } => (Write::DeleteNodeClaim, node),
+            Action::Place { node, .. } => (Write::Place, node),
+            Action::Unplace { node, .. } => (Write::Unplace, node),
+            Action::Cordon { node, .. } => (Write::Cordon, node),
+            Action::Release { node, .. } => (Write::Release, node),
+            Action::Protect { node, .. } => (Write::Protect, node),
+            Action::Unprotect { node, .. } => (Write::Unprotect, node),
+            Action::RecordSignal { .. }
+            | Action::BeginBoost { .. }
+            | Action::ConfirmBoost { .. }
+            | Action::StartDrain { .. }
+            | Action::FollowDrain { .. }
+            | Action::Forget { .. }
+            | Action::Hold { .. } => return None,
+        })
+    }
+
+    /// camelCase, as in JSON and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Write::SetDesired => "setDesired",
+            Write::Retire => "retire",
+            Write::DeleteNodeClaim => "deleteNodeClaim",
+            Write::Place => "place",
+            Write::Unplace => "unplace",
+            Write::Cordon => "cordon",
+            Write::Release => "release",
+            Write::Protect => "protect",
+            Write::Unprotect => "unprotect",
+        }
+    }
+}
+
+/// The failures in a row of one write on one object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    /// The write.
+    pub write: Write,
+    /// The group (`setDesired`) or node it was made on.
+    pub subject: String,
+    /// The class of the last failure.
+    pub class: FailureClass,
+    /// Failures in a row, the last included.
+    pub failures: u32,
+    /// Refusals in a row (any other failure class starts them again from zero).
+    #[serde(default)]
+    pub refusals: u32,
+    /// When the first of them happened.
+    pub since: Timestamp,
+    /// When the last one happened.
+    pub last_at: Timestamp,
+    /// The last error, as the port said it (cut to [`ERROR_CHARS`] characters).
+    pub error: String,
+}
+
+/// The longest error text a record keeps: an AWS or apiserver message is a sentence, a
+/// proxy's HTML error page is not.
+pub const ERROR_CHARS: usize = 300;
+
+impl Failure {
+    /// When the write may be sent again: the class's first wait doubled per failure in a
+    /// row, capped, then spread by ±25 % (derived from the write, its object and the
+    /// count, so that writes failing together do not come back together, and a replay
+    /// decides the same).
+    pub fn retry_at(&self) -> Timestamp {
+        let (first, cap) = self.class.backoff();
+        let doublings = self.failures.saturating_sub(1).min(20);
+        let wait = first
+            .as_millis()
+            .saturating_mul(1u64 << doublings)
+            .min(cap.as_millis());
+        // 0.75 .. 1.25 of the wait.
+        let spread = 750 + spread_of(self.write, &self.subject, self.failures) % 500;
+        self.last_at
+            .plus(Dur::from_millis(wait.saturating_mul(spread) / 1000))
+    }
+}
+
+/// A stable number from what failed (FNV-1a: no seed, the same in every process).
+fn spread_of(write: Write, subject: &str, n: u32) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in write
+        .as_str()
+        .bytes()
+        .chain(subject.bytes())
+        .chain(n.to_le_bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The driver's record of failed writes: kept in memory between passes (a restart starts
+/// with none, so the first write after it is sent once more), bounded by what the plans
+/// name, and forgotten once a write succeeds or has not failed for [`FORGET_AFTER`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FailureLog {
+    records: BTreeMap<(Write, String), Failure>,
+}
+
+/// A record untouched this long is dropped: longer than any backoff, so a write that keeps
+/// failing keeps its count.
+pub const FORGET_AFTER: Dur = Dur::from_mins(30);
+
+impl FailureLog {
+    /// Takes in what the executor did with `plan` at `now`: a failed write adds to its
+    /// record, a write that went through drops it. Actions not executed change nothing.
+    pub fn note(&mut self, plan: &Plan, executed: &Executed, now: Timestamp) {
+        for o in &executed.outcomes {
+            let Some((write, subject)) = plan.actions.get(o.index).and_then(Write::of) else {
+                continue;
+            };
+            let key = (write, subject.to_string());
+            match &o.result {
+                Ok(_) => {
+                    self.records.remove(&key);
+                }
+                Err(e) => self.failed(key, e, now),
+            }
+        }
+        self.records
+            .retain(|_, f| now.since(f.last_at) < FORGET_AFTER);
+    }
+
+    fn failed(&mut self, key: (Write, String), e: &PortError, now: Timestamp) {
+        let class = FailureClass::of(e);
+        let error: String = e.to_string().chars().take(ERROR_CHARS).collect();
+        let f = self.records.entry(key.clone()).or_insert_with(|| Failure {
+            write: key.0,
+            subject: key.1,
+            class,
+            failures: 0,
+            refusals: 0,
+            since: now,
+            last_at: now,
+            error: String::new(),
+        });
+        f.class = class;
+        f.failures = f.failures.saturating_add(1);
+        f.refusals = if class == FailureClass::Refused {
+            f.refusals.saturating_add(1)
+        } else {
+            0
+        };
+        f.last_at = now;
+        f.error = error;
+    }
+
+    /// The records, for the snapshot.
+    pub fn records(&self) -> Vec<Failure> {
+        self.records.values().cloned().collect()
+    }
+
+    /// How many records there are.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
