@@ -9,6 +9,12 @@
 //! * `retire` checks the instance first, so that repeating it after a restart is a no-op.
 //! * A group tagged `<opt-out tag>=false` is refused, whatever the engine asked.
 //! * Every API call is counted by operation and outcome ([`Calls`]).
+//! * Every API call waits for the adapter's own rate limit first ([`Settings::calls_per_second`],
+//!   shared by all calls, far below the account's limits that Cluster Autoscaler shares).
+//!   The SDK retries in its standard mode, a few attempts: throttling then comes back to
+//!   the controller, which backs off that one write (see `booster_core::failures`) while
+//!   the others go on. The adaptive mode would instead slow every call down, reads
+//!   included, until each pass timed out and counted Auto Scaling as down.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -48,9 +54,12 @@ pub struct Settings {
     pub cluster_tag: Option<String>,
     /// How long a describe is reused.
     pub describe_ttl: Duration,
-    /// Attempts per call, the first included (adaptive retry mode: throttles slow the
-    /// client down as well as retry).
+    /// Attempts per call, the first included (standard retry mode: jittered exponential
+    /// backoff and a retry quota).
     pub max_attempts: u32,
+    /// Calls per second the adapter makes at most, in all (bursts of up to three
+    /// seconds' worth). 0: no limit.
+    pub calls_per_second: u32,
     /// Deadline of one attempt of a call.
     pub attempt_timeout: Duration,
     /// Deadline of a call, its retries included.
@@ -66,7 +75,8 @@ impl Default for Settings {
             cluster_tag: None,
             // The simulator's figures assume the same.
             describe_ttl: Duration::from_secs(15),
-            max_attempts: 5,
+            max_attempts: 3,
+            calls_per_second: 2,
             attempt_timeout: Duration::from_secs(10),
             operation_timeout: Duration::from_secs(20),
         }
@@ -75,10 +85,10 @@ impl Default for Settings {
 
 /// Loads the SDK configuration: the default credential chain (environment, profile,
 /// IRSA web identity, EKS Pod Identity, IMDS), the region and endpoint from `settings` when
-/// set, and the adaptive retry mode.
+/// set, and the standard retry mode.
 pub async fn sdk_config(settings: &Settings) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::adaptive().with_max_attempts(settings.max_attempts.max(1)))
+        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
         // Without these only connecting has a deadline: a call whose answer never comes
         // would hold the pass forever.
         .timeout_config(
@@ -141,6 +151,8 @@ pub struct AutoScaling {
     cache: Mutex<DescribeCache<Instant>>,
     /// DescribeScalingActivities answers by group, reused for the describe TTL.
     activities: Mutex<BTreeMap<String, (Instant, Vec<LaunchFailure>)>>,
+    /// The pace of all calls (`None`: no limit).
+    pace: Option<governor::DefaultDirectRateLimiter>,
 }
 
 /// The most scaling activities read per group: the recent ones are all that matter.
@@ -237,11 +249,31 @@ impl AutoScaling {
     pub fn from_client(client: Client, settings: Settings) -> Self {
         AutoScaling {
             client,
-            settings,
             calls: Arc::new(Calls::default()),
             cache: Mutex::new(DescribeCache::default()),
             activities: Mutex::new(BTreeMap::new()),
+            pace: std::num::NonZeroU32::new(settings.calls_per_second).map(|n| {
+                let burst = n.saturating_mul(std::num::NonZeroU32::MIN.saturating_add(2));
+                governor::RateLimiter::direct(governor::Quota::per_second(n).allow_burst(burst))
+            }),
+            settings,
         }
+    }
+
+    /// Waits for the rate limit to let one call of `op` go; a wait longer than a call's
+    /// own deadline is reported as throttling (ours), so that the write backs off.
+    async fn paced(&self, op: &str) -> Result<(), PortError> {
+        let Some(limit) = &self.pace else {
+            return Ok(());
+        };
+        tokio::time::timeout(self.settings.operation_timeout, limit.until_ready())
+            .await
+            .map_err(|_| {
+                PortError::Throttled(format!(
+                    "{op}: the booster's own Auto Scaling rate limit ({}/s) is saturated",
+                    self.settings.calls_per_second
+                ))
+            })
     }
 
     /// The call counter, for the binary's metrics.
@@ -274,6 +306,8 @@ impl AutoScaling {
                 .max_records(100)
                 .into_paginator()
                 .send();
+            // One page per chunk (the chunk is within a page's records): paced once.
+            self.paced("DescribeAutoScalingGroups").await?;
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| port_error("DescribeAutoScalingGroups", &e));
                 self.calls.record("DescribeAutoScalingGroups", &page);
@@ -351,6 +385,8 @@ impl Cloud for AutoScaling {
                 .max_records(50)
                 .into_paginator()
                 .send();
+            // One page per chunk (the chunk is within a page's records): paced once.
+            self.paced("DescribeAutoScalingInstances").await?;
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| port_error("DescribeAutoScalingInstances", &e));
                 self.calls.record("DescribeAutoScalingInstances", &page);
@@ -386,6 +422,8 @@ impl Cloud for AutoScaling {
         // Somebody (CA) moved it since the plan: raising to `desired` now would not be the
         // boost the engine computed. It decides again on the next pass.
         if g.desired != from {
+            // The cached describe the engine decided on is stale: the next pass reads anew.
+            self.invalidate();
             return Err(PortError::Conflict(format!(
                 "SetDesiredCapacity {group}: desired capacity is {}, not the {from} planned with",
                 g.desired
@@ -402,6 +440,7 @@ impl Cloud for AutoScaling {
                 "SetDesiredCapacity {group}: {desired} is out of range"
             ))
         })?;
+        self.paced("SetDesiredCapacity").await?;
         let r = self
             .client
             .set_desired_capacity()
@@ -435,6 +474,7 @@ impl Cloud for AutoScaling {
                 return Ok(f.clone());
             }
         }
+        self.paced("DescribeScalingActivities").await?;
         let r = self
             .client
             .describe_scaling_activities()
@@ -481,6 +521,7 @@ impl Cloud for AutoScaling {
         {
             return Ok(RetireOutcome::AlreadyGone);
         }
+        self.paced("TerminateInstanceInAutoScalingGroup").await?;
         let r = self
             .client
             .terminate_instance_in_auto_scaling_group()
@@ -524,6 +565,6 @@ mod tests {
         assert_eq!(c.region().map(|r| r.as_ref()), Some("eu-west-3"));
         assert_eq!(c.endpoint_url(), Some("http://127.0.0.1:4566"));
         let retry = c.retry_config().map(|r| (r.mode(), r.max_attempts()));
-        assert_eq!(retry, Some((aws_config::retry::RetryMode::Adaptive, 7)));
+        assert_eq!(retry, Some((aws_config::retry::RetryMode::Standard, 7)));
     }
 }

@@ -86,7 +86,10 @@ pub struct Controller {
     observed_at: Option<Instant>,
     /// The groups of the last pass Auto Scaling answered.
     last_groups: Vec<booster_core::Group>,
-    /// Auto Scaling failed: not asked again before this instant, and why.
+    /// Failed writes, per write and object: the snapshot carries them and the engine
+    /// backs each one off (see `booster_core::failures`).
+    failures: booster_core::failures::FailureLog,
+    /// Auto Scaling's describes failed: not asked again before this instant, and why.
     cloud_down: Option<(Instant, String)>,
     cloud_backoff: Backoff,
     /// See [`Controller::woken_at`].
@@ -139,6 +142,10 @@ fn is_warning(r: Reason) -> bool {
             | Reason::LaunchFailing
             | Reason::LaunchFailed
             | Reason::PodsNeverEvicted
+            | Reason::WriteBackingOff
+            | Reason::BoostRefused
+            | Reason::RetireRefused
+            | Reason::PlaceRefused
     )
 }
 
@@ -175,6 +182,7 @@ impl Controller {
             warned: BTreeSet::new(),
             observed_at: None,
             last_groups: Vec::new(),
+            failures: booster_core::failures::FailureLog::default(),
             cloud_down: None,
             cloud_backoff: cloud_backoff(),
             woken: None,
@@ -256,12 +264,15 @@ impl Controller {
                     format!("drain attempt timed out; blocked by {blocker}"),
                     true,
                 ),
+                Ok(DrainOutcome::Stopped { why }) => {
+                    (format!("drain attempt stopped: {why}"), false)
+                }
                 Err(e) => (format!("drain attempt failed: {e}"), true),
             };
-            let reason = if warn {
-                Reason::DrainTimedOut
-            } else {
-                Reason::DrainComplete
+            let reason = match r {
+                Ok(DrainOutcome::Stopped { .. }) => Reason::DrainStopped,
+                _ if warn => Reason::DrainTimedOut,
+                _ => Reason::DrainComplete,
             };
             self.event(node, reason, &msg, warn).await;
         }
@@ -329,21 +340,6 @@ impl Controller {
         Ok(s)
     }
 
-    /// An Auto Scaling write that did not answer means Auto Scaling is down as surely as a
-    /// describe that did not: the next passes go on without it, after the same backoff.
-    fn note_cloud_failures(&mut self, plan: &Plan, executed: &Executed) {
-        let failed = executed.failures().find_map(|(o, e)| {
-            let aws = matches!(
-                plan.actions.get(o.index),
-                Some(Action::SetDesired { .. } | Action::Retire { .. })
-            );
-            (aws && matches!(e, PortError::Unavailable(_))).then(|| e.to_string())
-        });
-        if let Some(why) = failed {
-            self.cloud_failed(why);
-        }
-    }
-
     fn cloud_failed(&mut self, why: String) {
         let wait = self.cloud_backoff.next().unwrap_or(Duration::from_secs(60));
         tracing::warn!(
@@ -372,6 +368,7 @@ impl Controller {
         let mut drains_ended = self.reap().await;
         self.report_ended(&drains_ended).await;
         let mut snapshot = self.snapshot().await?;
+        snapshot.failures = self.failures.records();
         // Taken, not cloned: this pass stores the next one before it returns.
         if let Some(l) = self.dry_ledger.take().filter(|_| self.cfg.dry_run) {
             snapshot.ledger = l;
@@ -403,6 +400,18 @@ impl Controller {
             observed: started,
             decided: Instant::now(),
         };
+        // A drain must not outlive its signal: one this plan ends (give-back, retire,
+        // forget) stops before the plan's writes, so that no eviction follows an uncordon.
+        let mut stopped = Vec::new();
+        if !plan.dry_run {
+            let ending: BTreeSet<&str> = plan
+                .actions
+                .iter()
+                .filter(|a| ends_signal(a))
+                .filter_map(Action::node)
+                .collect();
+            stopped = self.stop_drains(|node| ending.contains(node), "the signal ended");
+        }
         // Writes before this pass's (late drains, Events) are not its.
         drop(self.ports.writes.take());
         let executed = execute(
@@ -415,7 +424,9 @@ impl Controller {
         .await;
         let boost_latency =
             crate::latency::of_boosts(clock, &plan, &executed, &self.ports.writes.take());
-        self.note_cloud_failures(&plan, &executed);
+        // Each failed write backs off on its own (its class, its object): one refused
+        // group or throttled call does not stop the others.
+        self.failures.note(&plan, &executed, snapshot.now);
         self.report(&snapshot, &plan, &executed).await;
         self.warn_groups(&plan).await;
         let new_rejections = self.new_rejections(&plan);
@@ -427,6 +438,18 @@ impl Controller {
             }
             self.dry_ledger = Some(would);
         }
+
+        // And one the ledger as stored no longer has under way (ended by an earlier pass
+        // whose stop was missed, or by another replica's write).
+        if !plan.dry_run {
+            let ledger = &executed.ledger;
+            stopped.extend(self.stop_drains(
+                |node| !ledger.entries.get(node).is_some_and(under_way),
+                "the ledger has no drain of this node under way",
+            ));
+        }
+        self.report_ended(&stopped).await;
+        drains_ended.extend(stopped);
 
         let mut drains_started = Vec::new();
         if !plan.dry_run && executed.aborted.is_none() {
@@ -551,8 +574,15 @@ impl Controller {
                 }
                 Ok(effect) => {
                     tracing::info!(?effect, "{a}");
+                    // A give-up says what was refused, as a Warning.
+                    let text = match last_failure(snapshot, &node) {
+                        Some(f) if is_warning(a.reason()) => {
+                            format!("{a}: {}: last error: {}", a.reason().describe(), f.error)
+                        }
+                        _ => a.to_string(),
+                    };
                     (!node.is_empty() && a.is_mutation())
-                        .then(|| (node.clone(), a.reason(), a.to_string(), false))
+                        .then(|| (node.clone(), a.reason(), text, is_warning(a.reason())))
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "{a} failed");
@@ -571,6 +601,30 @@ impl Controller {
         self.dry_logged = dry_now;
     }
 
+    /// Aborts the running drains of the nodes `which` picks; each is reported as stopped
+    /// (`why`). An eviction already sent may land; none is sent after this returns.
+    fn stop_drains(
+        &mut self,
+        which: impl Fn(&str) -> bool,
+        why: &str,
+    ) -> Vec<(String, Result<DrainOutcome, PortError>)> {
+        let nodes: Vec<String> = self.drains.keys().filter(|n| which(n)).cloned().collect();
+        let mut out = Vec::new();
+        for node in nodes {
+            if let Some(task) = self.drains.remove(&node) {
+                task.abort();
+                tracing::info!(node = %node, "drain stopped: {why}");
+                out.push((
+                    node,
+                    Ok(DrainOutcome::Stopped {
+                        why: why.to_string(),
+                    }),
+                ));
+            }
+        }
+        out
+    }
+
     /// Stops: drains in flight are abandoned (the ledger says they started; whoever leads
     /// next resumes them).
     pub fn shutdown(&mut self) {
@@ -585,6 +639,24 @@ impl Controller {
     }
 }
 
+/// Whether executing `a` ends its node's signal: no drain of it may go on after.
+fn ends_signal(a: &Action) -> bool {
+    matches!(
+        a,
+        Action::Release { .. }
+            | Action::Retire { .. }
+            | Action::DeleteNodeClaim { .. }
+            | Action::Forget { .. }
+    )
+}
+
+/// Whether the ledger has the entry's drain under way (by the booster, not given back).
+fn under_way(e: &booster_core::Entry) -> bool {
+    e.released_at.is_none()
+        && e.retiring.is_none()
+        && matches!(e.drain, booster_core::DrainState::Draining { .. })
+}
+
 /// A hold's sentence, with the pods it is about when it is about pods.
 fn hold_message(s: &Snapshot, node: &str, reason: Reason) -> String {
     let pods = s
@@ -597,8 +669,34 @@ fn hold_message(s: &Snapshot, node: &str, reason: Reason) -> String {
         Reason::PodsNeverEvicted if !pods.is_empty() => {
             format!("{}: {}", reason.describe(), pods.join("; "))
         }
+        Reason::WriteBackingOff => match last_failure(s, node) {
+            Some(f) => format!(
+                "{} ({} {} failed {} time(s) in a row, {}; next try in {}s): {}",
+                reason.describe(),
+                f.write.as_str(),
+                f.subject,
+                f.failures,
+                f.class.as_str(),
+                f.retry_at().since(s.now).as_millis() / 1000,
+                f.error
+            ),
+            None => reason.describe().to_string(),
+        },
         _ => reason.describe().to_string(),
     }
+}
+
+/// The latest failed write about `node`: its own, or its boost group's raise.
+fn last_failure<'a>(s: &'a Snapshot, node: &str) -> Option<&'a booster_core::failures::Failure> {
+    let group = s.ledger.entries.get(node).map(|e| e.boost_group());
+    s.failures
+        .iter()
+        .filter(|f| {
+            f.subject == node
+                || (f.write == booster_core::failures::Write::SetDesired
+                    && Some(f.subject.as_str()) == group)
+        })
+        .max_by_key(|f| f.last_at)
 }
 
 #[cfg(test)]
@@ -744,14 +842,110 @@ mod tests {
             .withf(|_, _, msg, warning| !*warning || msg.contains("throttled"))
             .returning(|_, _, _, _| Ok(()));
         cluster.expect_store_ledger().returning(|_| Ok(()));
-        let mut c = Controller::new(ports(cluster, cloud, true), Config::default(), clock);
+        static NOW: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(100_000);
+        fn ticking() -> Timestamp {
+            Timestamp::from_unix_millis(NOW.load(std::sync::atomic::Ordering::SeqCst))
+        }
+        let mut c = Controller::new(ports(cluster, cloud, true), Config::default(), ticking);
         let first = c.pass().await.expect("pass");
         assert!(matches!(
             first.executed.failures().next(),
             Some((_, PortError::Throttled(_)))
         ));
+        // Not again at pass rate: a hold that names the throttling, and a wake-up.
+        NOW.fetch_add(1_000, std::sync::atomic::Ordering::SeqCst);
+        let held = c.pass().await.expect("pass");
+        assert!(!held
+            .plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::SetDesired { .. })));
+        assert!(held.plan.actions.iter().any(|a| matches!(
+            a,
+            Action::Hold {
+                reason: Reason::WriteBackingOff,
+                ..
+            }
+        )));
+        let text = hold_message(&held.snapshot, "spot-0", Reason::WriteBackingOff);
+        assert!(text.contains("Rate exceeded"), "{text}");
+        let due = held.plan.next_wakeup.expect("a wake-up for the retry");
+        NOW.store(due.unix_millis(), std::sync::atomic::Ordering::SeqCst);
         let second = c.pass().await.expect("pass");
         assert_eq!(second.executed.failures().count(), 0);
+        assert!(second
+            .plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::SetDesired { .. })));
+    }
+
+    /// The signal is given back while its drain runs: the drain stops in that pass,
+    /// before the uncordon, and is reported as stopped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_give_back_stops_the_running_drain() {
+        let s = boosted_with_ready_replacement();
+        let (mut cluster, cloud) = {
+            // The second observation: the signal has expired (the engine gives it back).
+            let mut cluster = MockCluster::new();
+            let first = view(&s);
+            let mut second = first.clone();
+            if let Some(e) = second.ledger.entries.get_mut("spot-0") {
+                e.signal_at = Timestamp::from_unix_millis(t(0).unix_millis() - 3_600_000);
+                e.drain = booster_core::DrainState::Draining {
+                    since: t(99),
+                    attempt: 1,
+                };
+            }
+            let mut n = 0;
+            cluster.expect_observe().returning(move || {
+                n += 1;
+                Ok(if n == 1 {
+                    first.clone()
+                } else {
+                    second.clone()
+                })
+            });
+            let mut cloud = MockCloud::new();
+            cloud
+                .expect_scaling_failures()
+                .returning(|_| Ok(Vec::new()));
+            let groups = s.groups.clone();
+            cloud
+                .expect_describe_groups()
+                .returning(move |_| Ok(groups.clone()));
+            (cluster, cloud)
+        };
+        cluster.expect_store_ledger().returning(|_| Ok(()));
+        // Still evicting when the give-back comes; started once, never again.
+        cluster.expect_drain().times(1).returning(|_| {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(DrainOutcome::Drained)
+        });
+        cluster.expect_set_unschedulable().returning(|_, _| Ok(()));
+        cluster
+            .expect_remove_rebalance_taint()
+            .returning(|_| Ok(()));
+        cluster.expect_unprotect().returning(|_| Ok(()));
+        cluster.expect_record_event().returning(|_, _, _, _| Ok(()));
+        let mut c = Controller::new(ports(cluster, cloud, true), Config::default(), clock);
+        let first = c.pass().await.expect("pass");
+        assert_eq!(first.drains_started, vec!["spot-0".to_string()]);
+        let second = c.pass().await.expect("pass");
+        assert!(second
+            .plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Release { node, .. } if node == "spot-0")));
+        assert!(
+            matches!(
+                second.drains_ended.as_slice(),
+                [(n, Ok(DrainOutcome::Stopped { .. }))] if n == "spot-0"
+            ),
+            "{:?}",
+            second.drains_ended
+        );
+        assert_eq!(c.running_drains(), 0);
     }
 
     #[tokio::test]

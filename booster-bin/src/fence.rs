@@ -1,8 +1,10 @@
 //! Writes fenced by leadership. The pass checks the Lease once when it starts, but a pass
 //! (and a drain) can outlive a renewal that fails: every write through these ports starts
-//! only while this replica still leads, and is abandoned when its lead runs out, so that a
-//! replica that lost the Lease stops writing before another may take it (the renew
-//! deadline is shorter than the lease duration the others wait).
+//! only while this replica still leads, and is abandoned as soon as its lead runs out, so
+//! that a replica that lost the Lease stops writing before another may take it (the renew
+//! deadline is shorter than the lease duration the others wait). The lead is the one the
+//! Lease has *while the call runs*: a renewal during a slow call (an SDK retrying a
+//! throttled write) extends it, so only a lead really lost abandons a write.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -34,19 +36,32 @@ async fn fenced<T>(
     (what, subject): (&'static str, &str),
     call: impl Future<Output = Result<T, PortError>>,
 ) -> Result<T, PortError> {
-    let Some(left) = leader.lead_left().await else {
+    if leader.lead_left().await.is_none() {
         return Err(PortError::Unavailable(format!(
             "{what}: not leading, write withheld"
         )));
-    };
+    }
     let started = Instant::now();
-    let r = tokio::time::timeout(left, call).await.unwrap_or_else(|_| {
-        Err(PortError::Unavailable(format!(
+    let r = tokio::select! {
+        r = call => r,
+        () = lead_lost(leader) => Err(PortError::Unavailable(format!(
             "{what}: leadership ran out during the call"
-        )))
-    });
+        ))),
+    };
     writes.record(what, subject, started);
     r
+}
+
+/// Resolves when this replica's lead runs out: it sleeps until the lead as last renewed
+/// would end (at most [`DRAIN_LEAD_CHECK`]) and looks again, so a renewal in between moves
+/// the end and a lost one ends it on time.
+async fn lead_lost(leader: &dyn Leadership) {
+    loop {
+        match leader.lead_left().await {
+            None => return,
+            Some(left) => tokio::time::sleep(left.min(DRAIN_LEAD_CHECK)).await,
+        }
+    }
 }
 
 /// A [`Cluster`] whose writes are fenced by `leader`.
@@ -175,17 +190,9 @@ impl Cluster for FencedCluster {
         if spec.dry_run {
             return self.inner.drain(spec).await;
         }
-        let lost = async {
-            loop {
-                if self.leader.lead_left().await.is_none() {
-                    return;
-                }
-                tokio::time::sleep(DRAIN_LEAD_CHECK).await;
-            }
-        };
         tokio::select! {
             r = self.inner.drain(spec) => r,
-            _ = lost => Err(PortError::Unavailable(format!(
+            () = lead_lost(self.leader.as_ref()) => Err(PortError::Unavailable(format!(
                 "drain of {}: leadership lost, stopped", spec.node
             ))),
         }
@@ -332,5 +339,39 @@ mod tests {
         let r = c.set_desired("g", 3, 4).await;
         assert!(r.is_err_and(|e| e.to_string().contains("ran out")));
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    /// The Lease is renewed every moment, each renewal leaving 200 ms.
+    struct Renewed;
+
+    #[async_trait]
+    impl Leadership for Renewed {
+        async fn is_leader(&self) -> bool {
+            true
+        }
+        async fn lead_left(&self) -> Option<Duration> {
+            Some(Duration::from_millis(200))
+        }
+    }
+
+    /// A write slowed by retries (600 ms) outlives the lead it started with (200 ms) but
+    /// not the lead renewed while it ran: it is not abandoned.
+    #[tokio::test]
+    async fn a_slow_write_under_a_renewed_lease_goes_through() {
+        let mut cloud = MockCloud::new();
+        cloud
+            .expect_set_desired()
+            .returning(|_, _, _| Ok(SetDesiredOutcome::Raised));
+        let c = FencedCloud {
+            inner: Arc::new(cloud),
+            leader: Arc::new(Renewed),
+            writes: Arc::default(),
+        };
+        let slow = async {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            c.inner.set_desired("g", 3, 4).await
+        };
+        let r = fenced(c.leader.as_ref(), &c.writes, (SET_DESIRED, "g"), slow).await;
+        assert_eq!(r, Ok(SetDesiredOutcome::Raised));
     }
 }

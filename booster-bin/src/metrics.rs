@@ -48,6 +48,12 @@ struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WriteClassLabels {
+    write: String,
+    class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PhaseLabel {
     phase: String,
 }
@@ -92,6 +98,8 @@ pub struct Metrics {
     drains_running: Gauge,
     ledger_bytes: Gauge,
     ledger_entries: Gauge,
+    failing_writes: Family<WriteClassLabels, Gauge>,
+    given_up: Family<ReasonLabel, Counter>,
 }
 
 impl Metrics {
@@ -231,7 +239,30 @@ impl Metrics {
             "Signalled nodes the ledger holds",
             ledger_entries.clone(),
         );
+        let failing_writes = Family::<WriteClassLabels, Gauge>::default();
+        registry.register(
+            "spots_booster_failing_writes",
+            "Writes whose last try failed, waiting for their backoff, by write and failure class (refused, throttled, conflict, busy, unavailable)",
+            failing_writes.clone(),
+        );
+        let given_up = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "spots_booster_given_up",
+            "Signals given back after their boost, placeholders or retire were refused again and again, by reason",
+            given_up.clone(),
+        );
+        for r in [
+            booster_core::Reason::BoostRefused,
+            booster_core::Reason::PlaceRefused,
+            booster_core::Reason::RetireRefused,
+        ] {
+            let _ = given_up.get_or_create(&ReasonLabel {
+                reason: r.as_str().to_string(),
+            });
+        }
         Metrics {
+            failing_writes,
+            given_up,
             drains_running,
             ledger_bytes,
             ledger_entries,
@@ -363,6 +394,15 @@ impl Metrics {
                 })
                 .set(1);
         }
+        self.failing_writes.clear();
+        for f in &s.failures {
+            self.failing_writes
+                .get_or_create(&WriteClassLabels {
+                    write: f.write.as_str().to_string(),
+                    class: f.class.as_str().to_string(),
+                })
+                .inc();
+        }
         // Actions and holds.
         self.holds.clear();
         for o in &r.executed.outcomes {
@@ -393,6 +433,20 @@ impl Metrics {
                     if let (Action::RecordSignal { .. }, Ok(Effect::Recorded)) = (a, result) {
                         self.signals.inc();
                     }
+                    if let (Action::Release { reason, .. }, Ok(Effect::Done)) = (a, result) {
+                        if matches!(
+                            reason,
+                            booster_core::Reason::BoostRefused
+                                | booster_core::Reason::PlaceRefused
+                                | booster_core::Reason::RetireRefused
+                        ) {
+                            self.given_up
+                                .get_or_create(&ReasonLabel {
+                                    reason: reason.as_str().to_string(),
+                                })
+                                .inc();
+                        }
+                    }
                     if let (Action::SetDesired { nodes, .. }, Ok(Effect::Done)) = (a, result) {
                         for n in nodes {
                             if let Some(e) = s.ledger.entries.get(n) {
@@ -410,6 +464,7 @@ impl Metrics {
             let outcome = match d {
                 Ok(DrainOutcome::Drained) => "drained",
                 Ok(DrainOutcome::TimedOut { .. }) => "timed_out",
+                Ok(DrainOutcome::Stopped { .. }) => "stopped",
                 Err(e) => e.metric_label(),
             };
             self.drains

@@ -195,6 +195,16 @@ pub struct RunArgs {
     /// AWS endpoint override (tests, LocalStack-style setups).
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     pub aws_endpoint_url: Option<String>,
+    /// Auto Scaling calls per second at most, all calls together (bursts of three
+    /// seconds' worth); far below the account's limits, which Cluster Autoscaler shares.
+    /// 0: no limit.
+    #[arg(long, default_value_t = 2, env = "AWS_CALLS_PER_SECOND")]
+    pub aws_calls_per_second: u32,
+    /// Refusals in a row (AccessDenied, ValidationError, HTTP 403) after which a signal's
+    /// boost, placeholders or retire is given up and its node given back; throttling,
+    /// conflicts and timeouts only back off.
+    #[arg(long, default_value_t = 3, env = "REFUSALS_BEFORE_GIVE_UP")]
+    pub refusals_before_give_up: u32,
     /// A pass runs at least this often.
     #[arg(long, default_value = "60s", value_parser = dur, env = "RESYNC")]
     pub resync: Dur,
@@ -364,6 +374,7 @@ impl RunArgs {
             endpoint_url: self.aws_endpoint_url.clone(),
             opt_out_tag: self.opt_out_tag.clone(),
             cluster_tag: self.engine_config().cluster_tag,
+            calls_per_second: self.aws_calls_per_second,
             ..booster_aws::Settings::default()
         };
         let sdk = booster_aws::sdk_config(&settings).await;
@@ -398,6 +409,7 @@ impl RunArgs {
             }),
             fallback_groups: self.fallback_groups.clone(),
             launch_failure_backoff: self.launch_failure_backoff,
+            refusals_before_give_up: self.refusals_before_give_up.max(1),
             boost_mode: match self.boost_mode {
                 BoostModeArg::Desired => booster_core::BoostMode::Desired,
                 BoostModeArg::Placeholder => booster_core::BoostMode::Placeholder,

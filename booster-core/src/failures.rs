@@ -228,6 +228,8 @@ impl FailureLog {
             };
             let key = (write, subject.to_string());
             match &o.result {
+                // Not sent: says nothing of how the write fares.
+                Ok(crate::exec::Effect::DryRun | crate::exec::Effect::Held) => {}
                 Ok(_) => {
                     self.records.remove(&key);
                 }

@@ -596,6 +596,8 @@ reasons! {
     NodeClaimMissing => "the Karpenter node has no NodeClaim owner: not retired by the booster",
     /// The node carries `karpenter.sh/do-not-disrupt`: no drain is started.
     NodeDoNotDisrupt => "the node carries karpenter.sh/do-not-disrupt: no drain is started (it waits for its interruption or its expiry)",
+    /// A running drain was stopped: its signal ended (given back, retired or forgotten).
+    DrainStopped => "drain stopped: the signal ended while it ran",
     /// The write this step needs failed lately (refused, throttled, busy, no answer): it is
     /// sent again only after its backoff.
     WriteBackingOff => "the last try of this step's write failed: it is sent again after its backoff",

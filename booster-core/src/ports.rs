@@ -91,6 +91,12 @@ pub enum DrainOutcome {
         /// `namespace/pod`, and the budget that refused it when known.
         blocker: String,
     },
+    /// The driver stopped it: its signal ended (given back, retired, forgotten) while it
+    /// ran, and no eviction may follow.
+    Stopped {
+        /// Why, in words.
+        why: String,
+    },
 }
 
 /// What the drain of one node must respect.
