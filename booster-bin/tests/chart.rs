@@ -251,6 +251,7 @@ async fn the_rendered_chart_passes_a_server_side_dry_run() {
             "Namespace",
             "PodDisruptionBudget",
             "PriorityClass",
+            "ResourceQuota",
             "Role",
             "Role",
             "Role",

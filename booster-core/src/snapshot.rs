@@ -59,6 +59,10 @@ pub struct Placeholders {
     pub signal_at: Timestamp,
     /// How many there are.
     pub pods: u32,
+    /// How many the set was made with (0: not known, as for sets made by older
+    /// versions): a set with fewer pods is completed, and its drain waits for all.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wanted: u32,
     /// How many run on a Ready node other than the signalled one.
     pub running: u32,
     /// The nodes they run on.
@@ -262,10 +266,6 @@ pub struct Instance {
 
 fn yes() -> bool {
     true
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 /// How many unevictable pods a [`Node`] names one by one.
@@ -481,4 +481,8 @@ mod tests {
         assert_eq!(Lifecycle::from_aws("Terminated"), Lifecycle::Terminating);
         assert_eq!(Lifecycle::from_aws("Warmed:Running"), Lifecycle::Other);
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

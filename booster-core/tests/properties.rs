@@ -318,6 +318,7 @@ impl World {
                     node: p.node.clone(),
                     signal_at: p.signal_at,
                     pods: p.pods,
+                    wanted: p.pods,
                     running: if up { p.pods } else { 0 },
                     hosts: p.host.iter().cloned().collect(),
                 }

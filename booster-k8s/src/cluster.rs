@@ -784,16 +784,24 @@ impl Cluster for KubeCluster {
             ..PostParams::default()
         };
         let mut made = 0;
+        let mut failed = None;
+        // Every pod is tried, whatever happened to the one before: a set made in part is
+        // completed by the next try, not stopped at its first refusal.
         for p in &wanted {
             match api.create(&pp, p).await {
                 Ok(_) => made += 1,
                 // Made before (a repeated pass, a restart): the set is not made twice.
                 Err(e) if crate::errors::status_of(&e) == Some(409) => {}
-                Err(e) => return Err(port_error(&format!("create placeholder for {node}"), e)),
+                Err(e) => {
+                    failed.get_or_insert(port_error(&format!("create placeholder for {node}"), e));
+                }
             }
         }
         self.contact.touch();
-        Ok(made)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(made),
+        }
     }
 
     async fn remove_placeholders(&self, node: &str) -> Result<(), PortError> {

@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 
 use booster_core::{Placeholders, Timestamp};
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, Node as KNode, Pod, PodSpec, ResourceRequirements, SecurityContext,
+    Affinity, Capabilities, Container, Node as KNode, Pod, PodSecurityContext, PodSpec,
+    ResourceRequirements, SeccompProfile, SecurityContext,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -27,6 +28,9 @@ pub const FOR_LABEL: &str = "aws-spots-booster/placeholder-for";
 pub const FOR_ANNOTATION: &str = "aws-spots-booster/placeholder-for";
 /// The annotation carrying the signal's time (Unix milliseconds).
 pub const SIGNAL_ANNOTATION: &str = "aws-spots-booster/signal-at";
+/// The annotation carrying how many pods the set has in all: a set missing some (a create
+/// refused half-way, a pod deleted by hand) is told from a whole one, and completed.
+pub const SET_SIZE_ANNOTATION: &str = "aws-spots-booster/set-size";
 /// The most placeholders one signal gets: a node with more pods gets this many, each the
 /// size of the pods' average (an autoscaler packs them the same way).
 pub const MAX_PER_SIGNAL: usize = 64;
@@ -175,6 +179,7 @@ pub fn pods_for(
             .map(|p| (*p, (c.div_ceil(n), m.div_ceil(n))))
             .collect()
     };
+    let size = shares.len().to_string();
     shares
         .into_iter()
         .enumerate()
@@ -207,6 +212,7 @@ pub fn pods_for(
                             SIGNAL_ANNOTATION.to_string(),
                             signal_at.unix_millis().to_string(),
                         ),
+                        (SET_SIZE_ANNOTATION.to_string(), size.clone()),
                     ])),
                     ..ObjectMeta::default()
                 },
@@ -218,15 +224,29 @@ pub fn pods_for(
                             requests: Some(req),
                             ..ResourceRequirements::default()
                         }),
+                        // What Pod Security's `restricted` level asks (the namespace
+                        // enforces it): a pause container needs nothing more.
                         security_context: Some(SecurityContext {
                             allow_privilege_escalation: Some(false),
                             read_only_root_filesystem: Some(true),
                             run_as_non_root: Some(true),
                             run_as_user: Some(65535),
+                            capabilities: Some(Capabilities {
+                                drop: Some(vec!["ALL".into()]),
+                                ..Capabilities::default()
+                            }),
                             ..SecurityContext::default()
                         }),
                         ..Container::default()
                     }],
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            ..SeccompProfile::default()
+                        }),
+                        ..PodSecurityContext::default()
+                    }),
                     priority_class_name: Some(settings.priority_class.clone()),
                     node_selector: spec.node_selector,
                     affinity: spec
@@ -276,6 +296,9 @@ pub fn sets_of<'a>(
                 ..Placeholders::default()
             });
         set.pods += 1;
+        let size = get(SET_SIZE_ANNOTATION).and_then(|v| v.trim().parse::<u32>().ok());
+        // A set is as big as its pods say, never more than a signal gets.
+        set.wanted = set.wanted.max(size.unwrap_or(0).min(MAX_PER_SIGNAL as u32));
         let host = p.spec.as_ref().and_then(|s| s.node_name.as_deref());
         let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
         if let Some(h) = host {
@@ -379,7 +402,28 @@ mod tests {
             spec.priority_class_name.as_deref(),
             Some("aws-spots-booster-placeholder")
         );
+        assert_eq!(ann[SET_SIZE_ANNOTATION], "2");
+        // Pod Security `restricted`, which the namespace enforces.
+        let psc = spec
+            .security_context
+            .as_ref()
+            .expect("pod security context");
+        assert_eq!(psc.run_as_non_root, Some(true));
+        assert_eq!(
+            psc.seccomp_profile.as_ref().map(|p| p.type_.as_str()),
+            Some("RuntimeDefault")
+        );
         let c = &spec.containers[0];
+        let sc = c
+            .security_context
+            .as_ref()
+            .expect("container security context");
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(
+            sc.capabilities.as_ref().and_then(|c| c.drop.clone()),
+            Some(vec!["ALL".to_string()])
+        );
+        assert_eq!(sc.privileged, None);
         assert_eq!(c.image.as_deref(), Some("registry.k8s.io/pause:3.10"));
         assert_eq!(c.volume_mounts, None);
         let req = c
@@ -430,6 +474,8 @@ mod tests {
         let sets = sets_of(made.iter(), |h| h == "r1");
         assert_eq!(sets.len(), 1);
         assert_eq!((sets[0].pods, sets[0].running), (3, 1));
+        // The set says it was made with four: it is short of one.
+        assert_eq!(sets[0].wanted, 4);
         assert_eq!(sets[0].hosts, ["r1", "r2"]);
         assert_eq!((sets[0].node.as_str(), sets[0].signal_at), ("n1", at));
     }

@@ -55,7 +55,12 @@ impl<'a> Decider<'a> {
     /// once the drain started: then evicted pods preempt them, and new ones would only ask
     /// for capacity nobody needs.
     pub(super) fn keep_placed(&mut self, node: &str, e: &Entry) {
-        if self.placeholders_of(node, e).is_none() {
+        // A set short of pods (a create refused half-way, a pod deleted) is completed: the
+        // drain waits for the whole set.
+        if self
+            .placeholders_of(node, e)
+            .is_none_or(|p| p.pods < p.wanted)
+        {
             self.push(Action::Place {
                 node: node.to_string(),
                 signal_at: e.signal_at,
@@ -72,7 +77,7 @@ impl<'a> Decider<'a> {
             return true;
         }
         self.placeholders_of(node, e)
-            .is_some_and(|p| p.pods > 0 && p.running >= p.pods)
+            .is_some_and(|p| p.pods > 0 && p.pods >= p.wanted && p.running >= p.pods)
     }
 
     /// A placeholder boost's replacement is a node of the signal's own group, launched after

@@ -9,3 +9,6 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/name: {{ include "asb.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
+{{- define "asb.placeholderPriorityClass" -}}
+{{- .Values.config.placeholderPriorityClass | default (printf "%s-placeholder" .Release.Name) -}}
+{{- end -}}
