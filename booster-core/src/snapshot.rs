@@ -268,6 +268,10 @@ fn yes() -> bool {
     true
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// How many unevictable pods a [`Node`] names one by one.
 pub const UNEVICTABLE_LISTED: usize = 10;
 
@@ -481,8 +485,4 @@ mod tests {
         assert_eq!(Lifecycle::from_aws("Terminated"), Lifecycle::Terminating);
         assert_eq!(Lifecycle::from_aws("Warmed:Running"), Lifecycle::Other);
     }
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
