@@ -659,9 +659,18 @@ pub async fn run(args: RunArgs) -> Result<()> {
         let leading = leader.is_leader().await;
         let wake = match outcome {
             Ok(report) => {
-                let done = match &report.snapshot.cloud_unavailable {
-                    None => Ok(()),
-                    Some(why) => Err(format!("Auto Scaling unavailable: {why}")),
+                // A ledger that cannot be stored (deleted, and the shipped RBAC may not
+                // create it; over a ConfigMap's size) stops every plan: the replica cannot
+                // act, and says why. A lost race (409) is only read again.
+                let ledger = report
+                    .executed
+                    .aborted
+                    .as_ref()
+                    .filter(|e| !matches!(e, booster_core::ports::PortError::Conflict(_)));
+                let done = match (ledger, &report.snapshot.cloud_unavailable) {
+                    (Some(e), _) => Err(format!("the ledger cannot be stored: {e}")),
+                    (None, None) => Ok(()),
+                    (None, Some(why)) => Err(format!("Auto Scaling unavailable: {why}")),
                 };
                 health.pass_ended(done, controller.observed_at(), leading);
                 failures = backoff(resync);

@@ -554,6 +554,13 @@ pub async fn apply_rbac(client: &Client) {
             Some("Namespace") => {
                 create_via(Api::<k8s_openapi::api::core::v1::Namespace>::all(c), v).await
             }
+            Some("ResourceQuota") => {
+                create_via(
+                    Api::<k8s_openapi::api::core::v1::ResourceQuota>::namespaced(c, &ns),
+                    v,
+                )
+                .await
+            }
             Some("PriorityClass") => {
                 create_via(
                     Api::<k8s_openapi::api::scheduling::v1::PriorityClass>::all(c),
