@@ -142,11 +142,13 @@ controller-memory: servers
 
 ## event-flood-memory: the release binary's RSS while FLOOD_EVENTS RebalanceRecommendation
 ## Events with FLOOD_BYTES-byte messages arrive, and when it starts after them (make test
-## runs the same check at 1,000 x 256 KiB).
+## runs the same check at 1,000 x 256 KiB); and with FLOOD_SMALL small Events in a tenant's
+## namespace (flat) and in default (bounded; make test: 11,000).
 FLOOD_EVENTS ?= 10000
 FLOOD_BYTES ?= 1048576
+FLOOD_SMALL ?= 200000
 event-flood-memory: servers
-	BOOSTER_REQUIRE_APISERVER=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin FLOOD_EVENTS=$(FLOOD_EVENTS) FLOOD_BYTES=$(FLOOD_BYTES) \
+	BOOSTER_REQUIRE_APISERVER=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin FLOOD_EVENTS=$(FLOOD_EVENTS) FLOOD_BYTES=$(FLOOD_BYTES) FLOOD_SMALL=$(FLOOD_SMALL) \
 		$(CARGO) test --locked --release -p booster-bin --test flood -- --nocapture
 
 ## bench: criterion benchmarks of the parser, the engine and a simulated storm.

@@ -349,6 +349,7 @@ impl RunArgs {
         booster_k8s::Settings {
             ca_namespace: self.namespace.clone(),
             ca_configmap: self.configmap.clone(),
+            event_namespaces: list(&self.event_namespaces).into_iter().collect(),
             namespace: self.lease_namespace.clone(),
             ledger_configmap: self.ledger_name.clone(),
             instance: identity.to_string(),

@@ -255,6 +255,8 @@ async fn the_rendered_chart_passes_a_server_side_dry_run() {
             "Role",
             "Role",
             "Role",
+            "Role",
+            "RoleBinding",
             "RoleBinding",
             "RoleBinding",
             "RoleBinding",

@@ -158,3 +158,105 @@ async fn an_event_flood_leaves_the_booster_near_its_idle_memory() {
         "listing the flood: {after} MiB, idle {idle} MiB"
     );
 }
+
+/// Posts `n` small `RebalanceRecommendation` Events about ghost nodes into `ns`, 32 at a
+/// time; returns how long it took.
+async fn post_small(api: &Api<Event>, prefix: &str, n: usize) -> Duration {
+    let started = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            let name = format!("{prefix}-{i}");
+            async move {
+                let ev: Event = serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": name},
+                    "involvedObject": {"kind": "Node", "name": format!("ghost-{i}")},
+                    "reason": "RebalanceRecommendation",
+                    "message": "Rebalance recommendation received. Instance will be cordoned at 2024-05-02T14:03:10Z \n",
+                    "source": {"component": "aws-node-termination-handler"},
+                    "type": "Normal",
+                }))
+                .expect("event");
+                api.create(&PostParams::default(), &ev).await.expect("event posted");
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    started.elapsed()
+}
+
+/// Small Events by the ten thousand: in a tenant's own namespace they are never read (the
+/// booster watches `--event-namespaces` only, and may list Events nowhere else), so its
+/// memory stays flat; in `default` the booster keeps at most `MAX_KEPT` of them per reason
+/// and counts the rest as dropped, so its memory is bounded whatever is posted.
+/// `FLOOD_SMALL` sets how many go to each namespace (`make event-flood-memory` runs 200,000).
+#[tokio::test]
+async fn small_events_elsewhere_cost_nothing_and_in_default_are_bounded() {
+    if !available() {
+        return;
+    }
+    let n = env_or("FLOOD_SMALL", 11_000);
+    let cp = ControlPlane::start_tuned(None, false, &[], &["--watch-cache=false"])
+        .expect("control plane");
+    let admin = cp.admin().await.expect("ready");
+    // As production runs it: the shipped ServiceAccount.
+    booster_tests::control_plane::apply_rbac(&admin).await;
+    let token =
+        booster_tests::control_plane::token_for(&admin, "kube-system", "aws-spots-booster").await;
+    let kubeconfig = cp
+        .kubeconfig_for("booster", &token)
+        .expect("kubeconfig")
+        .display()
+        .to_string();
+    let tenant = "tenant-a";
+    booster_tests::control_plane::create_via(
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(admin.clone()),
+        serde_json::json!({"metadata": {"name": tenant}}),
+    )
+    .await;
+
+    let port = free_port();
+    let live = start(&kubeconfig, port);
+    common::wait_ready(port, 60);
+    std::thread::sleep(Duration::from_secs(3));
+    let idle = rss_mib(live.id());
+
+    let took = post_small(&Api::namespaced(admin.clone(), tenant), "t", n).await;
+    std::thread::sleep(Duration::from_secs(10));
+    let elsewhere = rss_mib(live.id());
+    assert_eq!(seen(port), 0, "a tenant's namespace is not read");
+    println!(
+        "event flood (small): {n} Events in a tenant namespace posted in {:.0} s: RSS idle \
+         {idle} MiB, after {elsewhere} MiB",
+        took.as_secs_f64()
+    );
+
+    let took = post_small(&Api::namespaced(admin.clone(), "default"), "d", n).await;
+    let kept = n.min(booster_k8s::event::MAX_KEPT) as u64;
+    assert!(
+        wait_seen(port, kept, Duration::from_secs(120 + n as u64 / 50)),
+        "the booster saw {} of the {kept} it keeps",
+        seen(port)
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let in_default = rss_mib(live.id());
+    assert_eq!(seen(port), kept, "at most MAX_KEPT kept and counted");
+    drop(live);
+    println!(
+        "event flood (small): {n} Events in default posted in {:.0} s: {kept} kept; RSS \
+         {in_default} MiB (idle {idle})",
+        took.as_secs_f64()
+    );
+    // Nothing of a tenant's namespace is held: the allocator's noise only.
+    assert!(
+        elsewhere <= idle + 8,
+        "a tenant's flood: {elsewhere} MiB, idle {idle} MiB"
+    );
+    // At most MAX_KEPT small signals (a few hundred bytes each) and the controller's
+    // count of them.
+    assert!(
+        in_default <= idle + 48,
+        "a flood in default: {in_default} MiB, idle {idle} MiB"
+    );
+}

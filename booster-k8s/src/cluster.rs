@@ -48,6 +48,9 @@ pub struct Settings {
     pub eviction_grace_seconds: Option<u32>,
     /// What placeholder pods are made of, and their namespace.
     pub placeholders: crate::placeholders::PlaceholderSettings,
+    /// The namespaces whose rebalance Events are read (`--event-namespaces`): the only ones
+    /// watched, so that what others post elsewhere costs neither memory nor requests.
+    pub event_namespaces: Vec<String>,
 }
 
 impl Default for Settings {
@@ -62,6 +65,7 @@ impl Default for Settings {
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "aws-spots-booster".into()),
             eviction_grace_seconds: None,
             placeholders: Default::default(),
+            event_namespaces: vec![booster_core::config::NTH_EVENT_NAMESPACE.into()],
         }
     }
 }
@@ -173,9 +177,9 @@ pub struct KubeCluster {
     client: Client,
     settings: Settings,
     nodes: Store<KNode>,
-    events: EventStore,
-    /// Karpenter's `SpotRebalanceRecommendation` Events: claims like NTH's, never proof.
-    karpenter_events: EventStore,
+    /// NTH's `RebalanceRecommendation` and Karpenter's `SpotRebalanceRecommendation`
+    /// Events (claims, never proof), one store per watched namespace and reason.
+    events: Vec<EventStore>,
     ca: Store<ConfigMap>,
     /// The ledger ConfigMap, watched (no GET per pass).
     ledger: Store<ConfigMap>,
@@ -307,7 +311,7 @@ fn spawn_event_watch(
 }
 
 impl KubeCluster {
-    /// Starts the watches (Nodes; rebalance Events in all namespaces; the CA status
+    /// Starts the watches (Nodes; rebalance Events in `--event-namespaces`; the CA status
     /// ConfigMap). Call [`KubeCluster::ready`] before the first `observe`.
     pub fn start(client: Client, mut settings: Settings) -> Self {
         // One namespace setting: the drain's rules follow where placeholders are made.
@@ -322,19 +326,25 @@ impl KubeCluster {
             contact.clone(),
             None,
         );
-        // A field selector takes one value per field: one watch per reason.
-        let (events, t2) = spawn_event_watch(
-            Api::<NthEvent>::all(client.clone()),
-            crate::event::NTH_REASON,
-            changed.clone(),
-            contact.clone(),
-        );
-        let (karpenter_events, t6) = spawn_event_watch(
-            Api::<NthEvent>::all(client.clone()),
-            crate::event::KARPENTER_REASON,
-            changed.clone(),
-            contact.clone(),
-        );
+        // A field selector takes one value per field: one watch per reason, and one per
+        // namespace read (Karpenter's Events about Nodes land in `default`, as NTH's).
+        let mut namespaces = settings.event_namespaces.clone();
+        namespaces.sort_unstable();
+        namespaces.dedup();
+        let mut events = Vec::new();
+        let mut tasks = Vec::new();
+        for ns in &namespaces {
+            for reason in [crate::event::NTH_REASON, crate::event::KARPENTER_REASON] {
+                let (store, task) = spawn_event_watch(
+                    Api::<NthEvent>::namespaced(client.clone(), ns),
+                    reason,
+                    changed.clone(),
+                    contact.clone(),
+                );
+                events.push(store);
+                tasks.push(task);
+            }
+        }
         let (ca, t3) = spawn_reflector(
             Api::<ConfigMap>::namespaced(client.clone(), &settings.ca_namespace),
             watcher::Config::default()
@@ -380,7 +390,6 @@ impl KubeCluster {
             settings,
             nodes,
             events,
-            karpenter_events,
             ca,
             ledger,
             placeholders,
@@ -391,7 +400,7 @@ impl KubeCluster {
             drains: drain::Progress::default(),
             censuses: Default::default(),
             recorder,
-            tasks: vec![t1, t2, t3, t4, t5, t6],
+            tasks: [t1, t3, t4, t5].into_iter().chain(tasks).collect(),
         }
     }
 
@@ -399,8 +408,9 @@ impl KubeCluster {
     pub async fn ready(&self, timeout: Duration) -> Result<(), PortError> {
         let all = async {
             self.nodes.wait_until_ready().await.ok();
-            self.events.wait_until_ready().await;
-            self.karpenter_events.wait_until_ready().await;
+            for e in &self.events {
+                e.wait_until_ready().await;
+            }
             self.ca.wait_until_ready().await.ok();
             self.ledger.wait_until_ready().await.ok();
             tokio::select! {
@@ -582,8 +592,9 @@ impl Cluster for KubeCluster {
             |h| ready.contains(h),
         );
         let node_pools = convert::node_pools(&all);
-        signals.extend(self.events.signals());
-        signals.extend(self.karpenter_events.signals());
+        for e in &self.events {
+            signals.extend(e.signals());
+        }
         let ca_status = convert::ca_observation(
             self.ca
                 .state()

@@ -122,6 +122,34 @@ struct Inner {
     /// A (re)list under way: it replaces `live` when it is complete.
     listing: Option<HashMap<String, Signal>>,
     listed: bool,
+    /// Events not kept because the store was full, since the start.
+    dropped: u64,
+}
+
+/// The most Events one store keeps. Whoever may create Events in a watched namespace
+/// chooses how many there are; past this many a new one is dropped (counted and logged),
+/// so memory stays bounded whatever is posted. An Event is only ever a claim: NTH's taint
+/// and cordon, which only a node-level actor writes, still show a signal whose Event was
+/// dropped (README, "Which signals count").
+pub const MAX_KEPT: usize = 10_000;
+
+/// Inserts `sig` under `key` unless the map is full and does not have it; returns whether
+/// it changed, and counts a drop.
+fn keep(map: &mut HashMap<String, Signal>, dropped: &mut u64, key: String, sig: Signal) -> bool {
+    if map.len() >= MAX_KEPT && !map.contains_key(&key) {
+        *dropped += 1;
+        // The first, then one line per thousand: a flood is reported, not echoed.
+        if *dropped % 1000 == 1 {
+            tracing::warn!(
+                kept = MAX_KEPT,
+                dropped = *dropped,
+                event = %key,
+                "too many rebalance Events in the watched namespaces: new ones are not kept (signals still show by NTH's taint or cordon)"
+            );
+        }
+        return false;
+    }
+    map.insert(key, sig.clone()) != Some(sig)
 }
 
 fn key(e: &NthEvent) -> String {
@@ -143,7 +171,10 @@ impl EventStore {
         match ev {
             // NTH repeats an Event by bumping its count: the same signal, no change.
             W::Apply(e) => match e.signal() {
-                Some(sig) => s.live.insert(key(&e), sig.clone()) != Some(sig),
+                Some(sig) => {
+                    let Inner { live, dropped, .. } = &mut *s;
+                    keep(live, dropped, key(&e), sig)
+                }
                 None => s.live.remove(&key(&e)).is_some(),
             },
             W::Delete(e) => s.live.remove(&key(&e)).is_some(),
@@ -152,8 +183,11 @@ impl EventStore {
                 false
             }
             W::InitApply(e) => {
-                if let (Some(sig), Some(l)) = (e.signal(), s.listing.as_mut()) {
-                    l.insert(key(&e), sig);
+                let Inner {
+                    listing, dropped, ..
+                } = &mut *s;
+                if let (Some(sig), Some(l)) = (e.signal(), listing.as_mut()) {
+                    keep(l, dropped, key(&e), sig);
                 }
                 false
             }
@@ -185,6 +219,11 @@ impl EventStore {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         s.live.len()
+    }
+
+    /// Events not kept because the store was full ([`MAX_KEPT`]), since the start.
+    pub fn dropped(&self) -> u64 {
+        self.inner.read().map(|s| s.dropped).unwrap_or_default()
     }
 
     /// Whether none is held.
@@ -530,6 +569,29 @@ mod tests {
         assert!(e.signal().is_none());
         // What is kept is small, whatever was sent.
         assert!(format!("{e:?}").len() < 1000);
+    }
+
+    #[test]
+    fn a_store_keeps_at_most_max_kept_and_counts_the_rest() {
+        use kube::runtime::watcher::Event as W;
+        let mk = |i: usize| {
+            event(&format!(
+                r#"{{"metadata":{{"name":"e{i}","namespace":"default","creationTimestamp":"2024-05-02T14:03:11Z"}},"involvedObject":{{"kind":"Node","name":"n{i}"}},"reason":"RebalanceRecommendation","message":"cordoned at 2024-05-02T14:03:10Z"}}"#
+            ))
+        };
+        let store = EventStore::default();
+        store.apply(W::Init);
+        for i in 0..MAX_KEPT + 5 {
+            store.apply(W::InitApply(mk(i)));
+        }
+        store.apply(W::InitDone);
+        assert_eq!((store.len(), store.dropped()), (MAX_KEPT, 5));
+        // Full: a new one is dropped, one it holds is still updated and deleted.
+        assert!(!store.apply(W::Apply(mk(MAX_KEPT + 10))));
+        assert_eq!((store.len(), store.dropped()), (MAX_KEPT, 6));
+        assert!(store.apply(W::Delete(mk(0))));
+        assert!(store.apply(W::Apply(mk(MAX_KEPT + 11))));
+        assert_eq!(store.len(), MAX_KEPT);
     }
 
     #[test]
