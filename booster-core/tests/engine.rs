@@ -1236,3 +1236,45 @@ fn karpenters_event_backs_nths_cordon_and_alone_does_nothing() {
         "nothing for the Event alone: {acted:?}"
     );
 }
+
+/// After a give-back, a new signal is told by NTH's own write (its taint or cordon, at a
+/// server time after the release), never by the time an Event claims: a tenant's Event
+/// claiming a later time, with the taint left from before, is no new signal.
+#[test]
+fn a_new_signal_after_a_give_back_needs_nths_write_after_it() {
+    let cfg = Config::default();
+    let world = |tainted_at: u64| {
+        spot(700)
+            .entry("spot-0", t(10), |e| {
+                e.released_at = Some(t(500));
+                e.boost = Boost::Abandoned {
+                    reason: Reason::SignalExpired,
+                };
+            })
+            .with_node("spot-0", |n| {
+                n.rebalance_taint = true;
+                n.tainted_at = Some(t(tainted_at));
+            })
+            .event("spot-0", t(600), |e| e.created_at = Some(t(600)))
+            .build()
+    };
+    let recorded = |s: &Snapshot| {
+        decide(s, &cfg).actions.iter().any(|a| {
+            matches!(
+                a,
+                booster_core::Action::RecordSignal {
+                    reason: Reason::SignalAfterRelease,
+                    ..
+                }
+            )
+        })
+    };
+    assert!(
+        !recorded(&world(100)),
+        "the claim alone makes no new signal"
+    );
+    assert!(
+        recorded(&world(650)),
+        "NTH tainted it again after the release"
+    );
+}

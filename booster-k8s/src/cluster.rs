@@ -521,8 +521,14 @@ impl KubeCluster {
         patch: serde_json::Value,
         what: &str,
     ) -> Result<(), PortError> {
+        // Under our own name: the apiserver records who wrote each field, and the boost
+        // mark is believed only from us.
+        let pp = PatchParams {
+            field_manager: Some(self.settings.manager.clone()),
+            ..PatchParams::default()
+        };
         self.node_api()
-            .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(node, &pp, &Patch::Merge(&patch))
             .await
             .map(|_| self.contact.touch())
             .map_err(|e| port_error(&format!("{what} node {node}"), e))
@@ -556,18 +562,30 @@ impl Cluster for KubeCluster {
         let ledger = self.read_ledger().await?;
         // Every signalled node not given back: the engine reads its pods before a drain
         // (none is started that cannot finish, nor a second one) and while it runs.
-        let signalled: BTreeSet<&String> = ledger
+        // Nodes with a boost mark count too: an entry the engine rebuilds from its mark
+        // (the ledger lost it) has its pods counted before any drain, like any other.
+        let all = self.nodes.state();
+        let signalled: BTreeSet<String> = ledger
             .entries
             .iter()
             .filter(|(_, e)| e.released_at.is_none())
-            .map(|(n, _)| n)
+            .map(|(n, _)| n.clone())
+            .chain(
+                all.iter()
+                    .filter(|n| {
+                        n.metadata
+                            .annotations
+                            .as_ref()
+                            .is_some_and(|a| a.contains_key(convert::BOOST_MARK))
+                    })
+                    .filter_map(|n| n.metadata.name.clone()),
+            )
             .collect();
         if let Ok(mut c) = self.censuses.lock() {
             c.retain(|n, _| signalled.contains(n));
         }
         let mut nodes = Vec::new();
         let mut signals = Vec::new();
-        let all = self.nodes.state();
         for n in &all {
             let name = n.metadata.name.clone().unwrap_or_default();
             let pods = if signalled.contains(&name) {

@@ -141,7 +141,14 @@ pub fn node_of(n: &KNode, pods: PodCensus) -> Node {
         pods_to_evict: pods.to_evict,
         unevictable: pods.unevictable,
         evicted_by_others: pods.evicted_by_others,
-        boost_mark: ann(BOOST_MARK).and_then(boost_mark_of),
+        // Believed only from the booster's own hand: anyone who may patch Nodes could
+        // otherwise write an entry the booster would rebuild and act on.
+        boost_mark: ann(BOOST_MARK)
+            .filter(|_| {
+                meta_owner(n, owns_boost_mark).and_then(|m| m.manager.as_deref())
+                    == Some(booster_core::config::BOOSTER_FIELD_MANAGER)
+            })
+            .and_then(boost_mark_of),
         nodeclaim,
         do_not_disrupt: ann(DO_NOT_DISRUPT).is_some_and(|v| v.trim() == "true"),
     }
@@ -261,6 +268,22 @@ fn owner(n: &KNode, owns: impl Fn(&serde_json::Value) -> bool) -> Option<&Manage
     })
 }
 
+/// The `managedFields` entry whose metadata fields pass `owns`.
+fn meta_owner(n: &KNode, owns: impl Fn(&serde_json::Value) -> bool) -> Option<&ManagedFieldsEntry> {
+    n.metadata.managed_fields.as_ref()?.iter().find(|m| {
+        m.fields_v1
+            .as_ref()
+            .and_then(|f| f.0.get("f:metadata"))
+            .is_some_and(&owns)
+    })
+}
+
+fn owns_boost_mark(meta: &serde_json::Value) -> bool {
+    meta.get("f:annotations")
+        .and_then(|a| a.get(format!("f:{BOOST_MARK}")))
+        .is_some()
+}
+
 fn owns_unschedulable(spec: &serde_json::Value) -> bool {
     spec.get("f:unschedulable").is_some()
 }
@@ -277,8 +300,9 @@ fn owns_rebalance_taint(spec: &serde_json::Value) -> bool {
             .any(|k| k.starts_with("k:") && k.contains(REBALANCE_TAINT))
 }
 
-/// Keeps, of the Node's `managedFields`, only who owns `spec.unschedulable` and the taints,
-/// and when they wrote it: the apiserver records both, so an Event cannot fake them.
+/// Keeps, of the Node's `managedFields`, only who owns `spec.unschedulable`, the taints and
+/// the boost mark, and when they wrote it: the apiserver records both, so an Event cannot
+/// fake them.
 pub(crate) fn slim_managed_fields(n: &mut KNode) {
     let mut kept = Vec::new();
     if let Some(m) = owner(n, owns_unschedulable) {
@@ -289,6 +313,12 @@ pub(crate) fn slim_managed_fields(n: &mut KNode) {
     }
     if let Some(m) = owner(n, owns_rebalance_taint) {
         kept.push(reduced(m, serde_json::json!({"f:spec": {"f:taints": {}}})));
+    }
+    if let Some(m) = meta_owner(n, owns_boost_mark) {
+        kept.push(reduced(
+            m,
+            serde_json::json!({"f:metadata": {"f:annotations": {format!("f:{BOOST_MARK}"): {}}}}),
+        ));
     }
     n.metadata.managed_fields = Some(kept);
 }
@@ -498,6 +528,53 @@ mod tests {
             slim_managed_fields(&mut n);
             assert_eq!(node_of(&n, PodCensus::default()), before);
             assert_eq!(n.metadata.managed_fields.as_ref().map(Vec::len), Some(2));
+        }
+    }
+
+    #[test]
+    fn a_boost_mark_counts_only_from_the_boosters_own_hand() {
+        let entry = booster_core::Entry {
+            instance_id: "i-0abc".into(),
+            group: "spot".into(),
+            signal_at: Timestamp::from_unix_millis(1_700_000_000_000),
+            boost: booster_core::Boost::Queued {
+                reason: booster_core::Reason::BoostAllowed,
+            },
+            drain: booster_core::DrainState::NotStarted,
+            released_at: None,
+            fallback: None,
+            retiring: None,
+            cordoned_before: false,
+        };
+        let marked_by = |manager: &str| -> KNode {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "n1",
+                    "annotations": {BOOST_MARK: boost_mark_value(&entry)},
+                    "managedFields": [
+                        {"manager": manager, "operation": "Update", "time": "2024-05-02T14:03:11Z",
+                         "fieldsType": "FieldsV1",
+                         "fieldsV1": {"f:metadata": {"f:annotations": {format!("f:{BOOST_MARK}"): {}}}}}]},
+                "spec": {"providerID": "aws:///eu-west-1a/i-0abc"}
+            }))
+            .expect("node")
+        };
+        let mut ours = marked_by(booster_core::config::BOOSTER_FIELD_MANAGER);
+        assert_eq!(
+            node_of(&ours, PodCensus::default()).boost_mark,
+            Some(entry.clone())
+        );
+        slim_managed_fields(&mut ours);
+        assert_eq!(
+            node_of(&ours, PodCensus::default()).boost_mark,
+            Some(entry.clone()),
+            "the reflector keeps who wrote it"
+        );
+        for forger in ["kubectl-annotate", "kubelet", "kube-rs"] {
+            assert_eq!(
+                node_of(&marked_by(forger), PodCensus::default()).boost_mark,
+                None,
+                "{forger}"
+            );
         }
     }
 

@@ -367,10 +367,18 @@ impl<'a> Decider<'a> {
             }
             return;
         }
-        let weight = self
+        // The instance terminated is the one Auto Scaling lists in this group for the
+        // node's providerID (checked by `node_of` when the entry was walked): never one a
+        // ledger entry alone names.
+        let Some((_, instance)) = self
             .instances
             .get(e.instance_id.as_str())
-            .map_or(1, |(g, i)| g.weight_of(i));
+            .filter(|(g, _)| g.name == group.name)
+        else {
+            self.hold(name, Reason::UnknownGroup);
+            return;
+        };
+        let weight = group.weight_of(instance);
         // Only a boost we made in this group is given back; an assumed one was somebody
         // else's capacity, and a fallback boost raised another group. Placeholders gave a
         // node back only if the autoscaler launched one for them in this group (the marker

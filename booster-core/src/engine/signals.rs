@@ -170,6 +170,13 @@ impl<'a> Decider<'a> {
             .max(n.created_at)
     }
 
+    /// NTH's taint or NTH's cordon on `n` was written at or after `t` (server time).
+    fn written_after(&self, n: &Node, t: Timestamp) -> bool {
+        let taint = n.tainted_at.filter(|_| n.rebalance_taint);
+        let cordon = n.cordoned_at.filter(|_| self.nth_cordon(n));
+        taint.into_iter().chain(cordon).any(|w| w >= t)
+    }
+
     /// A corroborated signal for `node`: a new entry, or nothing if its entry is live or
     /// was given back for these same claims.
     fn record_signal(&mut self, node: &'a Node, latest_claim: Option<Timestamp>) {
@@ -185,9 +192,16 @@ impl<'a> Decider<'a> {
         let signal_at = match recorded {
             None => trusted,
             Some(e) => match e.released_at {
-                // A released signal is always older than its release (expiry > 0), so a
-                // claim at the release instant is a new recommendation.
-                Some(rel) if latest_claim.is_some_and(|t| t >= rel) => trusted.max(rel),
+                // A new recommendation after a give-back is told by NTH's own write: its
+                // taint or cordon made after the release (the apiserver's time, in
+                // managedFields), which only a node-level actor can make. An Event's claim
+                // can only hold it back: NTH replays a handled recommendation after a
+                // restart (it keeps them in memory), and the replay claims the old time.
+                Some(rel)
+                    if self.written_after(node, rel) && latest_claim.is_some_and(|t| t >= rel) =>
+                {
+                    trusted.max(rel)
+                }
                 _ => return,
             },
         };
