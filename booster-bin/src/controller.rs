@@ -428,6 +428,7 @@ impl Controller {
         // group or throttled call does not stop the others.
         self.failures.note(&plan, &executed, snapshot.now);
         self.report(&snapshot, &plan, &executed).await;
+        self.prune(&snapshot, &plan);
         self.warn_groups(&plan).await;
         let new_rejections = self.new_rejections(&plan);
         let unexplained_nth_cordons = self.report_unexplained(&snapshot);
@@ -599,6 +600,24 @@ impl Controller {
             tracing::warn!(error = %e, "ledger store failed: the rest of the plan waits for the next pass");
         }
         self.dry_logged = dry_now;
+    }
+
+    /// Keeps what this process remembers as big as the cluster is now: holds of nodes that
+    /// no longer wait, and instance ids of nodes that are gone, are forgotten.
+    fn prune(&mut self, snapshot: &Snapshot, plan: &Plan) {
+        let held: BTreeSet<&str> = plan
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::Hold { .. }))
+            .filter_map(Action::node)
+            .collect();
+        self.holds.retain(|n, _| held.contains(n.as_str()));
+        let ids: BTreeSet<&str> = snapshot
+            .nodes
+            .iter()
+            .filter_map(|n| n.instance_id.as_deref())
+            .collect();
+        self.unknown.retain(|id| ids.contains(id.as_str()));
     }
 
     /// Aborts the running drains of the nodes `which` picks; each is reported as stopped

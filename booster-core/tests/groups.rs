@@ -103,6 +103,24 @@ fn without_a_fallback_that_can_launch_the_signal_waits() {
             "hold spot-a-0 (launchFailing)"
         ]
     );
+    // Each fallback passed over is named with its own reason.
+    assert!(p
+        .warnings
+        .iter()
+        .any(|w| w.group == "ondemand" && w.reason == Reason::LaunchSuspended));
+    // One cluster-autoscaler does not manage is said to be that, not a launch problem.
+    let mut s = s;
+    if let booster_core::CaObservation::Parsed { status, .. } = &mut s.ca_status {
+        status.node_groups.retain(|g| g.name != "ondemand");
+    }
+    let p = decide(&s, &with_fallback());
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.group == "ondemand" && w.reason == Reason::GroupNotInCaStatus),
+        "{:?}",
+        p.warnings
+    );
     // Once the failure is older than the backoff, the own group is boosted again.
     let s = dry_pool(300).signal("spot-a-0", t(290)).build();
     let cfg = Config {
@@ -215,4 +233,27 @@ fn a_capacity_rebalancing_group_never_gets_a_raise_whatever_happens() {
     // Expired after 30 minutes: NTH's cordon and taint are given back.
     assert!(s.ledger.entries["mng-0"].released_at.is_some());
     assert!(!s.nodes[0].unschedulable && !s.nodes[0].rebalance_taint);
+}
+
+/// The booster's own protection is taken back even when the replacement's group was ignored
+/// after it was set: `scale-down-disabled` is never left for good.
+#[test]
+fn a_protection_is_taken_back_even_in_a_group_ignored_since() {
+    let s = SnapshotBuilder::new(t(100))
+        .group("spot", 1, 3, 6)
+        .with_node("spot-2", |n| {
+            n.protected_for = Some("spot-9".into());
+            n.scale_down_disabled = true;
+        })
+        .build();
+    let mut cfg = Config::default();
+    cfg.ignored_groups.insert("spot".into());
+    let p = decide(&s, &cfg);
+    assert!(
+        p.actions
+            .iter()
+            .any(|a| matches!(a, Action::Unprotect { node, .. } if node == "spot-2")),
+        "{:?}",
+        lines(&p)
+    );
 }

@@ -641,7 +641,9 @@ impl Cluster for KubeCluster {
                 resource_version: version.clone(),
                 ..ObjectMeta::default()
             },
-            data: Some(convert::ledger_data(ledger)),
+            data: Some(convert::ledger_data(ledger).map_err(|e| {
+                PortError::Rejected(format!("the ledger cannot be serialised: {e}"))
+            })?),
             ..ConfigMap::default()
         };
         let pp = PostParams {

@@ -375,9 +375,12 @@ pub fn ledger_of(cm: &ConfigMap) -> Result<Ledger, LedgerError> {
 }
 
 /// The ConfigMap data holding `ledger`.
-pub fn ledger_data(ledger: &Ledger) -> BTreeMap<String, String> {
-    let text = serde_json::to_string_pretty(ledger).unwrap_or_else(|_| "{}".into());
-    BTreeMap::from([(LEDGER_KEY.to_string(), text)])
+/// Compact JSON: a ConfigMap holds 1 MiB, and indentation is a third of a pretty ledger.
+/// A ledger that cannot be serialised is an error, never stored as an empty one (which
+/// would forget every signal).
+pub fn ledger_data(ledger: &Ledger) -> Result<BTreeMap<String, String>, serde_json::Error> {
+    let text = serde_json::to_string(ledger)?;
+    Ok(BTreeMap::from([(LEDGER_KEY.to_string(), text)]))
 }
 
 /// What a drain does with a pod.

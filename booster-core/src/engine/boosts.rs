@@ -69,29 +69,40 @@ impl<'a> Decider<'a> {
         out
     }
 
-    /// Whether a group may take a fallback boost: ours to touch, known to CA and healthy,
-    /// able to launch, and not one that replaces instances itself.
-    fn can_fall_back_to(&self, g: &Group) -> bool {
-        let ca_ok = self
-            .ca
-            .ok()
-            .and_then(|st| st.group(&g.name))
-            .is_some_and(|c| c.is_healthy() && !c.is_backing_off());
-        super::untouchable(g, self.cfg).is_none()
-            && ca_ok
-            && !g.capacity_rebalance
-            && self.launch_problem(g).is_none()
+    /// Why a fallback group cannot take a boost now, if it cannot: not ours to touch, not
+    /// known to cluster-autoscaler or not healthy there, replacing instances itself, or
+    /// unable to launch.
+    fn fallback_problem(&self, g: &Group) -> Option<Reason> {
+        if let Some(why) = super::untouchable(g, self.cfg) {
+            return Some(why);
+        }
+        let ca = match self.ca {
+            Err(why) => return Some(why),
+            Ok(st) => st.group(&g.name),
+        };
+        match ca {
+            None => Some(Reason::GroupNotInCaStatus),
+            Some(c) if !c.is_healthy() => Some(Reason::GroupUnhealthy),
+            Some(c) if c.is_backing_off() => Some(Reason::GroupBackingOff),
+            Some(_) if g.capacity_rebalance => Some(Reason::CapacityRebalance),
+            Some(_) => self.launch_problem(g),
+        }
     }
 
     /// Where a signal of `own` is boosted: its own group, a fallback, or nowhere for now.
-    fn route(&self, own: &'a Group) -> Result<&'a Group, Reason> {
+    /// Each fallback passed over is warned about with its own reason (a fallback that
+    /// cluster-autoscaler does not manage is not a launch problem of the signal's group).
+    fn route(&mut self, own: &'a Group, node: &str) -> Result<&'a Group, Reason> {
         let Some(problem) = self.launch_problem(own) else {
             return Ok(own);
         };
-        self.fallbacks(own)
-            .into_iter()
-            .find(|g| self.can_fall_back_to(g))
-            .ok_or(problem)
+        for g in self.fallbacks(own) {
+            match self.fallback_problem(g) {
+                None => return Ok(g),
+                Some(why) => self.warn(&g.name, node, why),
+            }
+        }
+        Err(problem)
     }
 
     /// Records a signal of a Capacity Rebalancing group: no boost, ever.
@@ -148,7 +159,7 @@ impl<'a> Decider<'a> {
                 self.place_for(w);
                 continue;
             }
-            match self.route(w.own) {
+            match self.route(w.own, w.node) {
                 Ok(t) => {
                     if t.name != w.own.name {
                         self.warn(&w.own.name, w.node, Reason::FallbackBoost);

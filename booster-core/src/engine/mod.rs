@@ -312,14 +312,6 @@ impl<'a> Decider<'a> {
             .is_some_and(|g| untouchable(g, self.cfg).is_none())
     }
 
-    /// The node's instance is in a group we may touch.
-    fn touchable_node(&self, n: &Node) -> bool {
-        n.instance_id
-            .as_deref()
-            .and_then(|id| self.instances.get(id))
-            .is_some_and(|(g, _)| untouchable(g, self.cfg).is_none())
-    }
-
     fn live(&self, node: &str, e: &Entry) -> bool {
         e.released_at.is_none() && !self.gone(node, e)
     }

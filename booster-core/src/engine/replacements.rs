@@ -17,9 +17,9 @@ impl<'a> Decider<'a> {
             if !n.scale_down_disabled {
                 continue; // already unprotected: the marker stays
             }
-            if !self.touchable_node(n) {
-                continue;
-            }
+            // Our own protection is taken back even where the group became ignored or
+            // opted out since: leaving it would keep `scale-down-disabled` for good, and
+            // removing it undoes only what the booster did.
             let reason = match self.s.ledger.entries.get(for_node) {
                 None => Some(Reason::ProtectionOrphaned),
                 Some(e) if e.released_at.is_some() || self.gone(for_node, e) => {
