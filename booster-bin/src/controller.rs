@@ -766,6 +766,11 @@ mod tests {
         let mut cluster = MockCluster::new();
         let v = view(s);
         cluster.expect_observe().returning(move || Ok(v.clone()));
+        (cluster, describing(s))
+    }
+
+    /// Auto Scaling answering with `s`'s groups and no failed launches.
+    fn describing(s: &Snapshot) -> MockCloud {
         let mut cloud = MockCloud::new();
         cloud
             .expect_scaling_failures()
@@ -774,7 +779,7 @@ mod tests {
         cloud
             .expect_describe_groups()
             .returning(move |_| Ok(groups.clone()));
-        (cluster, cloud)
+        cloud
     }
 
     #[tokio::test]
@@ -925,15 +930,7 @@ mod tests {
                     second.clone()
                 })
             });
-            let mut cloud = MockCloud::new();
-            cloud
-                .expect_scaling_failures()
-                .returning(|_| Ok(Vec::new()));
-            let groups = s.groups.clone();
-            cloud
-                .expect_describe_groups()
-                .returning(move |_| Ok(groups.clone()));
-            (cluster, cloud)
+            (cluster, describing(&s))
         };
         cluster.expect_store_ledger().returning(|_| Ok(()));
         // Still evicting when the give-back comes; started once, never again.

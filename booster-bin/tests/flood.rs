@@ -161,16 +161,19 @@ async fn an_event_flood_leaves_the_booster_near_its_idle_memory() {
 
 /// Posts `n` small `RebalanceRecommendation` Events about ghost nodes into `ns`, 32 at a
 /// time; returns how long it took.
-async fn post_small(api: &Api<Event>, prefix: &str, n: usize) -> Duration {
+async fn post_small(api: &Api<Event>, ns: &str, prefix: &str, n: usize) -> Duration {
     let started = Instant::now();
     futures::stream::iter(0..n)
         .map(|i| {
             let api = api.clone();
             let name = format!("{prefix}-{i}");
+            let ns = ns.to_string();
             async move {
                 let ev: Event = serde_json::from_value(serde_json::json!({
                     "metadata": {"name": name},
-                    "involvedObject": {"kind": "Node", "name": format!("ghost-{i}")},
+                    // The apiserver wants an Event outside `default` to name its own
+                    // namespace here, even for a Node.
+                    "involvedObject": {"kind": "Node", "name": format!("ghost-{i}"), "namespace": ns},
                     "reason": "RebalanceRecommendation",
                     "message": "Rebalance recommendation received. Instance will be cordoned at 2024-05-02T14:03:10Z \n",
                     "source": {"component": "aws-node-termination-handler"},
@@ -201,14 +204,7 @@ async fn small_events_elsewhere_cost_nothing_and_in_default_are_bounded() {
         .expect("control plane");
     let admin = cp.admin().await.expect("ready");
     // As production runs it: the shipped ServiceAccount.
-    booster_tests::control_plane::apply_rbac(&admin).await;
-    let token =
-        booster_tests::control_plane::token_for(&admin, "kube-system", "aws-spots-booster").await;
-    let kubeconfig = cp
-        .kubeconfig_for("booster", &token)
-        .expect("kubeconfig")
-        .display()
-        .to_string();
+    let kubeconfig = common::shipped_kubeconfig(&cp, &admin).await;
     let tenant = "tenant-a";
     booster_tests::control_plane::create_via(
         Api::<k8s_openapi::api::core::v1::Namespace>::all(admin.clone()),
@@ -222,7 +218,7 @@ async fn small_events_elsewhere_cost_nothing_and_in_default_are_bounded() {
     std::thread::sleep(Duration::from_secs(3));
     let idle = rss_mib(live.id());
 
-    let took = post_small(&Api::namespaced(admin.clone(), tenant), "t", n).await;
+    let took = post_small(&Api::namespaced(admin.clone(), tenant), tenant, "t", n).await;
     std::thread::sleep(Duration::from_secs(10));
     let elsewhere = rss_mib(live.id());
     assert_eq!(seen(port), 0, "a tenant's namespace is not read");
@@ -232,7 +228,13 @@ async fn small_events_elsewhere_cost_nothing_and_in_default_are_bounded() {
         took.as_secs_f64()
     );
 
-    let took = post_small(&Api::namespaced(admin.clone(), "default"), "d", n).await;
+    let took = post_small(
+        &Api::namespaced(admin.clone(), "default"),
+        "default",
+        "d",
+        n,
+    )
+    .await;
     let kept = n.min(booster_k8s::event::MAX_KEPT) as u64;
     assert!(
         wait_seen(port, kept, Duration::from_secs(120 + n as u64 / 50)),

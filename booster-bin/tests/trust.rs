@@ -188,14 +188,7 @@ async fn a_tenant_who_may_only_create_events_cannot_make_the_booster_act() {
 
     // The booster runs as the service account of deploy/rbac.yaml: everything it does
     // here, it does with the shipped rights.
-    booster_tests::control_plane::apply_rbac(&admin).await;
-    let token =
-        booster_tests::control_plane::token_for(&admin, "kube-system", "aws-spots-booster").await;
-    let kubeconfig = cp
-        .kubeconfig_for("booster", &token)
-        .expect("kubeconfig")
-        .display()
-        .to_string();
+    let kubeconfig = common::shipped_kubeconfig(&cp, &admin).await;
     let port = free_port();
     let log = cp.dir.join("booster.log");
     let (out, err) = booster_tests::control_plane::log_to(&log).expect("log");

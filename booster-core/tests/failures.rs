@@ -6,7 +6,7 @@
 use booster_core::exec::{Effect, Executed, Outcome};
 use booster_core::failures::{FailureClass, FailureLog, Write, FORGET_AFTER};
 use booster_core::ports::PortError;
-use booster_core::testkit::{apply_to_node, t, SnapshotBuilder};
+use booster_core::testkit::{apply_plan, t, SnapshotBuilder};
 use booster_core::{decide, Action, Boost, Config, DrainState, Dur, Reason, Snapshot, Timestamp};
 
 /// One pass at `s.now`: decide on the snapshot with the log's records, execute in the
@@ -21,41 +21,28 @@ fn pass(
     s.failures = log.records();
     let plan = decide(s, cfg);
     let mut executed = Executed::default();
-    let mut ledger = s.ledger.clone();
+    // What went through, and the ledger part of failed writes the executor stores ahead
+    // of their call.
+    let mut done = booster_core::Plan::default();
     for (index, a) in plan.actions.iter().enumerate() {
         let result = match fail(a) {
             Some(e) => {
-                // Written ahead of the call, as the executor does.
                 if matches!(
                     a,
                     Action::Retire { .. } | Action::Place { .. } | Action::DeleteNodeClaim { .. }
                 ) {
-                    ledger.apply(a);
+                    s.ledger.apply(a);
                 }
                 Err(e)
             }
             None => {
-                ledger.apply(a);
-                if let Some(confirm) = a.set_desired_confirmation(true) {
-                    if let Action::SetDesired { group, to, .. } = a {
-                        if let Some(g) = s.groups.iter_mut().find(|g| &g.name == group) {
-                            g.desired = *to;
-                        }
-                    }
-                    ledger.apply(&confirm);
-                }
-                if let Some(n) = a
-                    .node()
-                    .and_then(|n| s.nodes.iter_mut().find(|x| x.name == n))
-                {
-                    apply_to_node(n, a);
-                }
+                done.actions.push(a.clone());
                 Ok(Effect::Done)
             }
         };
         executed.outcomes.push(Outcome { index, result });
     }
-    s.ledger = ledger;
+    apply_plan(s, &done);
     log.note(&plan, &executed, s.now);
     plan
 }
@@ -84,13 +71,18 @@ fn refused_set_desired(a: &Action) -> Option<PortError> {
     })
 }
 
+/// A group of three, spot-0 signalled at t(90), now t(100).
+fn one_signal() -> Snapshot {
+    SnapshotBuilder::new(t(100))
+        .group("spot", 1, 3, 6)
+        .signal("spot-0", t(90))
+        .build()
+}
+
 #[test]
 fn a_refused_boost_is_backed_off_then_given_up_and_the_node_given_back() {
     let cfg = Config::default();
-    let mut s = SnapshotBuilder::new(t(100))
-        .group("spot", 1, 3, 6)
-        .signal("spot-0", t(90))
-        .build();
+    let mut s = one_signal();
     let mut log = FailureLog::default();
     let mut sent = Vec::new();
     let mut given_back = None;
@@ -148,10 +140,7 @@ fn a_refused_boost_is_backed_off_then_given_up_and_the_node_given_back() {
 #[test]
 fn throttling_slows_the_boost_down_and_never_stops_it() {
     let cfg = Config::default();
-    let mut s = SnapshotBuilder::new(t(100))
-        .group("spot", 1, 3, 6)
-        .signal("spot-0", t(90))
-        .build();
+    let mut s = one_signal();
     let mut log = FailureLog::default();
     let mut sent = Vec::new();
     // Throttled for 15 minutes, then answered.

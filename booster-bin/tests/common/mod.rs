@@ -202,3 +202,18 @@ pub async fn group(
     }
     req.send().await.expect("group");
 }
+
+/// deploy/rbac.yaml applied with `admin`, and a kubeconfig (its path) for the booster's
+/// ServiceAccount: the booster then runs with the rights production gives it.
+pub async fn shipped_kubeconfig(
+    cp: &booster_tests::control_plane::ControlPlane,
+    admin: &kube::Client,
+) -> String {
+    booster_tests::control_plane::apply_rbac(admin).await;
+    let token =
+        booster_tests::control_plane::token_for(admin, "kube-system", "aws-spots-booster").await;
+    cp.kubeconfig_for("booster", &token)
+        .expect("kubeconfig")
+        .display()
+        .to_string()
+}
