@@ -719,6 +719,9 @@ fn last_failure<'a>(s: &'a Snapshot, node: &str) -> Option<&'a booster_core::fai
 }
 
 #[cfg(test)]
+mod refusals;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use booster_core::ports::{ClusterView, SetDesiredOutcome};
