@@ -587,7 +587,10 @@ impl Controller {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "{a} failed");
-                    (!node.is_empty())
+                    // A record that was not stored is the ledger's failure, said once per
+                    // pass in the log and by /readyz: not an Event per node and pass.
+                    let write = booster_core::failures::Write::of(a).is_some();
+                    (!node.is_empty() && write)
                         .then(|| (node.clone(), a.reason(), format!("{a} failed: {e}"), true))
                 }
             });

@@ -3,8 +3,10 @@
 //! node reading its own amazon-ec2-metadata-mock, and cluster-autoscaler's status and
 //! scale-up (see `booster_tests::e2e` for who plays which part).
 //!
-//! Every scenario asserts on the cluster and the group, and prints one line:
-//! `e2e <scenario>: ok in <s> s (<figures>)`. They are `#[ignore]`d in the plain
+//! The booster runs as its ServiceAccount with deploy/rbac.yaml's rights, as in
+//! production (`Env::booster`); a scenario that needs more says why
+//! (`Env::booster_as_admin`). Every scenario asserts on the cluster and the group, and
+//! prints one line: `e2e <scenario>: ok in <s> s (<figures>; as <identity>)`. They are `#[ignore]`d in the plain
 //! `cargo test` run and run one at a time by `make e2e` (part of `make test`).
 
 use std::path::Path;

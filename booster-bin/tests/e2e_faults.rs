@@ -1,17 +1,24 @@
 //! End to end under faults: the same world as `e2e.rs` (see `booster_tests::e2e`), with
 //! the faults production has: a connection to the apiserver that answers nothing, Auto
 //! Scaling frozen mid-boost, the ledger deleted, a Node name that comes back on another
-//! machine, a replica whose clock runs ahead. Each scenario asserts on the cluster and the
-//! group and prints one line with its figures. Run by `make e2e`, one at a time.
+//! machine, a replica whose clock runs ahead. The booster runs as its ServiceAccount with
+//! deploy/rbac.yaml's rights, as in production. Each scenario asserts on the cluster and
+//! the group and prints one line with its figures and who the booster ran as. Run by
+//! `make e2e`, one at a time.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use booster_k8s::lease::Timings;
 use booster_tests::e2e::blackhole::Blackhole;
-use booster_tests::e2e::{eventually, http_get, report, with_booster, Env, Options};
-use k8s_openapi::api::core::v1::{ConfigMap, Event};
-use kube::api::{DeleteParams, ListParams};
+use std::collections::BTreeMap;
+
+use booster_tests::e2e::{
+    eventually, http_get, read_ledger, report, with_booster, Booster, Env, Options, LEDGER,
+    SERVICE_ACCOUNT,
+};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Node};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::Api;
 
 fn bin() -> &'static Path {
@@ -225,8 +232,64 @@ async fn e2e_11_aws_frozen_mid_boost() {
     );
 }
 
-/// 12. The ledger ConfigMap is deleted after the boost: the booster rebuilds the entry from
-/// the boost mark on the signalled Node, boosts nothing twice and finishes.
+/// The booster's writes to the cluster and the group that went through, by action. Not
+/// counted: a record (stored with the ledger) and a drain queued (started only once the
+/// ledger that says so is stored; `spots_booster_drains_running` counts those that run).
+async fn writes(booster: &Booster) -> BTreeMap<&'static str, f64> {
+    let mut out = BTreeMap::new();
+    for action in [
+        "setDesired",
+        "cordon",
+        "protect",
+        "unprotect",
+        "retire",
+        "release",
+        "place",
+        "unplace",
+        "deleteNodeClaim",
+    ] {
+        let label = format!("action=\"{action}\"");
+        let n = booster
+            .metric("spots_booster_actions_total", &[&label, "outcome=\"ok\""])
+            .await;
+        out.insert(action, n);
+    }
+    out
+}
+
+/// What the booster writes on Nodes: cordons, and its own and cluster-autoscaler's
+/// annotations (boost marks, protections), by node.
+async fn node_writes(env: &Env) -> BTreeMap<String, (bool, BTreeMap<String, String>)> {
+    let list = Api::<Node>::all(env.kube.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("nodes");
+    list.items
+        .into_iter()
+        .map(|n| {
+            let cordoned = n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
+            let ours = n
+                .metadata
+                .annotations
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| {
+                    k.starts_with("aws-spots-booster/")
+                        || k == "cluster-autoscaler.kubernetes.io/scale-down-disabled"
+                })
+                .collect();
+            (n.metadata.name.unwrap_or_default(), (cordoned, ours))
+        })
+        .collect()
+}
+
+/// 12. The ledger ConfigMap is deleted after the boost, under the shipped RBAC, which may
+/// not create it (production's case). The booster then boosts nothing twice and writes
+/// nothing (no raise, drain, cordon, protection or retire), and its /readyz answers 503
+/// naming the ledger, for as long as the ConfigMap is missing. The operator does what the
+/// README says (`kubectl -n kube-system create configmap aws-spots-booster-ledger`: an
+/// empty ConfigMap of that name): the booster rebuilds the entry from the boost mark on the
+/// signalled Node (`ledgerRecovered`), is ready again and finishes, with one raise.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "e2e: run by `make e2e`"]
 async fn e2e_12_ledger_deleted_after_boost() {
@@ -234,27 +297,122 @@ async fn e2e_12_ledger_deleted_after_boost() {
     let Some((mut env, booster)) = with_booster(Options::default(), bin()).await else {
         return;
     };
-    let (_, instance) = env.signal_busiest().await;
+    let (victim, instance) = env.signal_busiest().await;
     eventually(60, "the boost applied", || async {
         env.group().await.is_ok_and(|(d, _)| d == 4)
     })
     .await
     .expect("boosted");
-    Api::<ConfigMap>::namespaced(env.kube.clone(), "kube-system")
-        .delete("aws-spots-booster-ledger", &DeleteParams::default())
+    let (ns, _) = SERVICE_ACCOUNT;
+    let ledgers = Api::<ConfigMap>::namespaced(env.kube.clone(), ns);
+    ledgers
+        .delete(LEDGER, &DeleteParams::default())
         .await
         .expect("ledger deleted");
     let deleted = Instant::now();
-    let events: Api<Event> = Api::all(env.kube.clone());
-    eventually(60, "the entry rebuilt from the boost mark", || async {
-        events
-            .list(&ListParams::default().fields("reason=LedgerRecovered"))
-            .await
-            .is_ok_and(|l| !l.items.is_empty())
+    let port = booster.port;
+    let not_ready = || async move {
+        match http_get(port, "/readyz").await {
+            Some((503, body)) if body.contains("ledger") => Ok(body),
+            other => Err(format!("{other:?}")),
+        }
+    };
+    eventually(30, "/readyz says the ledger cannot be stored", || async {
+        not_ready().await.is_ok()
     })
     .await
-    .expect("recovered");
-    let rebuilt = deleted.elapsed();
+    .unwrap_or_else(|e| panic!("{e}; logs in {}", env.dir().display()));
+    let unready_at = Instant::now();
+    let said = unready_at.duration_since(deleted);
+    let reason = not_ready().await.unwrap_or_default();
+
+    // Missing for 20 s: the replacement is Ready meanwhile, and a drain would be due.
+    // What was written is listed, and asserted on at the end (the recovery is checked too).
+    let hold = Duration::from_secs(20);
+    let (writes_before, nodes_before) = (writes(&booster).await, node_writes(&env).await);
+    let pods_before = env.pods_on(&victim).await;
+    let mut written: Vec<String> = Vec::new();
+    let mut samples = 0;
+    while unready_at.elapsed() < hold {
+        assert!(
+            ledgers.get_opt(LEDGER).await.expect("get").is_none(),
+            "the ServiceAccount may not create the ledger ConfigMap"
+        );
+        let ready = not_ready().await;
+        assert!(
+            ready.is_ok(),
+            "not ready while the ledger cannot be stored: {ready:?}"
+        );
+        let (desired, ids) = env.group().await.expect("group");
+        assert_eq!(desired, 4, "no second boost, nothing retired");
+        assert!(ids.contains(&instance), "the signalled instance stays");
+        let running = booster.metric("spots_booster_drains_running", &[]).await;
+        if running > 0.0 && !written.iter().any(|w| w.starts_with("a drain")) {
+            written.push(format!("a drain running ({running})"));
+        }
+        samples += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let writes_after = writes(&booster).await;
+    for (action, n) in &writes_after {
+        let was = writes_before.get(action).copied().unwrap_or_default();
+        if *n != was {
+            written.push(format!("{} {action}", n - was));
+        }
+    }
+    let nodes_after = node_writes(&env).await;
+    for (node, now) in &nodes_after {
+        let was = nodes_before.get(node).cloned().unwrap_or_default();
+        if *now != was {
+            written.push(format!("{node}: {was:?} → {now:?}"));
+        }
+    }
+    let pods_after = env.pods_on(&victim).await;
+    if pods_after != pods_before {
+        written.push(format!("{victim}: {pods_before} pods → {pods_after}"));
+    }
+    let replacement_ready = nodes_after.len() > nodes_before.len();
+
+    // The operator's part (README, "Recovering the ledger").
+    let empty: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": LEDGER, "namespace": ns}
+    }))
+    .expect("ConfigMap");
+    ledgers
+        .create(&PostParams::default(), &empty)
+        .await
+        .expect("the ledger re-created, empty");
+    let recreated = Instant::now();
+    eventually(60, "the entry rebuilt from the boost mark", || async {
+        env.ledger_entries()
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.contains(&victim))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}; logs in {}", env.dir().display()));
+    let rebuilt = recreated.elapsed();
+    booster.wait_ready(60).await.expect("ready again");
+    let unready = unready_at.elapsed();
+    let recovered = Api::<Event>::all(env.kube.clone())
+        .list(&ListParams::default().fields("reason=LedgerRecovered"))
+        .await
+        .expect("Events");
+    assert!(
+        recovered
+            .items
+            .iter()
+            .any(|e| e.involved_object.name.as_deref() == Some(victim.as_str())),
+        "a ledgerRecovered Event on {victim}"
+    );
+    let entry = read_ledger(&env.kube)
+        .await
+        .expect("ledger")
+        .and_then(|l| l.entries.get(&victim).cloned())
+        .expect("the rebuilt entry");
+    assert_eq!(entry.instance_id, instance, "{entry:?}");
+
     env.wait_ended(&instance, 150).await.expect("retired");
     let history = env.desired_history();
     assert_eq!(
@@ -263,7 +421,7 @@ async fn e2e_12_ledger_deleted_after_boost() {
         "no second boost: {history:?}"
     );
     assert_eq!(env.group().await.expect("group").0, 3, "{history:?}");
-    assert_eq!(booster.raises().await, 1.0);
+    assert_eq!(booster.raises().await, 1.0, "one raise for the signal");
     eventually(30, "nothing cordoned or protected", || async {
         env.cordoned_and_protected()
             .await
@@ -271,13 +429,27 @@ async fn e2e_12_ledger_deleted_after_boost() {
     })
     .await
     .expect("all given back");
+    assert!(
+        written.is_empty(),
+        "written while the ledger could not be stored (README: \"does nothing more\"): {written:?}; logs in {}",
+        env.dir().display()
+    );
     report(
         "12-ledger-deleted",
         start,
         &env,
         &format!(
-            "ledger deleted after the boost, entry rebuilt {:.1} s later, 1 boost",
-            rebuilt.as_secs_f64()
+            "ledger deleted after the boost; /readyz 503 {:.1} s later ({}); nothing written in the {:.0} s it stayed missing ({samples} samples{}); re-created empty as the README says, entry rebuilt {:.1} s later; not ready {:.0} s; 1 boost",
+            said.as_secs_f64(),
+            reason.trim(),
+            hold.as_secs_f64(),
+            if replacement_ready {
+                ", the replacement Ready meanwhile"
+            } else {
+                ""
+            },
+            rebuilt.as_secs_f64(),
+            unready.as_secs_f64(),
         ),
     );
 }

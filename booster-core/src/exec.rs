@@ -18,6 +18,11 @@
 //! * drains are returned to the caller, to be started only after the ledger that says they
 //!   started is stored.
 //!
+//! * every other write to the world (cordon, protection, give-back, placeholders removed)
+//!   is made only on a stored ledger: what the plan recorded before it is stored first, so
+//!   that a ledger that cannot be stored (deleted, and the shipped RBAC may not re-create
+//!   it) stops the plan before the booster touches anything.
+//!
 //! A failed ledger store stops the plan: later actions may depend on it. A failed port call
 //! is reported and the plan goes on; the next snapshot decides again.
 
@@ -81,16 +86,20 @@ struct Run<'a> {
     stored: Ledger,
     working: Ledger,
     out: Executed,
+    /// Outcomes before this index are in the stored ledger.
+    durable: usize,
 }
 
 impl Run<'_> {
     async fn flush(&mut self) -> Result<(), PortError> {
         if self.working == self.stored {
+            self.durable = self.out.outcomes.len();
             return Ok(());
         }
         self.cluster.store_ledger(&self.working).await?;
         self.stored = self.working.clone();
         self.out.stores += 1;
+        self.durable = self.out.outcomes.len();
         Ok(())
     }
 
@@ -140,6 +149,7 @@ pub async fn execute(
         stored: ledger.clone(),
         working: ledger.clone(),
         out: Executed::default(),
+        durable: 0,
     };
     for (index, a) in plan.actions.iter().enumerate() {
         if let Action::Hold { .. } = a {
@@ -149,6 +159,17 @@ pub async fn execute(
         if plan.dry_run {
             run.record(index, Ok(Effect::DryRun));
             continue;
+        }
+        let touches_world = matches!(
+            a,
+            Action::Cordon { .. }
+                | Action::Protect { .. }
+                | Action::Unprotect { .. }
+                | Action::Release { .. }
+                | Action::Unplace { .. }
+        );
+        if touches_world && !run.stored_or_abort().await {
+            break;
         }
         let result = match a {
             Action::RecordSignal { .. }
@@ -298,9 +319,15 @@ pub async fn execute(
     if run.out.aborted.is_none() {
         run.stored_or_abort().await;
     }
-    if run.out.aborted.is_some() {
-        // Nothing after the failed store is durable: do not start drains it did not record.
+    if let Some(e) = run.out.aborted.clone() {
+        // Nothing after the last store is durable: do not start drains it did not record,
+        // and report the records it did not keep as not made.
         run.out.drains.clear();
+        for o in &mut run.out.outcomes[run.durable..] {
+            if matches!(o.result, Ok(Effect::Recorded | Effect::DrainQueued)) {
+                o.result = Err(e.clone());
+            }
+        }
     }
     run.out.ledger = run.stored;
     run.out

@@ -436,3 +436,41 @@ fn a_failed_group_lookup_is_auto_scaling_down_and_nodepools_stay() {
     let names: Vec<&str> = s.groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["nodepool/spot"]);
 }
+
+/// The ledger was deleted and the shipped RBAC may not re-create it: the entry rebuilt from
+/// the boost mark cannot be stored, so the plan touches nothing in the world (no
+/// protection), and the record is reported as not made.
+#[test]
+fn an_unstorable_ledger_stops_the_plan_before_any_world_write() {
+    let mut kube = MockKube::new();
+    kube.expect_store_ledger()
+        .times(1)
+        .returning(|_| Err(PortError::Forbidden("configmaps is forbidden".into())));
+    kube.expect_protect().never();
+    let p = Plan {
+        actions: vec![
+            Action::RecordSignal {
+                node: "a".into(),
+                entry: entry(Boost::Applied {
+                    to: 4,
+                    at: t(0),
+                    assumed: false,
+                }),
+                reason: Reason::LedgerRecovered,
+            },
+            Action::Protect {
+                node: "b".into(),
+                for_node: "a".into(),
+                reason: Reason::ReplacementLaunched,
+            },
+        ],
+        ..Plan::default()
+    };
+    let ex = run(&p, &Ledger::default(), &MockAws::new(), &kube);
+    assert!(matches!(ex.aborted, Some(PortError::Forbidden(_))));
+    assert!(matches!(
+        ex.outcomes.as_slice(),
+        [o] if matches!(o.result, Err(PortError::Forbidden(_)))
+    ));
+    assert_eq!(ex.ledger, Ledger::default());
+}

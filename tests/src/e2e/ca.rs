@@ -133,12 +133,14 @@ fn yaml_group(name: &str, c: &Counts, unix: i64) -> String {
 }
 
 /// The real cluster-autoscaler's flags for the e2e world (and its cloud config, written into
-/// `dir`): the group by name, the status ConfigMap on, a 2 s scan, AWS at `moto`.
+/// `dir`): every group of the world by name (`groups`: min size, max size, name; a group CA
+/// is not told of is one it neither scales nor reports), the status ConfigMap on, a 2 s
+/// scan, AWS at `moto`.
 pub fn real_ca_args(
     dir: &std::path::Path,
     kubeconfig: &std::path::Path,
     moto: &str,
-    max_size: i32,
+    groups: &[(i32, i32, &str)],
 ) -> Result<Vec<String>, String> {
     let mut cloud = String::from("[Global]\n");
     for (i, service) in ["autoscaling", "ec2", "eks"].iter().enumerate() {
@@ -149,11 +151,17 @@ pub fn real_ca_args(
     }
     let path = dir.join("ca-cloud-config.ini");
     std::fs::write(&path, cloud).map_err(|e| e.to_string())?;
-    Ok(vec![
+    let mut args: Vec<String> = vec![
         "--cloud-provider=aws".into(),
         format!("--cloud-config={}", path.display()),
         format!("--kubeconfig={}", kubeconfig.display()),
-        format!("--nodes=1:{max_size}:{GROUP}"),
+    ];
+    args.extend(
+        groups
+            .iter()
+            .map(|(min, max, name)| format!("--nodes={min}:{max}:{name}")),
+    );
+    args.extend([
         "--write-status-configmap=true".into(),
         "--status-config-map-name=cluster-autoscaler-status".into(),
         "--namespace=kube-system".into(),
@@ -163,7 +171,8 @@ pub fn real_ca_args(
         "--aws-use-static-instance-list=true".into(),
         "--expander=random".into(),
         "--v=2".into(),
-    ])
+    ]);
+    Ok(args)
 }
 
 /// Pods the scheduler reported unschedulable.
@@ -251,6 +260,26 @@ pub async fn run(asg: aws_sdk_autoscaling::Client, kube: Client, legacy: bool) {
 mod tests {
     use super::*;
     use booster_core::ca_status::parse;
+
+    #[test]
+    fn the_real_ca_is_told_every_group() {
+        let dir = std::env::temp_dir().join(format!("asb-ca-args-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let groups = [(1, 8, GROUP), (0, 3, super::super::FALLBACK)];
+        let args = real_ca_args(
+            &dir,
+            std::path::Path::new("k"),
+            "http://127.0.0.1:1",
+            &groups,
+        )
+        .expect("args");
+        let nodes: Vec<&String> = args.iter().filter(|a| a.starts_with("--nodes=")).collect();
+        assert_eq!(
+            nodes,
+            ["--nodes=1:8:spot-workers", "--nodes=0:3:ondemand-workers"]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn both_forms_parse_with_the_booster_parser() {

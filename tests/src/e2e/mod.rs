@@ -13,7 +13,10 @@
 //!   harness puts EventBridge's EC2 events on an SQS queue in moto.
 //! - [`ca`] writes cluster-autoscaler's status ConfigMap (YAML or legacy text) from the
 //!   group and the Nodes, and scales the group up for unschedulable pods.
-//! - The booster binary itself, as a process ([`Booster`]).
+//! - The booster binary itself, as a process ([`Booster`]), as production runs it: as its
+//!   ServiceAccount ([`SERVICE_ACCOUNT`]), deploy/rbac.yaml applied (the ledger ConfigMap,
+//!   the Lease, the placeholder namespace, the roles). [`Env::booster_as_admin`] is for a
+//!   scenario that says why it needs more.
 //!
 //! With [`Options::karpenter`] the nodes are Karpenter's instead ([`karpenter`]): the real
 //! Karpenter (its KWOK cloud provider) provisions them for the pods; there is no Auto
@@ -122,6 +125,46 @@ fn imds_identity(node: &str, instance: &str, zone: &str) -> serde_json::Value {
 
 /// The fallback group of [`Options::fallback`].
 pub const FALLBACK: &str = "ondemand-workers";
+/// [`FALLBACK`]'s min size, max size and desired capacity at the start.
+pub const FALLBACK_SIZES: (i32, i32, i32) = (0, 3, 1);
+
+/// The booster's ServiceAccount in deploy/rbac.yaml (namespace, name): every scenario's
+/// booster runs as it unless it says why not ([`Env::booster_as_admin`]).
+pub const SERVICE_ACCOUNT: (&str, &str) = ("kube-system", "aws-spots-booster");
+
+/// [`SERVICE_ACCOUNT`]'s user name, as the apiserver (and its audit log) knows it.
+pub const SERVICE_ACCOUNT_USER: &str = "system:serviceaccount:kube-system:aws-spots-booster";
+
+/// The ledger ConfigMap deploy/rbac.yaml makes (in [`SERVICE_ACCOUNT`]'s namespace).
+pub const LEDGER: &str = "aws-spots-booster-ledger";
+
+/// Whether `BOOSTER_REQUIRE_APISERVER=1`: a missing prerequisite of a scenario that needs
+/// the control plane fails it instead of skipping it.
+pub fn apiserver_required() -> bool {
+    std::env::var("BOOSTER_REQUIRE_APISERVER").as_deref() == Ok("1")
+}
+
+/// Who a booster process runs as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Identity {
+    /// [`SERVICE_ACCOUNT`], with deploy/rbac.yaml's rights (production's).
+    ServiceAccount,
+    /// The harness's admin (`system:masters`).
+    ClusterAdmin,
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Identity::ServiceAccount => write!(
+                f,
+                "serviceaccount {}/{} (deploy/rbac.yaml)",
+                SERVICE_ACCOUNT.0, SERVICE_ACCOUNT.1
+            ),
+            Identity::ClusterAdmin => write!(f, "cluster-admin"),
+        }
+    }
+}
 
 impl Default for Options {
     fn default() -> Self {
@@ -200,6 +243,11 @@ pub struct Env {
     queue: Option<queue::Queue>,
     /// Karpenter, with [`Options::karpenter`].
     karpenter: Option<karpenter::Karpenter>,
+    /// A kubeconfig for [`SERVICE_ACCOUNT`] (a token good for an hour): what
+    /// [`Env::booster`] runs with.
+    pub sa_kubeconfig: PathBuf,
+    /// Who the boosters started in this world ran as.
+    ran_as: Mutex<std::collections::BTreeSet<Identity>>,
 }
 
 /// The key of the queue processor among the NTH processes.
@@ -249,12 +297,13 @@ impl Drop for Env {
 /// process is suspended (moto keeps launching, but the booster must not ask it to).
 async fn env_fallback(asg: &aws_sdk_autoscaling::Client) -> Result<(), String> {
     use aws_sdk_autoscaling::types::Tag;
+    let (min, max, desired) = FALLBACK_SIZES;
     asg.create_auto_scaling_group()
         .auto_scaling_group_name(FALLBACK)
         .launch_configuration_name("spot-lc")
-        .min_size(0)
-        .max_size(3)
-        .desired_capacity(1)
+        .min_size(min)
+        .max_size(max)
+        .desired_capacity(desired)
         .availability_zones("eu-west-1a")
         .send()
         .await
@@ -363,8 +412,9 @@ impl Env {
     /// as SKIPPED) when the servers are missing and not required.
     pub async fn start(opts: Options) -> Result<Option<Env>, String> {
         if !available() || (opts.karpenter && !karpenter::available()) {
-            return Ok(None);
+            return skipped("a server or tool it needs is missing (see above)");
         }
+        // Moto says SKIPPED itself, or fails under `BOOSTER_REQUIRE_MOTO=1`.
         let Some(moto) = Moto::start() else {
             return Ok(None);
         };
@@ -404,9 +454,14 @@ impl Env {
         ];
         cp.spawn_server("kwok", &servers_dir().join("kwok"), &kwok_args)?;
         let kube = cp.admin().await?;
+        // Production's objects and rights: the booster runs as its ServiceAccount.
+        crate::control_plane::apply_rbac(&kube).await;
+        let (sa_ns, sa_name) = SERVICE_ACCOUNT;
+        let token = crate::control_plane::token_for(&kube, sa_ns, sa_name).await;
+        let sa_kubeconfig = cp.kubeconfig_for("booster-sa", &token)?;
         let asg = moto.client();
         if opts.karpenter {
-            return Self::start_karpenter(opts, cp, moto, kube, asg).await;
+            return Self::start_karpenter(opts, cp, moto, kube, asg, sa_kubeconfig).await;
         }
         let zones = ["eu-west-1a", "eu-west-1b"];
         asg.create_launch_configuration()
@@ -440,7 +495,7 @@ impl Env {
         if opts.fallback {
             env_fallback(&asg).await?;
         }
-        let mut env = Env::assemble(cp, moto, kube, asg, opts.clone(), None);
+        let mut env = Env::assemble(cp, moto, kube, asg, opts.clone(), None, sa_kubeconfig);
         let t0 = env.t0;
         if let Some(mode) = opts.nth_queue {
             env.start_queue_processor(mode).await?;
@@ -454,12 +509,13 @@ impl Env {
             opts.reuse_names,
         )));
         if let Some(ca_bin) = std::env::var_os("BOOSTER_E2E_CA") {
-            let args = ca::real_ca_args(
-                &env.cp.dir,
-                &env.cp.kubeconfig,
-                &env.moto.url,
-                opts.max_size,
-            )?;
+            // Every group of the world, as an operator lists them for CA.
+            let mut groups = vec![(1, opts.max_size, GROUP)];
+            if opts.fallback {
+                let (min, max, _) = FALLBACK_SIZES;
+                groups.push((min, max, FALLBACK));
+            }
+            let args = ca::real_ca_args(&env.cp.dir, &env.cp.kubeconfig, &env.moto.url, &groups)?;
             let mut aws_env = crate::moto::TEST_AWS_ENV.to_vec();
             aws_env.push(("AWS_REGION", "eu-west-1"));
             env.cp.spawn_server_with_env(
@@ -487,20 +543,20 @@ impl Env {
         Ok(Some(env))
     }
 
-    /// [`Options::karpenter`]'s world: the booster's RBAC objects (its placeholder
-    /// namespace and PriorityClass among them), Karpenter, and the workload on the nodes it
-    /// provisions for it.
+    /// [`Options::karpenter`]'s world (the booster's RBAC objects, its placeholder
+    /// namespace and PriorityClass among them, are applied): Karpenter, and the workload on
+    /// the nodes it provisions for it.
     async fn start_karpenter(
         opts: Options,
         mut cp: ControlPlane,
         moto: Moto,
         kube: Client,
         asg: aws_sdk_autoscaling::Client,
+        sa_kubeconfig: PathBuf,
     ) -> Result<Option<Env>, String> {
-        crate::control_plane::apply_rbac(&kube).await;
         let cpus = 4 * opts.max_size.max(1) as u32;
         let k = karpenter::start(&mut cp, &kube, opts.boot_delay, cpus).await?;
-        let mut env = Env::assemble(cp, moto, kube, asg, opts.clone(), Some(k));
+        let mut env = Env::assemble(cp, moto, kube, asg, opts.clone(), Some(k), sa_kubeconfig);
         env.workload(opts.replicas).await?;
         env.wait_nodes_ready(opts.nodes as usize, 60).await?;
         env.tasks.push(tokio::spawn(sampler(
@@ -520,6 +576,7 @@ impl Env {
         asg: aws_sdk_autoscaling::Client,
         opts: Options,
         karpenter: Option<karpenter::Karpenter>,
+        sa_kubeconfig: PathBuf,
     ) -> Env {
         Env {
             cp,
@@ -535,6 +592,23 @@ impl Env {
             nth_running: BTreeMap::new(),
             queue: None,
             karpenter,
+            sa_kubeconfig,
+            ran_as: Mutex::new(std::collections::BTreeSet::new()),
+        }
+    }
+
+    /// Who the boosters of this world ran as, for a scenario's line: `as <identity>` (and
+    /// `and <identity>`), or `no booster`.
+    pub fn ran_as(&self) -> String {
+        let ids: Vec<String> = self
+            .ran_as
+            .lock()
+            .map(|s| s.iter().map(Identity::to_string).collect())
+            .unwrap_or_default();
+        if ids.is_empty() {
+            "no booster".into()
+        } else {
+            format!("as {}", ids.join(" and "))
         }
     }
 
@@ -902,13 +976,14 @@ impl Env {
         (node, instance)
     }
 
-    /// Starts the booster binary `bin` with `args` on top of the scenario's defaults.
+    /// Starts the booster binary `bin` with `args` on top of the scenario's defaults, as
+    /// production runs it: as [`SERVICE_ACCOUNT`], with deploy/rbac.yaml's rights.
     pub fn booster(&self, bin: &Path, name: &str, args: &[&str]) -> Result<Booster, String> {
         Booster::start(bin, self, name, args)
     }
 
     /// [`Env::booster`] reaching the apiserver at `server` (a proxy), with extra
-    /// environment variables.
+    /// environment variables; as [`SERVICE_ACCOUNT`].
     pub fn booster_at(
         &self,
         bin: &Path,
@@ -917,10 +992,40 @@ impl Env {
         server: &str,
         vars: &[(&str, &str)],
     ) -> Result<Booster, String> {
-        let text = std::fs::read_to_string(&self.cp.kubeconfig).map_err(|e| e.to_string())?;
+        let text = std::fs::read_to_string(&self.sa_kubeconfig).map_err(|e| e.to_string())?;
         let path = self.cp.dir.join(format!("{name}.kubeconfig"));
         std::fs::write(&path, text.replace(&self.cp.url, server)).map_err(|e| e.to_string())?;
-        Booster::start_with(bin, self, name, args, &path, vars)
+        Booster::start_with(bin, self, name, args, &path, vars, Identity::ServiceAccount)
+    }
+
+    /// [`Env::booster`] as cluster-admin, for a scenario that cannot pass with the shipped
+    /// RBAC for a reason of the test's own (never to hide a right the product lacks):
+    /// prints `e2e <scenario>: runs as cluster-admin: <why>`.
+    pub fn booster_as_admin(
+        &self,
+        bin: &Path,
+        name: &str,
+        args: &[&str],
+        why: &str,
+    ) -> Result<Booster, String> {
+        // libtest runs each test on a thread named after it; a scenario's body runs there.
+        let current = std::thread::current();
+        let scenario = current
+            .name()
+            .filter(|n| *n != "main")
+            .map(|n| n.rsplit("::").next().unwrap_or(n).to_string())
+            .unwrap_or_else(|| name.to_string());
+        println!("e2e {scenario}: runs as cluster-admin: {why}");
+        let kubeconfig = self.cp.kubeconfig.clone();
+        Booster::start_with(
+            bin,
+            self,
+            name,
+            args,
+            &kubeconfig,
+            &[],
+            Identity::ClusterAdmin,
+        )
     }
 
     /// The apiserver's address.
@@ -930,17 +1035,6 @@ impl Env {
             .trim_start_matches("https://")
             .parse()
             .map_err(|e| format!("{}: {e}", self.cp.url))
-    }
-
-    /// [`Env::booster`] as its own user ([`crate::control_plane::BOOSTER_USER`]).
-    pub fn booster_as_own_user(
-        &self,
-        bin: &Path,
-        name: &str,
-        args: &[&str],
-    ) -> Result<Booster, String> {
-        let kubeconfig = self.cp.booster_kubeconfig()?;
-        Booster::start_with(bin, self, name, args, &kubeconfig, &[])
     }
 
     /// Restarts kube-apiserver (see [`ControlPlane::restart_apiserver`]).
@@ -1055,7 +1149,7 @@ impl Env {
 /// The booster's ledger as stored in its ConfigMap, `None` before its first store.
 pub async fn read_ledger(kube: &Client) -> Result<Option<booster_core::Ledger>, String> {
     let cm = Api::<ConfigMap>::namespaced(kube.clone(), "kube-system")
-        .get_opt("aws-spots-booster-ledger")
+        .get_opt(LEDGER)
         .await
         .map_err(|e| e.to_string())?;
     let Some(text) = cm
@@ -1221,7 +1315,15 @@ impl Drop for Booster {
 
 impl Booster {
     fn start(bin: &Path, env: &Env, name: &str, extra: &[&str]) -> Result<Booster, String> {
-        Self::start_with(bin, env, name, extra, &env.cp.kubeconfig, &[])
+        Self::start_with(
+            bin,
+            env,
+            name,
+            extra,
+            &env.sa_kubeconfig,
+            &[],
+            Identity::ServiceAccount,
+        )
     }
 
     fn start_with(
@@ -1231,7 +1333,11 @@ impl Booster {
         extra: &[&str],
         kubeconfig: &Path,
         vars: &[(&str, &str)],
+        identity: Identity,
     ) -> Result<Booster, String> {
+        if let Ok(mut ids) = env.ran_as.lock() {
+            ids.insert(identity);
+        }
         let port = free_port();
         let log = env.cp.dir.join(format!("{name}.log"));
         let (out, err) = log_to(&log)?;
@@ -1366,16 +1472,30 @@ pub async fn with_booster(opts: Options, bin: &Path) -> Option<(Env, Booster)> {
     Some((env, booster))
 }
 
-/// Prints a scenario's one-line result: `e2e <name>: ok in <s> s (<figures>)`.
+/// Prints a scenario's one-line result: `e2e <name>: ok in <s> s (<figures>)`, the
+/// figures ending with who the booster ran as ([`Env::ran_as`]).
 pub fn report(name: &str, start: Instant, env: &Env, extra: &str) {
     let (pending, max_pending, deficit) = env.figures();
     let desired: Vec<String> = env.desired_history().iter().map(i32::to_string).collect();
     println!(
-        "\ne2e {name}: ok in {:.0} s (desired {}, pending {pending:.1} pod-s, max {max_pending} pending, capacity deficit {deficit:.1} node-s{}{extra})",
+        "\ne2e {name}: ok in {:.0} s (desired {}, pending {pending:.1} pod-s, max {max_pending} pending, capacity deficit {deficit:.1} node-s{}{extra}; {})",
         start.elapsed().as_secs_f64(),
         desired.join("→"),
         if extra.is_empty() { "" } else { ", " },
+        env.ran_as(),
     );
+}
+
+/// What [`Env::start`] returns when something it needs is missing: `None` (the scenario
+/// prints SKIPPED and returns), or, under `BOOSTER_REQUIRE_APISERVER=1`, an error.
+fn skipped(why: &str) -> Result<Option<Env>, String> {
+    if apiserver_required() {
+        return Err(format!(
+            "BOOSTER_REQUIRE_APISERVER=1 and the e2e world cannot start: {why}"
+        ));
+    }
+    eprintln!("SKIPPED e2e scenario: {why}");
+    Ok(None)
 }
 
 /// The sum of the samples of `name` in Prometheus text whose label sets contain every
