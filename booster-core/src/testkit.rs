@@ -214,6 +214,45 @@ impl SnapshotBuilder {
     }
 }
 
+/// A group `spot` of four; `spot-0` was signalled at t(90), boosted (ours) and drained by
+/// the booster, and its signal has just expired under `Config::default()`: its retire is
+/// due.
+pub fn expired_and_drained() -> Snapshot {
+    let expiry = crate::config::Config::default().signal_expiry;
+    SnapshotBuilder::new(t(100).plus(expiry))
+        .group("spot", 1, 4, 6)
+        .entry("spot-0", t(90), |e| {
+            e.boost = crate::ledger::Boost::Applied {
+                to: 4,
+                at: t(95),
+                assumed: false,
+            };
+            e.drain = crate::ledger::DrainState::Draining {
+                since: t(200),
+                attempt: 1,
+            };
+        })
+        .with_node("spot-0", |n| {
+            n.unschedulable = true;
+            n.pods_to_evict = 0;
+        })
+        .build()
+}
+
+/// The most of `times` within any 60 s: a rate of calls, as an account's limits count it.
+pub fn most_in_a_minute(times: &[Timestamp]) -> usize {
+    times
+        .iter()
+        .map(|a| {
+            times
+                .iter()
+                .filter(|b| **b >= *a && b.since(*a) < crate::time::Dur::from_secs(60))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// Runs `plan`'s ledger and node parts on `s`, and raises desired capacity as asked (each
 /// raise succeeds): the world after the plan, for tests that step through passes.
 pub fn apply_plan(s: &mut Snapshot, plan: &crate::plan::Plan) {

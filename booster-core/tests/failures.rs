@@ -6,8 +6,10 @@
 use booster_core::exec::{Effect, Executed, Outcome};
 use booster_core::failures::{FailureClass, FailureLog, Write, FORGET_AFTER};
 use booster_core::ports::PortError;
-use booster_core::testkit::{apply_plan, t, SnapshotBuilder};
-use booster_core::{decide, Action, Boost, Config, DrainState, Dur, Reason, Snapshot, Timestamp};
+use booster_core::testkit::{
+    apply_plan, expired_and_drained, most_in_a_minute, t, SnapshotBuilder,
+};
+use booster_core::{decide, Action, Boost, Config, Dur, Reason, Snapshot, Timestamp};
 
 /// One pass at `s.now`: decide on the snapshot with the log's records, execute in the
 /// world as `fail` says (a write it names fails with its error, every other one goes
@@ -49,20 +51,6 @@ fn pass(
 
 fn sends(plan: &booster_core::Plan, kind: &str) -> usize {
     plan.actions.iter().filter(|a| a.kind() == kind).count()
-}
-
-/// The most sends of `times` in any 60 s.
-fn per_minute_peak(times: &[Timestamp]) -> usize {
-    times
-        .iter()
-        .map(|a| {
-            times
-                .iter()
-                .filter(|b| **b >= *a && b.since(*a) < Dur::from_secs(60))
-                .count()
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 fn refused_set_desired(a: &Action) -> Option<PortError> {
@@ -121,7 +109,7 @@ fn a_refused_boost_is_backed_off_then_given_up_and_the_node_given_back() {
         // 30 s doubling, spread by at most a quarter.
         assert!(w[1].since(w[0]) >= Dur::from_millis(22_500), "{sent:?}");
     }
-    assert!(per_minute_peak(&sent) <= 2, "{sent:?}");
+    assert!(most_in_a_minute(&sent) <= 2, "{sent:?}");
     let at = given_back.expect("the node is given back");
     assert!(at.since(t(100)) < Dur::from_mins(3), "given back at {at}");
     let e = &s.ledger.entries["spot-0"];
@@ -176,31 +164,8 @@ fn throttling_slows_the_boost_down_and_never_stops_it() {
         .copied()
         .filter(|at| at.since(t(100)) > Dur::from_mins(5))
         .collect();
-    assert!(per_minute_peak(&steady) <= 1, "{sent:?}");
+    assert!(most_in_a_minute(&steady) <= 1, "{sent:?}");
     assert!(sent.len() < 20, "{} sends: {sent:?}", sent.len());
-}
-
-/// A signalled node, drained by the booster, expired: its retire.
-fn expired_and_drained() -> Snapshot {
-    let cfg = Config::default();
-    SnapshotBuilder::new(t(100).plus(cfg.signal_expiry))
-        .group("spot", 1, 4, 6)
-        .entry("spot-0", t(90), |e| {
-            e.boost = Boost::Applied {
-                to: 4,
-                at: t(95),
-                assumed: false,
-            };
-            e.drain = DrainState::Draining {
-                since: t(200),
-                attempt: 1,
-            };
-        })
-        .with_node("spot-0", |n| {
-            n.unschedulable = true;
-            n.pods_to_evict = 0;
-        })
-        .build()
 }
 
 #[test]

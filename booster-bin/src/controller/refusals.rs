@@ -15,8 +15,10 @@ use aws_sdk_autoscaling::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use booster_core::ports::{ClusterView, PortError};
 use booster_core::testkit::mocks::{MockCluster, MockLeadership};
-use booster_core::testkit::{apply_to_node, t, SnapshotBuilder};
-use booster_core::{Action, Boost, Config, DrainState, Reason, Snapshot, Timestamp};
+use booster_core::testkit::{
+    apply_to_node, expired_and_drained, most_in_a_minute, t, SnapshotBuilder,
+};
+use booster_core::{Action, Boost, Config, Reason, Snapshot, Timestamp};
 
 use super::{Controller, Ports};
 
@@ -147,19 +149,6 @@ async fn drive(
     at
 }
 
-fn per_minute_peak(times: &[Timestamp]) -> usize {
-    times
-        .iter()
-        .map(|a| {
-            times
-                .iter()
-                .filter(|b| **b >= *a && b.since(*a) < booster_core::Dur::from_secs(60))
-                .count()
-        })
-        .max()
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn a_refused_raise_costs_a_few_calls_then_the_node_is_given_back() {
     static NOW: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
@@ -195,7 +184,7 @@ async fn a_refused_raise_costs_a_few_calls_then_the_node_is_given_back() {
     let sets = drive(&mut c, &NOW, 10, || set.num_calls()).await;
     let cfg = Config::default();
     assert_eq!(sets.len() as u32, cfg.refusals_before_give_up, "{sets:?}");
-    assert!(per_minute_peak(&sets) <= 2, "{sets:?}");
+    assert!(most_in_a_minute(&sets) <= 2, "{sets:?}");
     // Each raise re-reads its group first: 2 calls a try, and only describes' TTL between.
     let describes = describe.num_calls() as u64;
     println!(
@@ -234,24 +223,7 @@ async fn a_refused_retire_of_an_expired_drained_node_is_given_back_not_cordoned_
     fn clock() -> Timestamp {
         Timestamp::from_unix_millis(NOW.load(std::sync::atomic::Ordering::SeqCst))
     }
-    let s = SnapshotBuilder::new(start)
-        .group("spot", 1, 4, 6)
-        .entry("spot-0", t(90), |e| {
-            e.boost = Boost::Applied {
-                to: 4,
-                at: t(95),
-                assumed: false,
-            };
-            e.drain = DrainState::Draining {
-                since: t(200),
-                attempt: 1,
-            };
-        })
-        .with_node("spot-0", |n| {
-            n.unschedulable = true;
-            n.pods_to_evict = 0;
-        })
-        .build();
+    let s = expired_and_drained();
     let g = s.groups[0].clone();
     let id = g
         .instances
