@@ -206,6 +206,14 @@ fn spread_of(write: Write, subject: &str, n: u32) -> u64 {
     h
 }
 
+/// The records by write and object, for look-ups.
+pub fn index(records: &[Failure]) -> rustc_hash::FxHashMap<(Write, &str), &Failure> {
+    records
+        .iter()
+        .map(|f| ((f.write, f.subject.as_str()), f))
+        .collect()
+}
+
 /// The driver's record of failed writes: kept in memory between passes (a restart starts
 /// with none, so the first write after it is sent once more), bounded by what the plans
 /// name, and forgotten once a write succeeds or has not failed for [`FORGET_AFTER`].

@@ -113,8 +113,8 @@ pub fn node_of(n: &KNode, pods: PodCensus) -> Node {
     let ann = |k: &str| annotations.and_then(|a| a.get(k)).map(String::as_str);
     let unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
     let rebalance_taint = has_rebalance_taint(n);
-    let cordon = owner(n, owns_unschedulable).filter(|_| unschedulable);
-    let taint = owner(n, owns_rebalance_taint).filter(|_| rebalance_taint);
+    let cordon = owner(n, "f:spec", owns_unschedulable).filter(|_| unschedulable);
+    let taint = owner(n, "f:spec", owns_rebalance_taint).filter(|_| rebalance_taint);
     let nodeclaim = nodeclaim_of(n);
     Node {
         name: meta.name.clone().unwrap_or_default(),
@@ -145,7 +145,7 @@ pub fn node_of(n: &KNode, pods: PodCensus) -> Node {
         // otherwise write an entry the booster would rebuild and act on.
         boost_mark: ann(BOOST_MARK)
             .filter(|_| {
-                meta_owner(n, owns_boost_mark).and_then(|m| m.manager.as_deref())
+                owner(n, "f:metadata", owns_boost_mark).and_then(|m| m.manager.as_deref())
                     == Some(booster_core::config::BOOSTER_FIELD_MANAGER)
             })
             .and_then(boost_mark_of),
@@ -257,24 +257,19 @@ fn has_taint(n: &KNode, key: impl Fn(&str) -> bool) -> bool {
         .is_some_and(|ts| ts.iter().any(|t| key(&t.key)))
 }
 
-/// The `managedFields` entry (of the Node's spec, not its status) whose fields pass `owns`.
-fn owner(n: &KNode, owns: impl Fn(&serde_json::Value) -> bool) -> Option<&ManagedFieldsEntry> {
+/// The `managedFields` entry (of the Node itself, not its status) whose fields under
+/// `section` (`f:spec`, `f:metadata`) pass `owns`.
+fn owner<'a>(
+    n: &'a KNode,
+    section: &str,
+    owns: impl Fn(&serde_json::Value) -> bool,
+) -> Option<&'a ManagedFieldsEntry> {
     n.metadata.managed_fields.as_ref()?.iter().find(|m| {
         m.subresource.as_deref().unwrap_or_default().is_empty()
             && m.fields_v1
                 .as_ref()
-                .and_then(|f| f.0.get("f:spec"))
+                .and_then(|f| f.0.get(section))
                 .is_some_and(&owns)
-    })
-}
-
-/// The `managedFields` entry whose metadata fields pass `owns`.
-fn meta_owner(n: &KNode, owns: impl Fn(&serde_json::Value) -> bool) -> Option<&ManagedFieldsEntry> {
-    n.metadata.managed_fields.as_ref()?.iter().find(|m| {
-        m.fields_v1
-            .as_ref()
-            .and_then(|f| f.0.get("f:metadata"))
-            .is_some_and(&owns)
     })
 }
 
@@ -305,16 +300,16 @@ fn owns_rebalance_taint(spec: &serde_json::Value) -> bool {
 /// fake them.
 pub(crate) fn slim_managed_fields(n: &mut KNode) {
     let mut kept = Vec::new();
-    if let Some(m) = owner(n, owns_unschedulable) {
+    if let Some(m) = owner(n, "f:spec", owns_unschedulable) {
         kept.push(reduced(
             m,
             serde_json::json!({"f:spec": {"f:unschedulable": {}}}),
         ));
     }
-    if let Some(m) = owner(n, owns_rebalance_taint) {
+    if let Some(m) = owner(n, "f:spec", owns_rebalance_taint) {
         kept.push(reduced(m, serde_json::json!({"f:spec": {"f:taints": {}}})));
     }
-    if let Some(m) = meta_owner(n, owns_boost_mark) {
+    if let Some(m) = owner(n, "f:metadata", owns_boost_mark) {
         kept.push(reduced(
             m,
             serde_json::json!({"f:metadata": {"f:annotations": {format!("f:{BOOST_MARK}"): {}}}}),

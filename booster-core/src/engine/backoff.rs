@@ -4,9 +4,7 @@
 //! class of its failure. Give-ups after repeated refusals are the entries' walk's
 //! (`entries.rs`): they change what the plan does, not only when.
 
-use rustc_hash::FxHashMap as HashMap;
-
-use crate::failures::{Failure, Write};
+use crate::failures::Write;
 use crate::plan::{Action, Plan, Reason};
 use crate::snapshot::Snapshot;
 
@@ -16,11 +14,7 @@ pub(super) fn hold_backed_off(plan: &mut Plan, s: &Snapshot) {
     if s.failures.is_empty() {
         return;
     }
-    let records: HashMap<(Write, &str), &Failure> = s
-        .failures
-        .iter()
-        .map(|f| ((f.write, f.subject.as_str()), f))
-        .collect();
+    let records = crate::failures::index(&s.failures);
     let mut wake = plan.next_wakeup;
     let mut out = Vec::with_capacity(plan.actions.len());
     for a in plan.actions.drain(..) {

@@ -230,11 +230,7 @@ impl<'a> Decider<'a> {
             candidates: Vec::new(),
             draining: 0,
             ca: ca_gate(&s.ca_status, s.now, cfg),
-            failures: s
-                .failures
-                .iter()
-                .map(|f| ((f.write, f.subject.as_str()), f))
-                .collect(),
+            failures: crate::failures::index(&s.failures),
         }
     }
 

@@ -159,22 +159,24 @@ impl<'a> Decider<'a> {
     /// When the corroborating write was made (server time), else now; never before the
     /// Node existed nor after now.
     fn trusted_at(&self, n: &Node) -> Timestamp {
-        let taint = n.tainted_at.filter(|_| n.rebalance_taint);
-        let cordon = n.cordoned_at.filter(|_| self.nth_cordon(n));
-        taint
-            .into_iter()
-            .chain(cordon)
+        self.nth_writes(n)
             .min()
             .unwrap_or(self.now)
             .min(self.now)
             .max(n.created_at)
     }
 
-    /// NTH's taint or NTH's cordon on `n` was written at or after `t` (server time).
-    fn written_after(&self, n: &Node, t: Timestamp) -> bool {
+    /// When NTH's taint and NTH's cordon on `n` were written (server time), those that are
+    /// there.
+    fn nth_writes(&self, n: &Node) -> impl Iterator<Item = Timestamp> {
         let taint = n.tainted_at.filter(|_| n.rebalance_taint);
         let cordon = n.cordoned_at.filter(|_| self.nth_cordon(n));
-        taint.into_iter().chain(cordon).any(|w| w >= t)
+        taint.into_iter().chain(cordon)
+    }
+
+    /// NTH's taint or NTH's cordon on `n` was written at or after `t`.
+    fn written_after(&self, n: &Node, t: Timestamp) -> bool {
+        self.nth_writes(n).any(|w| w >= t)
     }
 
     /// A corroborated signal for `node`: a new entry, or nothing if its entry is live or
