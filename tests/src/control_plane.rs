@@ -57,9 +57,21 @@ pub fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
-fn wait_port(port: u16, what: &str, timeout: Duration) -> Result<(), String> {
+/// Waits for `port` to accept connections; with `child`, gives up as soon as it exits (a
+/// port taken between [`free_port`] and the bind makes a server exit at once).
+fn wait_listening(
+    port: u16,
+    what: &str,
+    timeout: Duration,
+    mut child: Option<&mut Child>,
+) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            return Err(format!(
+                "{what} exited ({status}) before it listened on {port}"
+            ));
+        }
         if Instant::now() > deadline {
             return Err(format!(
                 "{what} did not listen on {port} within {timeout:?}"
@@ -68,6 +80,17 @@ fn wait_port(port: u16, what: &str, timeout: Duration) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(())
+}
+
+/// Two distinct free ports: two calls to [`free_port`] may return the same one.
+fn two_ports() -> (u16, u16) {
+    let a = free_port();
+    loop {
+        let b = free_port();
+        if b != a {
+            return (a, b);
+        }
+    }
 }
 
 /// The static admin token.
@@ -205,26 +228,48 @@ impl ControlPlane {
         )
         .map_err(|e| e.to_string())?;
 
-        let (client_port, peer_port) = (free_port(), free_port());
-        let etcd_args: Vec<String> = [
-            "--name=test".to_string(),
-            format!("--data-dir={}", p("etcd")),
-            format!("--listen-client-urls=http://127.0.0.1:{client_port}"),
-            format!("--advertise-client-urls=http://127.0.0.1:{client_port}"),
-            format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"),
-            format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"),
-            format!("--initial-cluster=test=http://127.0.0.1:{peer_port}"),
-            "--unsafe-no-fsync=true".to_string(),
-            "--log-level=warn".to_string(),
-        ]
-        .into_iter()
-        .chain(etcd_extra.iter().map(|a| a.to_string()))
-        .collect();
-        cp.children.push((
-            "etcd".into(),
-            spawn(&bin.join("etcd"), &etcd_args, &dir.join("etcd.log"))?,
-        ));
-        wait_port(client_port, "etcd", Duration::from_secs(30))?;
+        // A port can be taken by someone else between free_port and etcd's bind: then
+        // etcd exits at once, and another pair is tried with a fresh data directory.
+        let mut attempt = 0;
+        let client_port = loop {
+            attempt += 1;
+            let (client_port, peer_port) = two_ports();
+            let data = format!("etcd-{attempt}");
+            let etcd_args: Vec<String> = [
+                "--name=test".to_string(),
+                format!("--data-dir={}", p(&data)),
+                format!("--listen-client-urls=http://127.0.0.1:{client_port}"),
+                format!("--advertise-client-urls=http://127.0.0.1:{client_port}"),
+                format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"),
+                format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"),
+                format!("--initial-cluster=test=http://127.0.0.1:{peer_port}"),
+                "--unsafe-no-fsync=true".to_string(),
+                "--log-level=warn".to_string(),
+            ]
+            .into_iter()
+            .chain(etcd_extra.iter().map(|a| a.to_string()))
+            .collect();
+            let mut child = spawn(&bin.join("etcd"), &etcd_args, &dir.join("etcd.log"))?;
+            match wait_listening(
+                client_port,
+                "etcd",
+                Duration::from_secs(30),
+                Some(&mut child),
+            ) {
+                Ok(()) => {
+                    cp.children.push(("etcd".into(), child));
+                    break client_port;
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    if attempt >= 3 {
+                        return Err(format!("{e} (attempt {attempt}; see etcd.log)"));
+                    }
+                    eprintln!("{e}; starting etcd again on other ports");
+                }
+            }
+        };
 
         let api_port = free_port();
         let api_args: Vec<String> = vec![
@@ -263,7 +308,12 @@ impl ControlPlane {
         cp.url = format!("https://127.0.0.1:{api_port}");
         std::fs::write(&cp.kubeconfig, kubeconfig_text(&cp.url, ADMIN_TOKEN))
             .map_err(|e| e.to_string())?;
-        wait_port(api_port, "kube-apiserver", Duration::from_secs(60))?;
+        wait_listening(
+            api_port,
+            "kube-apiserver",
+            Duration::from_secs(60),
+            cp.children.last_mut().map(|(_, c)| c),
+        )?;
 
         if let Some(controllers) = controllers {
             let args: Vec<String> = vec![
@@ -350,7 +400,12 @@ impl ControlPlane {
             .next()
             .and_then(|p| p.parse().ok())
             .ok_or("apiserver port")?;
-        wait_port(port, "kube-apiserver", Duration::from_secs(60))?;
+        wait_listening(
+            port,
+            "kube-apiserver",
+            Duration::from_secs(60),
+            self.children.get_mut(i).map(|(_, c)| c),
+        )?;
         Ok(started.elapsed())
     }
 

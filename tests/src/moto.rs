@@ -57,26 +57,37 @@ impl Moto {
             eprintln!("SKIPPED moto test: moto_server not found (`make test` installs it)");
             return None;
         };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or(0);
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-        let moto = Moto {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not listen within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
+        // A port taken between the probe and moto's bind makes moto exit: try another.
+        for attempt in 1..=3 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .unwrap_or(0);
+            let child = Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+            let mut moto = Moto {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Some(moto);
+                }
+                if let Ok(Some(status)) = moto.child.try_wait() {
+                    assert!(attempt < 3, "moto exited ({status}) three times");
+                    eprintln!("moto exited ({status}) before it listened on {port}; again");
+                    break;
+                }
+                assert!(Instant::now() < deadline, "moto did not listen within 30 s");
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        Some(moto)
+        panic!("moto did not start in three attempts")
     }
 }
 
