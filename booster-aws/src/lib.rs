@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod activities;
 mod errors;
 
 use std::collections::BTreeMap;
@@ -31,8 +32,8 @@ use aws_sdk_autoscaling::types::AutoScalingGroup;
 use aws_sdk_autoscaling::Client;
 use booster_core::config::DEFAULT_OPT_OUT_TAG;
 use booster_core::ports::{Cloud, DescribeCache, PortError, RetireOutcome, SetDesiredOutcome};
-use booster_core::snapshot::LaunchFailure;
-use booster_core::{Group, Instance, Lifecycle, Timestamp};
+use booster_core::snapshot::Activities;
+use booster_core::{Group, Instance, Lifecycle};
 
 use errors::port_error;
 
@@ -150,32 +151,13 @@ pub struct AutoScaling {
     calls: Arc<Calls>,
     cache: Mutex<DescribeCache<Instant>>,
     /// DescribeScalingActivities answers by group, reused for the describe TTL.
-    activities: Mutex<BTreeMap<String, (Instant, Vec<LaunchFailure>)>>,
+    activities: Mutex<BTreeMap<String, (Instant, Activities)>>,
     /// The pace of all calls (`None`: no limit).
     pace: Option<governor::DefaultDirectRateLimiter>,
 }
 
 /// The most scaling activities read per group: the recent ones are all that matter.
 const ACTIVITIES_PER_CALL: i32 = 20;
-
-/// A failed activity as the engine sees it, its message cut so that AWS's (or an
-/// emulator's) text can never grow the snapshot.
-fn failure_of(a: &aws_sdk_autoscaling::types::Activity) -> Option<LaunchFailure> {
-    use aws_sdk_autoscaling::types::ScalingActivityStatusCode;
-    if a.status_code() != Some(&ScalingActivityStatusCode::Failed) {
-        return None;
-    }
-    let t = a.start_time()?;
-    let at = Timestamp::from_unix_millis(t.to_millis().ok()?);
-    let message: String = a
-        .status_message()
-        .or(a.description())
-        .unwrap_or_default()
-        .chars()
-        .take(300)
-        .collect();
-    Some(LaunchFailure { at, message })
-}
 
 fn to_u32(v: Option<i32>) -> u32 {
     v.and_then(|v| u32::try_from(v).ok()).unwrap_or(0)
@@ -235,6 +217,8 @@ fn group_of(g: &AutoScalingGroup) -> Group {
         weights,
         warm_pool: g.warm_pool_configuration().is_some(),
         launch_failures: Vec::new(),
+        raises: Vec::new(),
+        activities_read: false,
         kind: booster_core::GroupKind::AutoScaling,
     }
 }
@@ -462,16 +446,16 @@ impl Cloud for AutoScaling {
         Ok(SetDesiredOutcome::Raised)
     }
 
-    async fn scaling_failures(&self, group: &str) -> Result<Vec<LaunchFailure>, PortError> {
+    async fn scaling_activities(&self, group: &str) -> Result<Activities, PortError> {
         let ttl = self.settings.describe_ttl;
-        if let Some((at, f)) = self
+        if let Some((at, a)) = self
             .activities
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(group)
         {
             if at.elapsed() < ttl {
-                return Ok(f.clone());
+                return Ok(a.clone());
             }
         }
         self.paced("DescribeScalingActivities").await?;
@@ -484,8 +468,8 @@ impl Cloud for AutoScaling {
             .await
             .map_err(|e| port_error(&format!("DescribeScalingActivities {group}"), &e));
         self.calls.record("DescribeScalingActivities", &r);
-        let failures: Vec<LaunchFailure> = r?.activities().iter().filter_map(failure_of).collect();
-        if let Some(f) = failures.first() {
+        let read = activities::read(r?.activities());
+        if let Some(f) = read.failures.first() {
             tracing::warn!(group, at = %f.at, message = %f.message, "the group failed to launch");
         }
         let mut cache = self
@@ -494,8 +478,8 @@ impl Cloud for AutoScaling {
             .unwrap_or_else(PoisonError::into_inner);
         // Bounded: one entry per group asked about, and the old ones go.
         cache.retain(|_, (at, _)| at.elapsed() < ttl);
-        cache.insert(group.to_string(), (Instant::now(), failures.clone()));
-        Ok(failures)
+        cache.insert(group.to_string(), (Instant::now(), read.clone()));
+        Ok(read)
     }
 
     fn forget_cached(&self) {

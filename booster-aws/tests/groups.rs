@@ -250,6 +250,7 @@ fn activity(status: ScalingActivityStatusCode, at: i64, message: &str) -> Activi
 
 #[tokio::test]
 async fn failed_launches_come_from_the_scaling_activities_cut_and_cached() {
+    // None of these causes changes desired capacity: no raise.
     let long = format!("InsufficientInstanceCapacity: {}", "x".repeat(5000));
     let activities = mock!(Client::describe_scaling_activities)
         .match_requests(|r| {
@@ -276,7 +277,8 @@ async fn failed_launches_come_from_the_scaling_activities_cut_and_cached() {
         });
     let client = mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, &[&activities]);
     let a = AutoScaling::from_client(client, Settings::default());
-    let f = a.scaling_failures("spot").await.expect("activities");
+    let read = a.scaling_activities("spot").await.expect("activities");
+    let f = read.failures.clone();
     assert_eq!(f.len(), 1, "only the Failed one");
     assert_eq!(
         f[0].at,
@@ -285,8 +287,56 @@ async fn failed_launches_come_from_the_scaling_activities_cut_and_cached() {
     assert!(f[0].message.starts_with("InsufficientInstanceCapacity"));
     assert_eq!(f[0].message.chars().count(), 300, "cut");
     // Asked again within the describe TTL: from the cache.
-    let again = a.scaling_failures("spot").await.expect("cached");
-    assert_eq!(again, f);
+    let again = a.scaling_activities("spot").await.expect("cached");
+    assert_eq!(again, read);
     assert_eq!(activities.num_calls(), 1);
     assert_eq!(a.calls().of("DescribeScalingActivities"), 1);
+    assert!(read.raises.is_empty(), "{:?}", read.raises);
+}
+
+#[tokio::test]
+async fn raises_come_from_the_causes_failed_launches_included() {
+    let raise = |id: &str, status, at: i64, cause: &str| {
+        Activity::builder()
+            .activity_id(id)
+            .auto_scaling_group_name("spot")
+            .cause(cause)
+            .start_time(DateTime::from_secs(at))
+            .status_code(status)
+            .build()
+    };
+    let activities = mock!(Client::describe_scaling_activities).then_output(move || {
+        DescribeScalingActivitiesOutput::builder()
+            .activities(raise(
+                "b",
+                ScalingActivityStatusCode::Failed,
+                1_718_020_900,
+                "At 2024-06-10T12:01:30Z a user request explicitly set group desired capacity \
+                 changing the desired capacity from 4 to 5.",
+            ))
+            .activities(raise(
+                "a",
+                ScalingActivityStatusCode::Successful,
+                1_718_020_800,
+                "At 2024-06-10T12:00:00Z a user request explicitly set group desired capacity \
+                 changing the desired capacity from 3 to 4.  At 2024-06-10T12:00:05Z an \
+                 instance was started in response to a difference between desired and \
+                 running capacity, increasing the capacity from 3 to 4.",
+            ))
+            .build()
+    });
+    let client = mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, &[&activities]);
+    let a = AutoScaling::from_client(client, Settings::default());
+    let read = a.scaling_activities("spot").await.expect("activities");
+    let got: Vec<(i64, u32, u32)> = read
+        .raises
+        .iter()
+        .map(|r| (r.at.unix_millis() / 1000, r.from, r.to))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(1_718_020_890, 4, 5), (1_718_020_800, 3, 4)],
+        "newest first, each at its cause's own time"
+    );
+    assert_eq!(read.failures.len(), 1);
 }

@@ -779,8 +779,8 @@ mod tests {
     fn describing(s: &Snapshot) -> MockCloud {
         let mut cloud = MockCloud::new();
         cloud
-            .expect_scaling_failures()
-            .returning(|_| Ok(Vec::new()));
+            .expect_scaling_activities()
+            .returning(|_| Ok(Default::default()));
         let groups = s.groups.clone();
         cloud
             .expect_describe_groups()
@@ -827,14 +827,26 @@ mod tests {
             .actions
             .iter()
             .any(|a| matches!(a, Action::RecordSignal { .. })));
-        assert_eq!(r.executed.stores, 0);
-        // The next pass decides on the ledger the first would have written: the boost.
-        let r = c.pass().await.expect("pass");
         assert!(
             r.plan
                 .actions
                 .iter()
                 .any(|a| matches!(a, Action::SetDesired { .. })),
+            "the raise is shown with its record: {:?}",
+            r.plan.actions
+        );
+        assert_eq!(r.executed.stores, 0);
+        // The next pass decides on the ledger the first would have written: a boost whose
+        // raise is not known to have happened, as a live booster would see it.
+        let r = c.pass().await.expect("pass");
+        assert!(
+            r.plan.actions.iter().any(|a| matches!(
+                a,
+                Action::Hold {
+                    reason: Reason::RaiseUnconfirmed,
+                    ..
+                }
+            )),
             "{:?}",
             r.plan.actions
         );
@@ -843,13 +855,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_throttled_raise_is_reported_and_retried_on_the_next_pass() {
+        // Recorded long enough ago for its raise to show in the scaling activities, which
+        // show none: it did not take effect, and is sent.
         let s = SnapshotBuilder::new(t(100))
             .group("spot", 1, 3, 6)
-            .entry("spot-0", t(90), |e| {
+            .entry("spot-0", t(20), |e| {
                 e.boost = Boost::Applying {
                     from: 3,
                     to: 4,
-                    at: t(95),
+                    at: t(30),
                 }
             })
             .with_node("spot-0", |n| n.unschedulable = true)
@@ -872,16 +886,22 @@ mod tests {
             .withf(|_, _, msg, warning| !*warning || msg.contains("throttled"))
             .returning(|_, _, _, _| Ok(()));
         cluster.expect_store_ledger().returning(|_| Ok(()));
-        static NOW: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(100_000);
+        static NOW: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
         fn ticking() -> Timestamp {
-            Timestamp::from_unix_millis(NOW.load(std::sync::atomic::Ordering::SeqCst))
+            t(100).plus(booster_core::Dur::from_millis(
+                NOW.load(std::sync::atomic::Ordering::SeqCst).unsigned_abs(),
+            ))
         }
         let mut c = Controller::new(ports(cluster, cloud, true), Config::default(), ticking);
         let first = c.pass().await.expect("pass");
-        assert!(matches!(
-            first.executed.failures().next(),
-            Some((_, PortError::Throttled(_)))
-        ));
+        assert!(
+            matches!(
+                first.executed.failures().next(),
+                Some((_, PortError::Throttled(_)))
+            ),
+            "{:?}",
+            first.plan.actions
+        );
         // Not again at pass rate: a hold that names the throttling, and a wake-up.
         NOW.fetch_add(1_000, std::sync::atomic::Ordering::SeqCst);
         let held = c.pass().await.expect("pass");
@@ -900,7 +920,10 @@ mod tests {
         let text = hold_message(&held.snapshot, "spot-0", Reason::WriteBackingOff);
         assert!(text.contains("Rate exceeded"), "{text}");
         let due = held.plan.next_wakeup.expect("a wake-up for the retry");
-        NOW.store(due.unix_millis(), std::sync::atomic::Ordering::SeqCst);
+        NOW.store(
+            i64::try_from(due.since(t(100)).as_millis()).unwrap_or(i64::MAX),
+            std::sync::atomic::Ordering::SeqCst,
+        );
         let second = c.pass().await.expect("pass");
         assert_eq!(second.executed.failures().count(), 0);
         assert!(second
@@ -1140,8 +1163,8 @@ mod tests {
                 cluster.expect_record_event().returning(|_, _, _, _| Ok(()));
                 let mut cloud = MockCloud::new();
                 cloud
-                    .expect_scaling_failures()
-                    .returning(|_| Ok(Vec::new()));
+                    .expect_scaling_activities()
+                    .returning(|_| Ok(Default::default()));
                 let st = state.clone();
                 cloud.expect_describe_groups().returning(move |_| {
                     Ok(st

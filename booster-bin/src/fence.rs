@@ -15,7 +15,7 @@ use booster_core::ports::{
     Cloud, Cluster, ClusterView, DrainOutcome, DrainSpec, Leadership, PortError, RetireOutcome,
     SetDesiredOutcome,
 };
-use booster_core::snapshot::LaunchFailure;
+use booster_core::snapshot::Activities;
 use booster_core::{Group, Ledger, Reason};
 
 use crate::latency::Writes;
@@ -256,8 +256,8 @@ impl Cloud for FencedCloud {
         .await
     }
 
-    async fn scaling_failures(&self, group: &str) -> Result<Vec<LaunchFailure>, PortError> {
-        self.inner.scaling_failures(group).await
+    async fn scaling_activities(&self, group: &str) -> Result<Activities, PortError> {
+        self.inner.scaling_activities(group).await
     }
 
     fn forget_cached(&self) {
@@ -323,8 +323,8 @@ mod tests {
             async fn retire(&self, _: &str, _: bool) -> Result<RetireOutcome, PortError> {
                 std::future::pending().await
             }
-            async fn scaling_failures(&self, _: &str) -> Result<Vec<LaunchFailure>, PortError> {
-                Ok(vec![])
+            async fn scaling_activities(&self, _: &str) -> Result<Activities, PortError> {
+                Ok(Activities::default())
             }
         }
         let c = FencedCloud {

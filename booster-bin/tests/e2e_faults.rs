@@ -635,3 +635,117 @@ async fn e2e_15_apiserver_restarted_mid_drain() {
         ),
     );
 }
+
+/// 25. Two faults at once, through a proxy in front of moto that models what moto does
+/// not: Auto Scaling throttles 40 % of the booster's calls throughout, and the booster is
+/// killed between a SetDesiredCapacity that took effect and its record (the proxy carries
+/// the raise out and never answers it). While it is down, Cluster Autoscaler's kind of
+/// scale-down (another node terminated with decrement) brings desired capacity back to the
+/// boost's base. The booster started again reads the raise in the scaling activities
+/// (served by the proxy from the raises it saw) and never raises a second time; the node
+/// is retired without a decrement, since the decrease was somebody else's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_25_throttled_and_killed_between_raise_and_record() {
+    use booster_tests::e2e::aws_proxy::AwsProxy;
+    let start = Instant::now();
+    let Some(mut env) = Env::start(Options::default()).await.expect("world") else {
+        return;
+    };
+    let moto: std::net::SocketAddr = env
+        .moto
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("moto address");
+    let proxy = AwsProxy::start(moto).await.expect("proxy");
+    proxy.throttle(&[1, 3]);
+    proxy.hold_set_desired(true);
+    let endpoint = proxy.url.clone();
+    let args = ["--aws-endpoint-url", endpoint.as_str()];
+    let mut first = env.booster(bin(), "booster", &args).expect("booster");
+    first.wait_ready(60).await.expect("ready under throttling");
+    let (_, before) = env.group().await.expect("group");
+    let (victim, instance) = env.busiest_node().await.expect("victim");
+    env.signal(&victim, &instance, Duration::from_secs(1), None)
+        .expect("signal");
+    let signalled = Instant::now();
+    eventually(90, "the raise carried out, its answer held", || async {
+        proxy.held() >= 1
+    })
+    .await
+    .expect("raised");
+    let boosted = signalled.elapsed();
+    first.kill();
+    let entries = env
+        .ledger_entries()
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    assert!(
+        entries.contains(&victim),
+        "recorded before the call: {entries:?}"
+    );
+    // Somebody else's scale-down lands on the boost's base while the booster is down.
+    let other = before
+        .iter()
+        .find(|id| **id != instance)
+        .expect("another instance")
+        .clone();
+    env.asg
+        .terminate_instance_in_auto_scaling_group()
+        .instance_id(&other)
+        .should_decrement_desired_capacity(true)
+        .send()
+        .await
+        .expect("scale-down");
+    assert_eq!(env.group().await.expect("group").0, 3, "back at the base");
+    proxy.hold_set_desired(false);
+    let second = env.booster(bin(), "booster", &args).expect("booster");
+    let restarted = Instant::now();
+    env.wait_ended(&instance, 180).await.expect("retired");
+    let finished = restarted.elapsed();
+    let raises = proxy.raises();
+    assert_eq!(
+        raises.len(),
+        1,
+        "one raise through Auto Scaling: {raises:?}"
+    );
+    // Desired capacity may rise again: the harness's cluster-autoscaler makes room for
+    // the pods of the node its scale-down removed. Through the proxy, the booster's only.
+    assert_eq!(
+        second
+            .metric(
+                "spots_booster_actions_total",
+                &["action=\"setDesired\"", "outcome=\"ok\""]
+            )
+            .await,
+        0.0,
+        "the restarted booster sent no raise"
+    );
+    let log = second.log_text();
+    assert!(
+        log.contains("raiseSeenInActivities"),
+        "the restarted booster says why it took the boost as done"
+    );
+    assert!(
+        log.contains("keep-desired") && !log.contains(" decrement (drainComplete)"),
+        "retired without a decrement: the decrease was somebody else's"
+    );
+    let calls = proxy.calls();
+    let (passed, throttled): (u64, u64) =
+        calls.values().fold((0, 0), |(p, t), (a, b)| (p + a, t + b));
+    assert!(throttled > 0 && passed > 0, "{calls:?}");
+    report(
+        "25-throttled-and-killed-between-raise-and-record",
+        start,
+        &env,
+        &format!(
+            "{throttled} of {} Auto Scaling calls throttled, boosted {:.1} s after the signal, killed before the answer, desired lowered to the base meanwhile, retired {:.0} s after the restart without a second raise",
+            passed + throttled,
+            boosted.as_secs_f64(),
+            finished.as_secs_f64()
+        ),
+    );
+}

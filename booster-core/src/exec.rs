@@ -491,8 +491,9 @@ async fn complete(
     now: crate::time::Timestamp,
     mut groups: Vec<crate::snapshot::Group>,
 ) -> crate::snapshot::Snapshot {
-    // Launch failures, only where a boost waits for its capacity: the one place they change
-    // a decision, and a bounded number of calls. A failing call is no reason to stop.
+    // Scaling activities, only where a boost waits for its capacity: the one place they
+    // change a decision (launch failures; whether a raise took effect), and a bounded number
+    // of calls. A failing call is no reason to stop.
     for g in groups.iter_mut() {
         let waiting = view.ledger.entries.values().any(|e| {
             e.released_at.is_none()
@@ -504,7 +505,12 @@ async fn complete(
                 )
         });
         if waiting {
-            g.launch_failures = cloud.scaling_failures(&g.name).await.unwrap_or_default();
+            // Unread activities prove nothing either way: `activities_read` says which.
+            if let Ok(a) = cloud.scaling_activities(&g.name).await {
+                g.launch_failures = a.failures;
+                g.raises = a.raises;
+                g.activities_read = true;
+            }
         }
     }
     groups.extend(view.node_pools);

@@ -610,6 +610,18 @@ reasons! {
     /// The placeholder pods were refused again and again (RBAC, quota, admission): the
     /// node is given back.
     PlaceRefused => "the placeholder pods were refused again and again (RBAC, quota or admission): the node is given back",
+    /// Desired capacity is back at the boost's base, but the group's scaling activities show
+    /// the raise from it after the record: the call took effect and somebody lowered desired
+    /// capacity since (a crash or a lost reply hid our answer). Taken as done, never repeated.
+    RaiseSeenInActivities => "the scaling activities show the raise took effect and desired capacity came down since: the boost is taken as done, never repeated",
+    /// Desired capacity is back at the boost's base and nothing shows whether the raise took
+    /// effect: it is sent again only when the scaling activities have had time to show it
+    /// and do not.
+    RaiseUnconfirmed => "unknown yet whether the raise took effect: it is sent again only if the scaling activities do not show it",
+    /// Whether the raise took effect could not be learnt (the scaling activities unreadable)
+    /// within the time allowed: the boost is taken as done (no decrement at retire) rather
+    /// than risk a second one.
+    RaiseUnproven => "whether the raise took effect cannot be learnt: the boost is taken as done rather than risk a second one",
 }
 
 impl std::fmt::Display for Action {

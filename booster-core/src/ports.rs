@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use crate::ca_status::CaStatus;
 use crate::ledger::Ledger;
 use crate::plan::Reason;
-use crate::snapshot::{CaObservation, Group, LaunchFailure, Node, Signal};
+use crate::snapshot::{Activities, CaObservation, Group, Node, Signal};
 
 /// A failure of a port call, classified so that the loop knows whether to retry.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -131,9 +131,10 @@ pub trait Cloud: Send + Sync {
     ) -> Result<SetDesiredOutcome, PortError>;
     /// Terminates an instance, decrementing desired capacity when `decrement` is set.
     async fn retire(&self, instance_id: &str, decrement: bool) -> Result<RetireOutcome, PortError>;
-    /// The group's recent failed scaling activities (DescribeScalingActivities), newest
-    /// first: launches that did not happen. Asked only for groups with a boost in flight.
-    async fn scaling_failures(&self, group: &str) -> Result<Vec<LaunchFailure>, PortError>;
+    /// What the group's recent scaling activities (DescribeScalingActivities) tell: the
+    /// launches that did not happen, and the raises of desired capacity that did. Asked only
+    /// for groups with a boost in flight.
+    async fn scaling_activities(&self, group: &str) -> Result<Activities, PortError>;
     /// Drops cached describes, so that the next one reads the groups fresh (a node whose
     /// instance no cached group lists was just seen). Adapters without a cache ignore it.
     fn forget_cached(&self) {}

@@ -166,6 +166,14 @@ pub struct Group {
     /// groups with a boost in flight.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub launch_failures: Vec<LaunchFailure>,
+    /// Raises of desired capacity in the scaling activities, newest first; read with
+    /// [`Group::launch_failures`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raises: Vec<Raise>,
+    /// The scaling activities were read this pass: an empty [`Group::raises`] then means
+    /// that no raise launched anything, not that nobody looked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub activities_read: bool,
     /// What the group is: an Auto Scaling group, or a Karpenter NodePool (whose instances
     /// are its NodeClaims).
     #[serde(default, skip_serializing_if = "GroupKind::is_auto_scaling")]
@@ -202,6 +210,30 @@ pub struct LaunchFailure {
     /// AWS's `StatusMessage` (`InsufficientInstanceCapacity`, …), cut to 300 characters.
     #[serde(default)]
     pub message: String,
+}
+
+/// A change of desired capacity upwards, as a scaling activity's cause tells it ("... changing
+/// the desired capacity from 3 to 4"): the evidence that a raise took effect, whoever made
+/// it, even after desired capacity came down again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Raise {
+    /// When desired capacity changed (the cause's own time, else the activity's start).
+    pub at: Timestamp,
+    /// Desired capacity before.
+    pub from: u32,
+    /// Desired capacity after.
+    pub to: u32,
+}
+
+/// What a group's scaling activities tell (DescribeScalingActivities).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Activities {
+    /// Launches that failed, newest first.
+    pub failures: Vec<LaunchFailure>,
+    /// Raises of desired capacity, newest first.
+    pub raises: Vec<Raise>,
 }
 
 impl Group {

@@ -325,7 +325,7 @@ pub mod mocks {
             async fn describe_groups(&self, names: &[String]) -> Result<Vec<Group>, PortError>;
             async fn groups_of(&self, instance_ids: &[String]) -> Result<Vec<(String, String)>, PortError>;
             async fn set_desired(&self, group: &str, from: u32, to: u32) -> Result<SetDesiredOutcome, PortError>;
-            async fn scaling_failures(&self, group: &str) -> Result<Vec<crate::snapshot::LaunchFailure>, PortError>;
+            async fn scaling_activities(&self, group: &str) -> Result<crate::snapshot::Activities, PortError>;
             async fn retire(&self, instance_id: &str, decrement: bool) -> Result<RetireOutcome, PortError>;
         }
     }

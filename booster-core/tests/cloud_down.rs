@@ -57,14 +57,17 @@ fn a_new_signal_is_recorded_and_its_boost_waits_for_aws() {
 #[test]
 fn a_boost_being_applied_and_a_retire_wait_for_aws() {
     let s = world(|b| {
-        b.signal("spot-a-3", t(NOW - 20))
-            .entry("spot-a-3", t(NOW - 20), |e| {
+        // Recorded long enough ago for the scaling activities to show the raise, which they
+        // do not: with AWS up, it is sent again.
+        b.signal("spot-a-3", t(NOW - 100))
+            .entry("spot-a-3", t(NOW - 100), |e| {
                 e.boost = Boost::Applying {
                     from: 4,
                     to: 5,
-                    at: t(NOW - 15),
+                    at: t(NOW - 90),
                 };
             })
+            .with_group("spot-a", |g| g.activities_read = true)
             .with_node("spot-a-3", |n| n.unschedulable = true)
     });
     let (down, up) = both(&s);

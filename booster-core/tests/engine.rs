@@ -103,8 +103,19 @@ fn table() {
             ],
         ),
         case(
-            "recorded boost, desired still at from: set desired",
+            "recorded boost, desired still at from, too early to know whether it took effect: waits",
             spot(6).entry("spot-0", t(0), applying(3, 4, 5)),
+            &[
+                "hold spot-0 (raiseUnconfirmed)",
+                "cordon spot-0 (signalledNodeSchedulable)",
+                "hold spot-0 (boostInFlight)",
+            ],
+        ),
+        case(
+            "recorded boost, desired still at from, no raise in the activities a minute on: set desired",
+            spot(65)
+                .with_group("spot", |g| g.activities_read = true)
+                .entry("spot-0", t(0), applying(3, 4, 5)),
             &[
                 "setDesired spot 3->4 (boostRecorded)",
                 "cordon spot-0 (signalledNodeSchedulable)",
@@ -523,7 +534,8 @@ fn table() {
             spot(500)
                 .with_group("spot", |g| g.desired = 4)
                 .entry("spot-0", t(0), draining(400))
-                .entry("spot-1", t(450), applying(4, 5, 460))
+                .entry("spot-1", t(430), applying(4, 5, 430))
+                .with_group("spot", |g| g.activities_read = true)
                 .with_node("spot-0", |n| n.unschedulable = true)
                 .with_node("spot-1", |n| n.unschedulable = true),
             &[

@@ -13,8 +13,8 @@ use booster_core::ca_status::{CaNodeGroup, CaStatus, CaStatusFormat};
 use booster_core::ledger::{Boost, DrainState, Ledger};
 use booster_core::testkit::{apply_to_node, mk_ca_group, mk_instance, nth_event};
 use booster_core::{
-    decide, Action, CaObservation, Config, Dur, Group, Instance, Lifecycle, Node, Plan, Signal,
-    Snapshot, Timestamp,
+    decide, Action, CaObservation, Config, Dur, Group, Instance, Lifecycle, Node, Plan, Reason,
+    Signal, Snapshot, Timestamp,
 };
 use booster_core::{BoostMode, Placeholders};
 use proptest::prelude::*;
@@ -47,6 +47,24 @@ enum Op {
     Crash(u8),
     /// A group's pool runs dry (launches fail) or recovers.
     Dry(usize, bool),
+    /// The scaling activities become unreadable (true) or readable again.
+    ActivitiesDown(bool),
+}
+
+/// Raises `g`'s desired capacity to `to` and keeps the scaling activity AWS records for it.
+fn raise(g: &mut Group, to: u32, at: Timestamp) {
+    if to > g.desired {
+        g.raises.insert(
+            0,
+            booster_core::snapshot::Raise {
+                at,
+                from: g.desired,
+                to,
+            },
+        );
+        g.raises.truncate(10);
+    }
+    g.desired = to;
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -61,6 +79,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..64).prop_map(Op::Interrupt),
         2 => (0u8..100).prop_map(Op::Crash),
         1 => ((0usize..2), prop::bool::ANY).prop_map(|(g, on)| Op::Dry(g, on)),
+        1 => prop::bool::weighted(0.3).prop_map(Op::ActivitiesDown),
     ]
 }
 
@@ -144,6 +163,8 @@ struct World {
     crash: Option<u8>,
     /// Groups (by index) whose launches fail.
     dry: BTreeSet<usize>,
+    /// DescribeScalingActivities fails.
+    activities_down: bool,
     placeholders: Vec<PhSet>,
     checks: Checks,
 }
@@ -234,6 +255,7 @@ impl World {
             seq: 0,
             crash: None,
             dry: BTreeSet::new(),
+            activities_down: false,
             placeholders: Vec::new(),
             checks: Checks::default(),
         };
@@ -479,21 +501,16 @@ impl World {
             }
             Op::Advance(s) => self.advance(s),
             Op::CaScaleUp(g, n) => {
+                let now = self.now;
                 let g = &mut self.groups[g % 4];
-                g.desired = (g.desired + n).min(g.max_size);
+                raise(g, (g.desired + n).min(g.max_size), now);
                 self.reconcile_asgs();
             }
             Op::CaScaleDown(gi) => {
                 let gi = gi % 4;
-                // Documented limit: an external decrease that lands exactly on a boost's `from`
-                // between its call and the next observation is indistinguishable from a call
-                // that never happened. CA's scale-down takes 10 minutes of unneededness, so the
-                // model keeps it away from a boost being applied.
-                let applying = self
-                    .ledger
-                    .entries
-                    .values()
-                    .any(|e| matches!(e.boost, Boost::Applying { .. }));
+                // Any time, a boost being applied included: a decrease that brings desired
+                // capacity back to a boost's base after a crash hid the boost's answer is
+                // told apart by the raise in the scaling activities.
                 let signalled: BTreeSet<&String> = self.ledger.entries.keys().collect();
                 let victim = self
                     .nodes
@@ -505,7 +522,7 @@ impl World {
                             && self.group_of(&n.name) == Some(gi)
                     })
                     .and_then(|n| n.instance_id.clone());
-                if let (false, Some(id)) = (applying, victim) {
+                if let Some(id) = victim {
                     if self.groups[gi].desired > self.groups[gi].min_size {
                         self.terminate(&id, true);
                     }
@@ -546,6 +563,7 @@ impl World {
                     self.reconcile_asgs();
                 }
             }
+            Op::ActivitiesDown(down) => self.activities_down = down,
         }
     }
 
@@ -559,6 +577,12 @@ impl World {
         let ca_status = ca_observation(self.ca, status, self.now);
         // A dry pool shows as a Failed scaling activity a moment ago.
         let mut groups = self.groups.clone();
+        for g in &mut groups {
+            g.activities_read = !self.activities_down;
+            if self.activities_down {
+                g.raises.clear();
+            }
+        }
         for gi in &self.dry {
             if let Some(g) = groups.get_mut(*gi) {
                 g.launch_failures = vec![booster_core::snapshot::LaunchFailure {
@@ -730,7 +754,7 @@ impl World {
                         "property 3: one boost raised desired capacity twice"
                     );
                     *self.checks.added.entry(group.clone()).or_default() += *to - g.desired;
-                    g.desired = *to;
+                    raise(g, *to, self.now);
                     raised = true;
                     self.reconcile_asgs();
                 }
@@ -1280,11 +1304,65 @@ proptest! {
             if e.released_at.is_none() && matches!(e.boost, Boost::Applying { .. }) && s.nodes.iter().any(|n| &n.name == name)
                 && !cfg.ignored_groups.contains(&e.group) && s.groups.iter().any(|g| g.name == e.group && booster_core::engine::untouchable(g, &cfg).is_none())
             {
-                prop_assert!(plan.actions.iter().any(|a| matches!(a, Action::SetDesired { group, .. } | Action::ConfirmBoost { group, .. } if group == &e.group)),
+                // Or, while nothing shows whether its raise took effect, held for that
+                // with a wake-up.
+                let waits = plan.next_wakeup.is_some() && plan.actions.iter().any(|a| matches!(a, Action::Hold { node, reason: Reason::RaiseUnconfirmed } if node == name));
+                prop_assert!(waits || plan.actions.iter().any(|a| matches!(a, Action::SetDesired { group, .. } | Action::ConfirmBoost { group, .. } if group == &e.group)),
                     "boost of {} left unsettled", name);
             }
         }
     }
+}
+
+/// The crash window of property 3 spelled out: the raise took effect, the booster died
+/// before recording it, and Cluster Autoscaler removed another node of the group before the
+/// booster came back, so desired capacity stands at the boost's base again. The raise in
+/// the scaling activities says it happened: it is never sent a second time.
+#[test]
+fn a_raise_hidden_by_a_crash_and_a_scale_down_is_not_made_twice() {
+    let cfg = Config {
+        time_between_drains: Dur::ZERO,
+        ..Config::default()
+    };
+    let mut windows = 0;
+    for share in (0u8..100).step_by(2) {
+        let mut w = World::new();
+        let base = w.groups[0].desired;
+        let first_spot = w
+            .nodes
+            .keys()
+            .position(|n| n.starts_with("spot-a"))
+            .expect("spot-a has nodes");
+        w.apply_op(&Op::Signal(first_spot, true));
+        w.crash = Some(share);
+        w.step(&cfg).map_err(|e| e.to_string()).expect("first pass");
+        let applying = w
+            .ledger
+            .entries
+            .values()
+            .any(|e| matches!(e.boost, Boost::Applying { .. }));
+        if !(applying && w.groups[0].desired == base + 1) {
+            continue;
+        }
+        windows += 1;
+        w.apply_op(&Op::CaScaleDown(0));
+        assert_eq!(
+            w.groups[0].desired, base,
+            "CA's scale-down lands on the base"
+        );
+        for _ in 0..40 {
+            w.advance(20);
+            w.step(&cfg)
+                .map_err(|e| e.to_string())
+                .expect("property 3 holds");
+        }
+        let raised: u32 = w.checks.added.values().sum();
+        assert_eq!(raised, 1, "crash at {share}%: raised by {raised}");
+    }
+    assert!(
+        windows > 0,
+        "no crash fell between the raise and its record"
+    );
 }
 
 /// The restart case spelled out: crash after the ledger write, after the cloud call, and

@@ -1367,11 +1367,11 @@ impl Cloud for FakeCloud {
     async fn groups_of(&self, _: &[String]) -> Result<Vec<(String, String)>, PortError> {
         Ok(Vec::new())
     }
-    async fn scaling_failures(
+    async fn scaling_activities(
         &self,
         _: &str,
-    ) -> Result<Vec<booster_core::snapshot::LaunchFailure>, PortError> {
-        Ok(Vec::new())
+    ) -> Result<booster_core::snapshot::Activities, PortError> {
+        Ok(Default::default())
     }
     async fn set_desired(
         &self,

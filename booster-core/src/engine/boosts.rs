@@ -13,11 +13,33 @@
 use std::collections::BTreeMap;
 
 use super::Decider;
-use crate::failures::Write;
+use crate::failures::{FailureClass, Write};
 use crate::ledger::{Boost, DrainState, Entry};
 use crate::plan::{Action, Reason};
 use crate::snapshot::Group;
-use crate::time::Timestamp;
+use crate::time::{Dur, Timestamp};
+
+/// How long a raise that took effect may take to show in the scaling activities (AWS records
+/// one when the launch it causes starts, within seconds).
+pub const RAISE_SHOWS_WITHIN: Dur = Dur::from_secs(60);
+
+/// How long a boost may wait to learn whether its raise took effect before it is taken as
+/// done (no decrement at its retire): longer than a pass timeout and a restart.
+pub const RAISE_UNPROVEN_AFTER: Dur = Dur::from_mins(5);
+
+/// How far before a boost's record a raise in the activities may be (the activities carry
+/// AWS's clock, the record ours).
+const ACTIVITY_CLOCK_SLACK: Dur = Dur::from_secs(60);
+
+/// What is known of a boost's raise while desired capacity stands at its base.
+enum Evidence {
+    /// It did not take effect: send it (again).
+    NotApplied,
+    /// Not known yet: wait until then.
+    Wait(Timestamp),
+    /// It took effect, or it is taken as done (the reason says which).
+    Applied(Reason),
+}
 
 /// A signal that wants a boost this pass.
 #[derive(Clone, Copy)]
@@ -337,6 +359,43 @@ impl<'a> Decider<'a> {
         // Fresh signals still count as drain candidates once recorded: next pass.
     }
 
+    /// Whether the raise of a boost recorded at `since` from `from` took effect, while
+    /// desired capacity stands at `from` again. Sending it again when it did is a second
+    /// boost for one signal (a crash or a lost reply between the call and its record, and
+    /// somebody lowered desired capacity since), so it is sent again only on evidence that
+    /// it did not: an answered failure since the record (refused, throttled, busy, conflict:
+    /// the call was not carried out), or scaling activities read long enough after the
+    /// record that show no raise from `from`.
+    fn raise_evidence(&self, group: &Group, from: u32, since: Timestamp) -> Evidence {
+        let seen = group
+            .raises
+            .iter()
+            .any(|r| r.from == from && r.to > from && r.at.plus(ACTIVITY_CLOCK_SLACK) >= since);
+        if seen {
+            return Evidence::Applied(Reason::RaiseSeenInActivities);
+        }
+        let answered = self
+            .failures
+            .get(&(Write::SetDesired, group.name.as_str()))
+            .is_some_and(|f| f.last_at >= since && f.class != FailureClass::Unavailable);
+        if answered {
+            return Evidence::NotApplied;
+        }
+        let shown_by = since.plus(RAISE_SHOWS_WITHIN);
+        if group.activities_read && self.now >= shown_by {
+            return Evidence::NotApplied;
+        }
+        let give_up = since.plus(RAISE_UNPROVEN_AFTER);
+        if self.now >= give_up {
+            return Evidence::Applied(Reason::RaiseUnproven);
+        }
+        Evidence::Wait(if group.activities_read {
+            shown_by
+        } else {
+            give_up
+        })
+    }
+
     /// Settles the boost being applied in `group`, if there is one: `SetDesired` while
     /// desired == from, else `ConfirmBoost`. Returns whether one was in flight.
     fn settle(&mut self, group: &'a Group, here: &[(&'a str, &'a Entry)], max: u32) -> bool {
@@ -393,13 +452,27 @@ impl<'a> Decider<'a> {
                 reason,
             });
         } else if desired == from {
-            self.push(Action::SetDesired {
-                group: group.name.clone(),
-                from,
-                to: target,
-                nodes,
-                reason: Reason::BoostRecorded,
-            });
+            match self.raise_evidence(group, from, since) {
+                Evidence::NotApplied => self.push(Action::SetDesired {
+                    group: group.name.clone(),
+                    from,
+                    to: target,
+                    nodes,
+                    reason: Reason::BoostRecorded,
+                }),
+                Evidence::Wait(until) => {
+                    self.wake_at(until);
+                    for n in &nodes {
+                        self.hold(n, Reason::RaiseUnconfirmed);
+                    }
+                }
+                Evidence::Applied(reason) => self.push(Action::ConfirmBoost {
+                    group: group.name.clone(),
+                    nodes,
+                    applied: true,
+                    reason,
+                }),
+            }
         } else {
             // Somebody else moved desired capacity since the record. Repeating the call
             // could boost twice for one signal; taking it as done cannot.

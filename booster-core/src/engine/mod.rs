@@ -36,6 +36,8 @@ mod recover;
 mod replacements;
 mod signals;
 
+pub use boosts::{RAISE_SHOWS_WITHIN, RAISE_UNPROVEN_AFTER};
+
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;

@@ -52,7 +52,7 @@ pub(crate) struct SimCloud {
     w: Shared,
     cache: Mutex<DescribeCache<Timestamp>>,
     /// DescribeScalingActivities answers by group, reused as the adapter does.
-    activities: Mutex<BTreeMap<String, (Timestamp, Vec<crate::snapshot::LaunchFailure>)>>,
+    activities: Mutex<BTreeMap<String, (Timestamp, crate::snapshot::Activities)>>,
 }
 
 impl SimCloud {
@@ -153,26 +153,26 @@ impl Cloud for SimCloud {
         r
     }
 
-    async fn scaling_failures(
+    async fn scaling_activities(
         &self,
         group: &str,
-    ) -> Result<Vec<crate::snapshot::LaunchFailure>, PortError> {
+    ) -> Result<crate::snapshot::Activities, PortError> {
         let mut w = lock(&self.w);
         let now = w.now;
         let mut cache = self
             .activities
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, f)) = cache
+        if let Some((_, a)) = cache
             .get(group)
             .filter(|(at, _)| now.since(*at) < DESCRIBE_TTL)
         {
-            return Ok(f.clone());
+            return Ok(a.clone());
         }
         Self::count(&mut w, "DescribeScalingActivities");
-        let f = w.scaling_failures(group);
-        cache.insert(group.to_string(), (now, f.clone()));
-        Ok(f)
+        let a = w.scaling_activities(group);
+        cache.insert(group.to_string(), (now, a.clone()));
+        Ok(a)
     }
 
     fn forget_cached(&self) {

@@ -113,6 +113,8 @@ struct SimGroup {
     dry: Option<(Timestamp, Timestamp)>,
     /// Failed scaling activities, newest first.
     failures: Vec<crate::snapshot::LaunchFailure>,
+    /// Raises of desired capacity, newest first (the last ten).
+    raises: Vec<crate::snapshot::Raise>,
     /// Cluster Autoscaler's view: since when its raise waits, and until when it backs off.
     ca_waiting_since: Option<Timestamp>,
     ca_backoff_until: Option<Timestamp>,
@@ -127,6 +129,20 @@ impl SimGroup {
             .filter(|i| i.stands_for.is_none())
             .count() as u32
             * self.weight
+    }
+
+    /// Raises desired capacity, and keeps the scaling activity AWS records for it.
+    fn raise_to(&mut self, desired: u32, at: Timestamp) {
+        self.raises.insert(
+            0,
+            crate::snapshot::Raise {
+                at,
+                from: self.desired,
+                to: desired,
+            },
+        );
+        self.raises.truncate(10);
+        self.desired = desired;
     }
 }
 
@@ -338,6 +354,7 @@ impl World {
                     .dry_pool
                     .map(|d| (START.plus(d.at), START.plus(d.at).plus(d.lasts))),
                 failures: Vec::new(),
+                raises: Vec::new(),
                 ca_waiting_since: None,
                 ca_backoff_until: None,
             });
@@ -1452,7 +1469,7 @@ impl World {
             }
             let add = need.min(g.max.saturating_sub(g.desired));
             if add > 0 {
-                g.desired += add;
+                g.raise_to(g.desired + add, now);
                 need -= add;
                 *self
                     .metrics
@@ -1697,17 +1714,23 @@ impl World {
                 },
                 warm_pool: false,
                 launch_failures: Vec::new(),
+                raises: Vec::new(),
+                activities_read: false,
                 kind: crate::snapshot::GroupKind::AutoScaling,
             })
             .collect()
     }
 
-    /// DescribeScalingActivities: the group's failed activities, newest first.
-    pub fn scaling_failures(&self, group: &str) -> Vec<crate::snapshot::LaunchFailure> {
+    /// DescribeScalingActivities: the group's failed activities and its raises, newest
+    /// first.
+    pub fn scaling_activities(&self, group: &str) -> crate::snapshot::Activities {
         self.groups
             .iter()
             .find(|g| g.name == group)
-            .map(|g| g.failures.clone())
+            .map(|g| crate::snapshot::Activities {
+                failures: g.failures.clone(),
+                raises: g.raises.clone(),
+            })
             .unwrap_or_default()
     }
 
@@ -1746,7 +1769,11 @@ impl World {
         if desired > g.desired && desired <= g.capacity() {
             self.metrics.raises_without_launch += 1;
         }
-        g.desired = desired;
+        if desired > g.desired {
+            g.raise_to(desired, self.now);
+        } else {
+            g.desired = desired;
+        }
         self.bump();
         Ok(())
     }

@@ -27,6 +27,7 @@
 //! `k8s.io/autoscaler/cluster-autoscaler`: 403 "not available" for every version).
 
 pub mod aws;
+pub mod aws_proxy;
 pub mod blackhole;
 pub mod bridge;
 pub mod ca;
@@ -1350,15 +1351,14 @@ impl Booster {
             &kubeconfig,
             "--aws-region",
             "eu-west-1",
-            "--aws-endpoint-url",
-            &env.moto.url,
             "--metrics-host",
             "127.0.0.1",
             "--metrics-port",
             &port_s,
         ];
-        // The scenario's pace, unless the caller sets the flag.
+        // The scenario's pace and moto, unless the caller sets the flag.
         for (flag, value) in [
+            ("--aws-endpoint-url", env.moto.url.as_str()),
             ("--resync", "2s"),
             ("--time-between-drains", "2s"),
             ("--drain-timeout", "60s"),
