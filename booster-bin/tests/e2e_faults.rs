@@ -749,3 +749,100 @@ async fn e2e_25_throttled_and_killed_between_raise_and_record() {
         ),
     );
 }
+
+/// 26. A signal that expires while its drain runs, under the shipped RBAC: the workload's
+/// budget allows no eviction (`maxUnavailable: 0`), so the drain keeps retrying; at the
+/// 40 s expiry the node is given back and its drain stops with it. The budget is then
+/// relaxed: no pod of the node is evicted in the 30 s after the give-back (a drain left
+/// running would evict them all now).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_26_expiry_mid_drain_stops_the_drain() {
+    use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    let start = Instant::now();
+    let Some(mut env) = Env::start(Options::default()).await.expect("world") else {
+        return;
+    };
+    let budgets = Api::<PodDisruptionBudget>::namespaced(env.kube.clone(), "default");
+    let max_unavailable =
+        |n: i32| kube::api::Patch::Merge(serde_json::json!({"spec": {"maxUnavailable": n}}));
+    budgets
+        .patch(
+            "web",
+            &kube::api::PatchParams::default(),
+            &max_unavailable(0),
+        )
+        .await
+        .expect("the budget closed");
+    let booster = env
+        .booster(bin(), "booster", &["--signal-expiry", "40s"])
+        .expect("booster");
+    booster.wait_ready(60).await.expect("ready");
+    let (victim, instance) = env.busiest_node().await.expect("victim");
+    let on_victim = env.pods_on(&victim).await;
+    env.signal(&victim, &instance, Duration::from_secs(1), None)
+        .expect("signal");
+    // Started in the ledger (no eviction goes through to show it otherwise).
+    let record = env.record.clone();
+    eventually(60, "the drain started", || {
+        let started = record
+            .lock()
+            .is_ok_and(|r| r.ledger_drains.contains_key(&victim));
+        async move { started }
+    })
+    .await
+    .expect("drain started");
+    let nodes = Api::<Node>::all(env.kube.clone());
+    eventually(60, "given back at the expiry", || async {
+        booster_tests::e2e::given_back(&nodes, &victim).await
+    })
+    .await
+    .expect("given back");
+    let released = Instant::now();
+    budgets
+        .patch(
+            "web",
+            &kube::api::PatchParams::default(),
+            &max_unavailable(1),
+        )
+        .await
+        .expect("the budget relaxed");
+    let pods = Api::<Pod>::namespaced(env.kube.clone(), "default");
+    let on_node = ListParams::default().fields(&format!("spec.nodeName={victim}"));
+    let mut evicted = std::collections::BTreeSet::new();
+    while released.elapsed() < Duration::from_secs(30) {
+        for p in pods
+            .list(&on_node)
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+        {
+            if p.metadata.deletion_timestamp.is_some() {
+                evicted.insert(p.metadata.name.unwrap_or_default());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        evicted.is_empty(),
+        "evicted after the give-back: {evicted:?}; logs in {}",
+        env.dir().display()
+    );
+    let left = env.pods_on(&victim).await;
+    assert_eq!(left, on_victim, "every pod still on the node");
+    let stopped = booster
+        .metric("spots_booster_drains_total", &["outcome=\"stopped\""])
+        .await;
+    assert!(stopped >= 1.0, "the drain was reported stopped: {stopped}");
+    let refused = booster.log_text().matches("eviction refused").count();
+    assert!(refused >= 1, "the drain ran and the budget refused it");
+    report(
+        "26-expiry-mid-drain",
+        start,
+        &env,
+        &format!(
+            "{refused} evictions refused by the budget, given back at the expiry, drain reported stopped; budget relaxed then: 0 of {left} pods evicted in the 30 s after"
+        ),
+    );
+}
