@@ -962,9 +962,14 @@ mod tests {
             (cluster, describing(&s))
         };
         cluster.expect_store_ledger().returning(|_| Ok(()));
-        // Still evicting when the give-back comes; started once, never again.
-        cluster.expect_drain().times(1).returning(|_| {
-            std::thread::sleep(Duration::from_millis(300));
+        // Still evicting when the give-back comes (until the test ends, however slow the
+        // machine); started once, never again.
+        let (end, ended) = std::sync::mpsc::channel::<()>();
+        let ended = std::sync::Mutex::new(ended);
+        cluster.expect_drain().times(1).returning(move |_| {
+            if let Ok(rx) = ended.lock() {
+                let _ = rx.recv_timeout(Duration::from_secs(20));
+            }
             Ok(DrainOutcome::Drained)
         });
         cluster.expect_set_unschedulable().returning(|_, _| Ok(()));
@@ -991,6 +996,7 @@ mod tests {
             second.drains_ended
         );
         assert_eq!(c.running_drains(), 0);
+        drop(end);
     }
 
     #[tokio::test]
