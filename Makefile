@@ -154,6 +154,7 @@ event-flood-memory: servers
 ## bench: criterion benchmarks of the parser, the engine and a simulated storm.
 bench:
 	$(CARGO) bench --locked -p booster-core --bench core
+	$(CARGO) bench --locked -p booster-sim --bench sim
 
 ## fuzz: cargo-fuzz on the CA-status parser for FUZZ_SECONDS (not run by CI).
 fuzz:

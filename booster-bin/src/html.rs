@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use booster_core::sim::{Policy, Report, Sample, Scenario};
+use booster_sim::{Policy, Report, Sample, Scenario};
 
 const W: f64 = 560.0;
 const H: f64 = 230.0;

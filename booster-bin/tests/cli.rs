@@ -241,7 +241,7 @@ fn simulate_without_arguments_prints_one_row_per_scenario_and_policy() {
         .count();
     assert_eq!(
         rows,
-        booster_core::sim::scenario::BUILTIN.len() * booster_core::sim::Policy::ALL.len(),
+        booster_sim::scenario::BUILTIN.len() * booster_sim::Policy::ALL.len(),
         "{text}"
     );
 }
@@ -251,7 +251,7 @@ fn simulate_help_names_every_built_in_scenario() {
     let out = run_with_stdin(&["simulate", "--help"], b"");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout).replace(char::is_whitespace, "");
-    for (name, _) in booster_core::sim::scenario::BUILTIN {
+    for (name, _) in booster_sim::scenario::BUILTIN {
         assert!(
             text.contains(name),
             "`simulate --help` does not name {name}"

@@ -137,20 +137,5 @@ fn engine(c: &mut Criterion) {
     g.finish();
 }
 
-/// A whole simulated storm (45 simulated minutes, 20 nodes, 158 pods) per policy.
-fn simulator(c: &mut Criterion) {
-    let mut g = c.benchmark_group("simulate_storm");
-    g.sample_size(10);
-    let Ok(storm) = booster_core::sim::scenario::builtin("storm") else {
-        return;
-    };
-    for p in booster_core::sim::Policy::ALL {
-        g.bench_function(p.as_str(), |b| {
-            b.iter(|| booster_core::sim::run(black_box(&storm), p, 1))
-        });
-    }
-    g.finish();
-}
-
-criterion_group!(benches, parser, engine, simulator);
+criterion_group!(benches, parser, engine);
 criterion_main!(benches);

@@ -17,7 +17,9 @@
 //! * [`ledger`] is the durable state that lives in the cluster and survives restarts.
 //! * [`exec::execute`] runs a plan through the ports, in a crash-safe order.
 //! * [`failures`] records failed writes, which the engine backs off and gives up on.
-//! * [`sim`] replays scenarios under `nth-drain`, `upstream` and `booster`, in virtual time.
+//!
+//! The simulator that replays scenarios against this engine in virtual time is its own
+//! crate, `booster-sim`: an embedder of the engine does not compile it.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, missing_docs)]
 #![warn(clippy::disallowed_methods)]
@@ -30,7 +32,6 @@ pub mod failures;
 pub mod ledger;
 pub mod plan;
 pub mod ports;
-pub mod sim;
 pub mod snapshot;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

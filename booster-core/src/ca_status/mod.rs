@@ -12,7 +12,7 @@
 
 mod legacy;
 mod yaml;
-pub(crate) use yaml::one_line;
+pub use yaml::one_line;
 
 use serde::{Deserialize, Serialize};
 

@@ -114,8 +114,9 @@ pub(super) fn parse(input: &str) -> Result<CaStatus, CaStatusError> {
     })
 }
 
-/// The reader's message on one line, bounded, keeping its line and column.
-pub(crate) fn one_line(msg: &str) -> String {
+/// A YAML reader's message on one line, bounded, keeping its line and column (for errors
+/// about any YAML input: the CA status here, the simulator's scenarios).
+pub fn one_line(msg: &str) -> String {
     // The reader appends a source snippet after `-->`; the line and column come before it.
     let head = msg.split("-->").next().unwrap_or(msg);
     let flat = head.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -18,7 +18,7 @@
 //! 6. when Auto Scaling did not answer, what needs it waits (`cloud.rs`);
 //! 7. writes that failed lately wait for their backoff (`backoff.rs`); a signal whose
 //!    boost, placeholders or retire was refused again and again is given back
-//!    (`entries.rs`, with the records read through [`Decider::refused_out`]).
+//!    (`entries.rs`, with the records read through `Decider::refused_out`).
 //!
 //! This module holds `decide`, the indexes every step reads and the small helpers.
 //!

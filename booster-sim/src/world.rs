@@ -8,10 +8,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::ledger::Ledger;
-use crate::ports::{ClusterView, PortError};
-use crate::snapshot::{CaObservation, Group, Instance, Lifecycle, Node, Signal};
-use crate::time::{Dur, Timestamp};
+use booster_core::ledger::Ledger;
+use booster_core::ports::{ClusterView, PortError};
+use booster_core::snapshot::{CaObservation, Group, Instance, Lifecycle, Node, Signal};
+use booster_core::time::{Dur, Timestamp};
 
 use super::report::{Metrics, Sample};
 use super::rng;
@@ -112,9 +112,9 @@ struct SimGroup {
     /// Launches fail in this window.
     dry: Option<(Timestamp, Timestamp)>,
     /// Failed scaling activities, newest first.
-    failures: Vec<crate::snapshot::LaunchFailure>,
+    failures: Vec<booster_core::snapshot::LaunchFailure>,
     /// Raises of desired capacity, newest first (the last ten).
-    raises: Vec<crate::snapshot::Raise>,
+    raises: Vec<booster_core::snapshot::Raise>,
     /// Cluster Autoscaler's view: since when its raise waits, and until when it backs off.
     ca_waiting_since: Option<Timestamp>,
     ca_backoff_until: Option<Timestamp>,
@@ -135,7 +135,7 @@ impl SimGroup {
     fn raise_to(&mut self, desired: u32, at: Timestamp) {
         self.raises.insert(
             0,
-            crate::snapshot::Raise {
+            booster_core::snapshot::Raise {
                 at,
                 from: self.desired,
                 to: desired,
@@ -147,7 +147,7 @@ impl SimGroup {
 }
 
 /// The field managers of the cordons the simulated peers make.
-const NTH_MANAGER: &str = crate::config::NTH_FIELD_MANAGER;
+const NTH_MANAGER: &str = booster_core::config::NTH_FIELD_MANAGER;
 const CA_MANAGER: &str = "cluster-autoscaler";
 pub(crate) const BOOSTER_MANAGER: &str = "aws-spots-booster";
 
@@ -861,7 +861,7 @@ impl World {
         }
         g.failures.insert(
             0,
-            crate::snapshot::LaunchFailure {
+            booster_core::snapshot::LaunchFailure {
                 at: now,
                 message: "Launching a new EC2 instance. Status Reason: We currently do not have \
                           sufficient capacity in the Availability Zone you requested \
@@ -1383,7 +1383,7 @@ impl World {
             self.ca.last_counts = counts;
             self.bump();
         }
-        self.ca.status = match crate::ca_status::parse(&text) {
+        self.ca.status = match booster_core::ca_status::parse(&text) {
             Ok(status) => CaObservation::Parsed {
                 status,
                 updated_at: self.now,
@@ -1611,12 +1611,12 @@ impl World {
                 do_not_disrupt: false,
             })
             .collect();
-        let mut placeholders: BTreeMap<(&str, Timestamp), crate::snapshot::Placeholders> =
+        let mut placeholders: BTreeMap<(&str, Timestamp), booster_core::snapshot::Placeholders> =
             BTreeMap::new();
         for p in self.placeholders.values() {
             let set = placeholders
                 .entry((p.for_node.as_str(), p.signal_at))
-                .or_insert_with(|| crate::snapshot::Placeholders {
+                .or_insert_with(|| booster_core::snapshot::Placeholders {
                     node: p.for_node.clone(),
                     signal_at: p.signal_at,
                     ..Default::default()
@@ -1654,8 +1654,8 @@ impl World {
         let node = self.nodes.get(&e.node);
         let mut sig = Signal {
             id: format!("default/{}.{}", e.node, e.created.unix_millis()),
-            namespace: crate::config::NTH_EVENT_NAMESPACE.into(),
-            component: crate::config::NTH_COMPONENT.into(),
+            namespace: booster_core::config::NTH_EVENT_NAMESPACE.into(),
+            component: booster_core::config::NTH_COMPONENT.into(),
             instance_id: node.map(|n| n.instance_id.clone()),
             created_at: Some(e.created),
             ..Signal::event(&e.node, e.at)
@@ -1716,18 +1716,18 @@ impl World {
                 launch_failures: Vec::new(),
                 raises: Vec::new(),
                 activities_read: false,
-                kind: crate::snapshot::GroupKind::AutoScaling,
+                kind: booster_core::snapshot::GroupKind::AutoScaling,
             })
             .collect()
     }
 
     /// DescribeScalingActivities: the group's failed activities and its raises, newest
     /// first.
-    pub fn scaling_activities(&self, group: &str) -> crate::snapshot::Activities {
+    pub fn scaling_activities(&self, group: &str) -> booster_core::snapshot::Activities {
         self.groups
             .iter()
             .find(|g| g.name == group)
-            .map(|g| crate::snapshot::Activities {
+            .map(|g| booster_core::snapshot::Activities {
                 failures: g.failures.clone(),
                 raises: g.raises.clone(),
             })

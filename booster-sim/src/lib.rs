@@ -3,7 +3,7 @@
 //! The world ([`Scenario`] → Auto Scaling groups, instances that boot in a drawn time,
 //! Nodes, a workload of pods, AWS Node Termination Handler, Cluster Autoscaler) advances one
 //! simulated second per step, and nothing sleeps. Policies drive it through the port traits
-//! of [`crate::ports`]:
+//! of [`booster_core::ports`]:
 //!
 //! * `nth-drain` — no controller: NTH cordons and drains on the recommendation, Cluster
 //!   Autoscaler refills once pods are Pending.
@@ -13,7 +13,7 @@
 //!   pairing each signalled node with a recently Ready node, then terminate with decrement
 //!   even when the drain failed. It also uses two calls our ports do not have (a raw
 //!   SetDesiredCapacity and DescribeTags), which the simulated cloud offers beside the trait.
-//! * `booster` — [`crate::decide`] and [`crate::exec::execute`], exactly as the binary runs
+//! * `booster` — [`booster_core::decide`] and [`booster_core::exec::execute`], exactly as the binary runs
 //!   them: event-driven passes (on any observable change, at the plan's wake-up, and on a
 //!   60 s resync), DescribeAutoScalingGroups cached for 15 s and invalidated by our writes.
 //!
@@ -34,14 +34,14 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
-use crate::engine::{decide, untouchable};
-use crate::exec::{drains_to_resume, execute};
-use crate::ledger::Boost;
-use crate::plan::{Action, Plan};
-use crate::ports::{Cloud, Cluster, DrainOutcome, DrainSpec, PortError};
-use crate::snapshot::Snapshot;
-use crate::time::{Dur, Timestamp};
+use booster_core::config::Config;
+use booster_core::engine::{decide, untouchable};
+use booster_core::exec::{drains_to_resume, execute};
+use booster_core::ledger::Boost;
+use booster_core::plan::{Action, Plan};
+use booster_core::ports::{Cloud, Cluster, DrainOutcome, DrainSpec, PortError};
+use booster_core::snapshot::Snapshot;
+use booster_core::time::{Dur, Timestamp};
 
 pub use report::{Report, Sample};
 pub use scenario::{Scenario, ScenarioError};
@@ -125,7 +125,7 @@ pub fn run_traced(
         Policy::Upstream => Box::new(UpstreamCtl::new(cfg)),
         Policy::Booster => Box::new(BoosterCtl::new(cfg)),
         Policy::BoosterPlaceholder => Box::new(BoosterCtl::new(Config {
-            boost_mode: crate::config::BoostMode::Placeholder,
+            boost_mode: booster_core::config::BoostMode::Placeholder,
             ..cfg
         })),
     };
@@ -271,7 +271,7 @@ impl Controller for BoosterCtl {
         }
         self.seen = Some(version);
         self.resync = now.plus(RESYNC);
-        let snapshot = match complete(crate::exec::snapshot(
+        let snapshot = match complete(booster_core::exec::snapshot(
             p.cluster.as_ref(),
             p.cloud.as_ref(),
             now,

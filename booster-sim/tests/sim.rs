@@ -1,11 +1,11 @@
 //! The simulator: built-in scenarios, determinism, the storm result the project promises,
 //! and DESIGN.md's properties over random scenarios.
 
-use booster_core::sim::scenario::{
+use booster_core::{Config, Dur};
+use booster_sim::scenario::{
     self, AppSpec, ChangeSpec, ForgedSpec, GroupSpec, Lead, Never, Range, RestartSpec, SignalSpec,
 };
-use booster_core::sim::{run, Policy, Report, Scenario};
-use booster_core::{Config, Dur};
+use booster_sim::{run, Policy, Report, Scenario};
 use proptest::prelude::*;
 
 fn by_policy(s: &Scenario, seed: u64) -> [Report; 4] {

@@ -1,13 +1,13 @@
 //! What a simulated run contains: groups, workload, signals and the timings of the peers.
-//! Scenarios are YAML files (see `booster-core/scenarios/`); every field but `name`,
+//! Scenarios are YAML files (see `booster-sim/scenarios/`); every field but `name`,
 //! `groups` and `workload` has a default.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
-use crate::time::Dur;
+use booster_core::config::Config;
+use booster_core::time::Dur;
 
 /// One scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -298,7 +298,7 @@ impl Default for Timing {
 
 mod defaults {
     use super::Range;
-    use crate::time::Dur;
+    use booster_core::time::Dur;
 
     pub fn duration() -> Dur {
         Dur::from_mins(60)
@@ -357,8 +357,9 @@ pub enum ScenarioError {
 impl Scenario {
     /// Reads and checks a scenario from YAML (or JSON).
     pub fn from_yaml(text: &str) -> Result<Self, ScenarioError> {
-        let s: Scenario = serde_saphyr::from_str(text)
-            .map_err(|e| ScenarioError::Syntax(crate::ca_status::one_line(&e.to_string())))?;
+        let s: Scenario = serde_saphyr::from_str(text).map_err(|e| {
+            ScenarioError::Syntax(booster_core::ca_status::one_line(&e.to_string()))
+        })?;
         s.check()?;
         Ok(s)
     }
@@ -433,7 +434,7 @@ macro_rules! builtin {
     ($($file:literal),* $(,)?) => {
         /// The built-in scenarios, in report order: `(name, YAML)`.
         pub const BUILTIN: &[(&str, &str)] = &[
-            $(($file, include_str!(concat!("../../scenarios/", $file, ".yaml"))),)*
+            $(($file, include_str!(concat!("../scenarios/", $file, ".yaml"))),)*
         ];
     };
 }

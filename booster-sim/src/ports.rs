@@ -9,14 +9,14 @@ use std::task::{Context, Poll, Waker};
 
 use async_trait::async_trait;
 
-use crate::ledger::Ledger;
-use crate::plan::Reason;
-use crate::ports::{
+use booster_core::ledger::Ledger;
+use booster_core::plan::Reason;
+use booster_core::ports::{
     Cloud, Cluster, ClusterView, DescribeCache, DrainOutcome, DrainSpec, PortError, RetireOutcome,
     SetDesiredOutcome,
 };
-use crate::snapshot::Group;
-use crate::time::{Dur, Timestamp};
+use booster_core::snapshot::Group;
+use booster_core::time::{Dur, Timestamp};
 
 use super::world::{Actor, DrainState, World};
 
@@ -52,7 +52,7 @@ pub(crate) struct SimCloud {
     w: Shared,
     cache: Mutex<DescribeCache<Timestamp>>,
     /// DescribeScalingActivities answers by group, reused as the adapter does.
-    activities: Mutex<BTreeMap<String, (Timestamp, crate::snapshot::Activities)>>,
+    activities: Mutex<BTreeMap<String, (Timestamp, booster_core::snapshot::Activities)>>,
 }
 
 impl SimCloud {
@@ -156,7 +156,7 @@ impl Cloud for SimCloud {
     async fn scaling_activities(
         &self,
         group: &str,
-    ) -> Result<crate::snapshot::Activities, PortError> {
+    ) -> Result<booster_core::snapshot::Activities, PortError> {
         let mut w = lock(&self.w);
         let now = w.now;
         let mut cache = self

@@ -1,14 +1,14 @@
 //! Prints every booster action (Holds left out) of one built-in scenario:
-//! `cargo run -p booster-core --example trace -- SCENARIO|FILE.yaml [SEED] [POLICY]`.
-use booster_core::sim::{self, scenario, Policy, START};
+//! `cargo run -p booster-sim --example trace -- SCENARIO|FILE.yaml [SEED] [POLICY]`.
 use booster_core::Action;
+use booster_sim::{self as sim, scenario, Policy, START};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let name = args.next().unwrap_or_else(|| "single-signal".into());
     let seed = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
     let sc = if name.ends_with(".yaml") {
-        match std::fs::read_to_string(&name).map(|t| booster_core::sim::Scenario::from_yaml(&t)) {
+        match std::fs::read_to_string(&name).map(|t| booster_sim::Scenario::from_yaml(&t)) {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return eprintln!("{e}"),
             Err(e) => return eprintln!("{e}"),
