@@ -75,20 +75,21 @@ $(CACHE)/tools/.helm-$(HELM_VERSION):
 	GOBIN=$(CACHE)/tools/bin GOFLAGS=-trimpath go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	@touch $@
 
-## prometheus: Prometheus and promtool 2.42 from Debian's package (fetched from Debian's
-## pool, unpacked under the cache once per version; amd64), for the dashboard and alert
-## checks of the end-to-end suite.
+## prometheus: Prometheus and promtool 2.42 from Debian's package, downloaded by apt from
+## the machine's own package sources (no host name here) and unpacked under the cache once
+## per version, for the dashboard and alert checks of the end-to-end suite.
 PROMETHEUS_VERSION ?= 2.42.0+ds-5+deb12u1
 PROMETHEUS_DIR := $(CACHE)/tools/prometheus-$(PROMETHEUS_VERSION)
 export BOOSTER_PROMETHEUS := $(PROMETHEUS_DIR)/usr/bin/prometheus
 prometheus: $(PROMETHEUS_DIR)/.unpacked
 
 $(PROMETHEUS_DIR)/.unpacked:
+	@command -v apt-get >/dev/null || { echo "apt-get not found: Prometheus comes from Debian's package" >&2; exit 1; }
 	mkdir -p $(PROMETHEUS_DIR)
-	curl -fsSL --retry 3 -o $(PROMETHEUS_DIR)/prometheus.deb \
-		'http://deb.debian.org/debian/pool/main/p/prometheus/prometheus_$(PROMETHEUS_VERSION)_amd64.deb'
-	dpkg-deb -x $(PROMETHEUS_DIR)/prometheus.deb $(PROMETHEUS_DIR)
-	rm -f $(PROMETHEUS_DIR)/prometheus.deb
+	cd $(PROMETHEUS_DIR) && { apt-get download -q prometheus=$(PROMETHEUS_VERSION) \
+		|| { apt-get update -q && apt-get download -q prometheus=$(PROMETHEUS_VERSION); }; }
+	dpkg-deb -x $(PROMETHEUS_DIR)/prometheus_*.deb $(PROMETHEUS_DIR)
+	rm -f $(PROMETHEUS_DIR)/prometheus_*.deb
 	@touch $@
 
 fmt-check:
