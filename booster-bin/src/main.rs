@@ -76,6 +76,10 @@ enum Command {
         /// Also write a self-contained HTML page with a capacity chart per scenario.
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
+        /// Print every column (calls by operation, peak drains, nodes left cordoned, …);
+        /// without it, the headline figures fit 100 columns.
+        #[arg(long)]
+        wide: bool,
     },
     /// Read an input the controller consumes and print what it understands of it.
     #[command(
@@ -195,12 +199,14 @@ fn dispatch(cli: Cli) -> Result<()> {
             seed,
             json,
             html,
+            wide,
         } => simulate::run(simulate::Args {
             scenarios,
             policy,
             seed,
             json,
             html,
+            wide,
         }),
         Command::Inspect {
             what: Inspect::CaStatus { file },

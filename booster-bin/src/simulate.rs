@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use booster_sim::{self as sim, scenario, Policy, Report, Scenario};
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use comfy_table::presets::{UTF8_FULL_CONDENSED, UTF8_HORIZONTAL_ONLY};
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, TableComponent};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::html;
@@ -18,7 +19,12 @@ pub struct Args {
     pub seed: u64,
     pub json: bool,
     pub html: Option<PathBuf>,
+    /// Every column, however wide; else the headline figures in at most 100 columns.
+    pub wide: bool,
 }
+
+/// The widest the headline table may be when the terminal's width is not known.
+pub const HEADLINE_WIDTH: u16 = 100;
 
 /// A built-in name, or a file when the argument names one (or looks like a path).
 fn load(arg: &str) -> Result<Scenario> {
@@ -92,12 +98,22 @@ pub fn run(args: Args) -> Result<()> {
         serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
     } else {
-        writeln!(out, "{}", table(&reports))?;
+        let t = if args.wide {
+            table(&reports)
+        } else {
+            headline(&reports, terminal_width())
+        };
+        writeln!(out, "{t}")?;
         writeln!(
             out,
-            "seed {}; deficit and over-provisioning in node-seconds, pending in pod-seconds; \
-             AWS calls exclude Cluster Autoscaler's.",
-            args.seed
+            "seed {}; deficit and over-provisioning in node-seconds, pending in pod-seconds;\n\
+             AWS calls exclude Cluster Autoscaler's.{}",
+            args.seed,
+            if args.wide {
+                ""
+            } else {
+                " More columns: --wide, --json, --html FILE."
+            }
         )?;
         if let Some(path) = &args.html {
             writeln!(out, "charts: {}", path.display())?;
@@ -142,6 +158,56 @@ fn calls(c: &BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
+/// The terminal's width when the shell says it (`COLUMNS`), else [`HEADLINE_WIDTH`]; never
+/// wider than that.
+fn terminal_width() -> u16 {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|w| *w >= 40)
+        .map_or(HEADLINE_WIDTH, |w| w.min(HEADLINE_WIDTH))
+}
+
+/// The figures a reader compares first, one row per scenario and policy, at most `width`
+/// columns wide (cells wrap when the terminal is narrower than the table).
+pub fn headline(reports: &[Report], width: u16) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_HORIZONTAL_ONLY);
+    // A line under the header, none between rows.
+    t.remove_style(TableComponent::HorizontalLines);
+    t.remove_style(TableComponent::MiddleIntersections);
+    t.remove_style(TableComponent::LeftBorderIntersections);
+    t.remove_style(TableComponent::RightBorderIntersections);
+    // Natural widths fit 100 columns; cells wrap only in a narrower terminal.
+    if width < HEADLINE_WIDTH {
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+        t.set_width(width);
+    }
+    t.set_header(vec![
+        "scenario",
+        "policy",
+        "deficit",
+        "pending",
+        "over-prov",
+        "AWS calls",
+        "pods killed",
+    ]);
+    for r in reports {
+        let num = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
+        t.add_row(vec![
+            Cell::new(&r.scenario),
+            Cell::new(r.policy),
+            num(format!("{:.0}", r.capacity_deficit_node_seconds)),
+            num(r.pending_pod_seconds.to_string()),
+            num(format!("{:.0}", r.over_provisioned_node_seconds)),
+            num(r.aws_calls_total.to_string()),
+            num(r.pods_killed.to_string()),
+        ]);
+    }
+    t
+}
+
+/// Every figure, one row per scenario and policy (`--wide`).
 pub fn table(reports: &[Report]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);

@@ -244,6 +244,24 @@ fn simulate_without_arguments_prints_one_row_per_scenario_and_policy() {
         booster_sim::scenario::BUILTIN.len() * booster_sim::Policy::ALL.len(),
         "{text}"
     );
+    // Readable in an ordinary terminal.
+    let widest = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(widest <= 100, "{widest} columns:\n{text}");
+}
+
+#[test]
+fn simulate_wide_prints_every_column() {
+    let out = run_with_stdin(&["simulate", "--scenario", "storm", "--wide"], b"");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for column in [
+        "by operation",
+        "peak drains",
+        "cordoned at end",
+        "unsignalled touched",
+    ] {
+        assert!(text.contains(column), "{column} missing:\n{text}");
+    }
 }
 
 #[test]
