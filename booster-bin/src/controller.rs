@@ -88,7 +88,7 @@ pub struct Controller {
     last_groups: Vec<booster_core::Group>,
     /// Failed writes, per write and object: the snapshot carries them and the engine
     /// backs each one off (see `booster_core::failures`).
-    failures: booster_core::failures::FailureLog,
+    failures: booster_core::failure_log::FailureLog,
     /// Auto Scaling's describes failed: not asked again before this instant, and why.
     cloud_down: Option<(Instant, String)>,
     cloud_backoff: Backoff,
@@ -182,7 +182,7 @@ impl Controller {
             warned: BTreeSet::new(),
             observed_at: None,
             last_groups: Vec::new(),
-            failures: booster_core::failures::FailureLog::default(),
+            failures: booster_core::failure_log::FailureLog::default(),
             cloud_down: None,
             cloud_backoff: cloud_backoff(),
             woken: None,

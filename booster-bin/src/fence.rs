@@ -18,17 +18,10 @@ use booster_core::ports::{
 use booster_core::snapshot::Activities;
 use booster_core::{Group, Ledger, Reason};
 
-use crate::latency::Writes;
+use crate::latency::{Writes, MARK_BOOST, SET_DESIRED, STORE_LEDGER};
 
 /// How often a running drain checks that this replica still leads.
 const DRAIN_LEAD_CHECK: Duration = Duration::from_millis(500);
-
-/// The fence's names of the writes the boost latency is made of.
-pub const STORE_LEDGER: &str = "store ledger";
-/// See [`STORE_LEDGER`].
-pub const MARK_BOOST: &str = "mark boost";
-/// See [`STORE_LEDGER`].
-pub const SET_DESIRED: &str = "SetDesiredCapacity";
 
 async fn fenced<T>(
     leader: &dyn Leadership,

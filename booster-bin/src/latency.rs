@@ -10,6 +10,13 @@ use std::time::{Duration, Instant};
 use booster_core::exec::{Effect, Executed};
 use booster_core::{Action, Plan};
 
+/// The names of the writes the boost latency is made of, as the fence records them.
+pub const STORE_LEDGER: &str = "store ledger";
+/// See [`STORE_LEDGER`].
+pub const MARK_BOOST: &str = "mark boost";
+/// See [`STORE_LEDGER`].
+pub const SET_DESIRED: &str = "SetDesiredCapacity";
+
 /// One write through the fence: what, of what (a node, a group), when and how long.
 #[derive(Clone, Debug)]
 pub struct Write {
@@ -133,7 +140,7 @@ pub fn of_boosts(
         }
         let Some(call) = writes
             .iter()
-            .find(|w| w.what == crate::fence::SET_DESIRED && &w.subject == group)
+            .find(|w| w.what == SET_DESIRED && &w.subject == group)
         else {
             continue;
         };
@@ -153,8 +160,8 @@ pub fn of_boosts(
             wait: since(clock.woken, clock.started),
             snapshot: since(clock.started, clock.observed),
             decide: since(clock.observed, clock.decided),
-            ledger: before(crate::fence::STORE_LEDGER),
-            marks: before(crate::fence::MARK_BOOST),
+            ledger: before(STORE_LEDGER),
+            marks: before(MARK_BOOST),
             aws: call.took,
             total: since(clock.woken, call.started + call.took),
         });
@@ -218,10 +225,10 @@ mod tests {
             took: Duration::from_millis(took),
         };
         let writes = vec![
-            w(crate::fence::STORE_LEDGER, "", 602, 20),
-            w(crate::fence::MARK_BOOST, "n1", 622, 10),
-            w(crate::fence::SET_DESIRED, "spot", 632, 40),
-            w(crate::fence::STORE_LEDGER, "", 672, 20),
+            w(STORE_LEDGER, "", 602, 20),
+            w(MARK_BOOST, "n1", 622, 10),
+            w(SET_DESIRED, "spot", 632, 40),
+            w(STORE_LEDGER, "", 672, 20),
         ];
         let plan = Plan {
             actions: vec![record("n1"), raise("n1")],

@@ -1,6 +1,7 @@
 //! Failed writes, as input to the engine, the way time is.
 //!
-//! The driver records every failed write per action and object ([`FailureLog::note`]), the
+//! The driver records every failed write per action and object (`FailureLog::note`, in
+//! [`crate::failure_log`]), the
 //! snapshot carries the records ([`crate::Snapshot::failures`]), and the engine turns them
 //! into backoffs (a hold, and its own wake-up when the write may be sent again) and, after
 //! a bounded number of refusals for one signal, into a give-back:
@@ -15,13 +16,9 @@
 //! Nothing here reads a clock: `now` comes with each call, and the jitter of a backoff is
 //! derived from what failed, so that a replay decides the same.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
-use crate::exec::Executed;
-use crate::plan::{Action, Plan};
-use crate::ports::PortError;
+use crate::plan::Action;
 use crate::time::{Dur, Timestamp};
 
 /// How a call failed, as far as what to do next is concerned.
@@ -43,19 +40,6 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
-    /// The class of a port error.
-    pub fn of(e: &PortError) -> Self {
-        match e {
-            PortError::Forbidden(_) | PortError::Rejected(_) | PortError::NotFound(_) => {
-                FailureClass::Refused
-            }
-            PortError::Throttled(_) => FailureClass::Throttled,
-            PortError::Conflict(_) => FailureClass::Conflict,
-            PortError::Busy(_) => FailureClass::Busy,
-            PortError::Unavailable(_) => FailureClass::Unavailable,
-        }
-    }
-
     /// camelCase, as in JSON and metric labels.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -212,78 +196,4 @@ pub fn index(records: &[Failure]) -> rustc_hash::FxHashMap<(Write, &str), &Failu
         .iter()
         .map(|f| ((f.write, f.subject.as_str()), f))
         .collect()
-}
-
-/// The driver's record of failed writes: kept in memory between passes (a restart starts
-/// with none, so the first write after it is sent once more), bounded by what the plans
-/// name, and forgotten once a write succeeds or has not failed for [`FORGET_AFTER`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FailureLog {
-    records: BTreeMap<(Write, String), Failure>,
-}
-
-/// A record untouched this long is dropped: longer than any backoff, so a write that keeps
-/// failing keeps its count.
-pub const FORGET_AFTER: Dur = Dur::from_mins(30);
-
-impl FailureLog {
-    /// Takes in what the executor did with `plan` at `now`: a failed write adds to its
-    /// record, a write that went through drops it. Actions not executed change nothing.
-    pub fn note(&mut self, plan: &Plan, executed: &Executed, now: Timestamp) {
-        for o in &executed.outcomes {
-            let Some((write, subject)) = plan.actions.get(o.index).and_then(Write::of) else {
-                continue;
-            };
-            let key = (write, subject.to_string());
-            match &o.result {
-                // Not sent: says nothing of how the write fares.
-                Ok(crate::exec::Effect::DryRun | crate::exec::Effect::Held) => {}
-                Ok(_) => {
-                    self.records.remove(&key);
-                }
-                Err(e) => self.failed(key, e, now),
-            }
-        }
-        self.records
-            .retain(|_, f| now.since(f.last_at) < FORGET_AFTER);
-    }
-
-    fn failed(&mut self, key: (Write, String), e: &PortError, now: Timestamp) {
-        let class = FailureClass::of(e);
-        let error: String = e.to_string().chars().take(ERROR_CHARS).collect();
-        let f = self.records.entry(key.clone()).or_insert_with(|| Failure {
-            write: key.0,
-            subject: key.1,
-            class,
-            failures: 0,
-            refusals: 0,
-            since: now,
-            last_at: now,
-            error: String::new(),
-        });
-        f.class = class;
-        f.failures = f.failures.saturating_add(1);
-        f.refusals = if class == FailureClass::Refused {
-            f.refusals.saturating_add(1)
-        } else {
-            0
-        };
-        f.last_at = now;
-        f.error = error;
-    }
-
-    /// The records, for the snapshot.
-    pub fn records(&self) -> Vec<Failure> {
-        self.records.values().cloned().collect()
-    }
-
-    /// How many records there are.
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
 }

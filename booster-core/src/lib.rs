@@ -28,10 +28,13 @@ pub mod ca_status;
 pub mod config;
 pub mod engine;
 pub mod exec;
+pub mod failure_log;
 pub mod failures;
+mod journal;
 pub mod ledger;
 pub mod plan;
 pub mod ports;
+pub mod reason;
 pub mod snapshot;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

@@ -4,7 +4,8 @@
 //! writes fail as the test says, and counts what was sent.
 
 use booster_core::exec::{Effect, Executed, Outcome};
-use booster_core::failures::{FailureClass, FailureLog, Write, FORGET_AFTER};
+use booster_core::failure_log::{FailureLog, FORGET_AFTER};
+use booster_core::failures::{FailureClass, Write};
 use booster_core::ports::PortError;
 use booster_core::testkit::{
     apply_plan, expired_and_drained, most_in_a_minute, t, SnapshotBuilder,

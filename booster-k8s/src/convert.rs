@@ -19,8 +19,8 @@ pub const PROTECTED_FOR: &str = "aws-spots-booster/protected-for";
 pub const BOOST_MARK: &str = "aws-spots-booster/boost";
 /// Karpenter's NodePool label on its nodes.
 pub const NODEPOOL_LABEL: &str = "karpenter.sh/nodepool";
-/// Karpenter's opt-out of disruption, on pods and nodes.
-pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
+/// Karpenter's opt-out of disruption, on pods and nodes (the placeholders carry it too).
+pub use crate::placeholders::DO_NOT_DISRUPT;
 /// The group name of a Karpenter NodePool in the snapshot and the ledger: apart from any
 /// Auto Scaling group's.
 pub fn nodepool_group(pool: &str) -> String {

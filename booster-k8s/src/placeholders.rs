@@ -20,6 +20,10 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+/// Karpenter's opt-out of disruption, on pods and nodes: placeholder pods carry it, so
+/// that Karpenter does not consolidate a replacement away under them.
+pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
+
 /// The label every placeholder carries (the watch selects on it).
 pub const LABEL: &str = "aws-spots-booster/placeholder";
 /// The label naming (a hash of) the signalled node, to delete a node's set in one call.
@@ -203,10 +207,7 @@ pub fn pods_for(
                     annotations: Some(BTreeMap::from([
                         // Karpenter must not consolidate the replacement away while it
                         // holds them; once they are removed the node is Karpenter's again.
-                        (
-                            crate::convert::DO_NOT_DISRUPT.to_string(),
-                            "true".to_string(),
-                        ),
+                        (DO_NOT_DISRUPT.to_string(), "true".to_string()),
                         (FOR_ANNOTATION.to_string(), node_name.clone()),
                         (
                             SIGNAL_ANNOTATION.to_string(),
@@ -379,7 +380,7 @@ mod tests {
         let ann = p.metadata.annotations.as_ref().expect("annotations");
         assert_eq!(ann[FOR_ANNOTATION], "n1");
         assert_eq!(ann[SIGNAL_ANNOTATION], "1700000000000");
-        assert_eq!(ann[crate::convert::DO_NOT_DISRUPT], "true");
+        assert_eq!(ann[DO_NOT_DISRUPT], "true");
         // No owner: Karpenter (and Cluster Autoscaler) take a pod a Node owns for a static
         // pod and provision nothing for it.
         assert_eq!(p.metadata.owner_references, None);
