@@ -16,7 +16,7 @@ VENV := $(CACHE)/venv
 MOTO_STAMP := $(VENV)/.moto-$(MOTO_VERSION)
 export MOTO_SERVER := $(VENV)/bin/moto_server
 
-.PHONY: run test e2e toolchain moto servers helm prometheus test-tools rust-build apiserver-requests k8s-memory controller-memory event-flood-memory docker-build docker-push fmt-check clippy unit bench fuzz fmt clean-cache
+.PHONY: run test e2e docs docs-check cycles-check mdbook toolchain moto servers helm prometheus test-tools rust-build apiserver-requests k8s-memory controller-memory event-flood-memory docker-build docker-push fmt-check clippy unit bench fuzz fmt clean-cache
 
 ## run: the main job. With no cluster it runs the embedded simulator: every built-in
 ## scenario under nth-drain, upstream, booster and booster-placeholder, a table, and an HTML page of charts.
@@ -35,9 +35,9 @@ run: toolchain
 ## cold run needs (Karpenter's build alone is 19 minutes).
 test: toolchain fmt-check
 	$(MAKE) -j2 --output-sync=target test-tools rust-build
-	$(MAKE) clippy unit e2e
+	$(MAKE) clippy unit docs-check cycles-check e2e
 
-test-tools: moto servers helm prometheus
+test-tools: moto servers helm prometheus mdbook
 
 rust-build:
 	$(CARGO) test --locked --workspace --all-features --no-run
@@ -74,6 +74,30 @@ $(CACHE)/tools/.helm-$(HELM_VERSION):
 	mkdir -p $(CACHE)/tools/bin
 	GOBIN=$(CACHE)/tools/bin GOFLAGS=-trimpath go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	@touch $@
+
+## docs: the reference (docs/) as a book, built with mdBook into $(CACHE)/book.
+## docs-check (run by `make test`): the book builds, and no internal link of the README or
+## the book is broken (scripts/check-docs.py; prints one line with its figures).
+MDBOOK_VERSION ?= 0.4.52
+MDBOOK := $(CACHE)/tools/mdbook-$(MDBOOK_VERSION)/bin/mdbook
+mdbook: $(MDBOOK)
+
+$(MDBOOK):
+	$(CARGO) install --locked --quiet mdbook --version $(MDBOOK_VERSION) --no-default-features \
+		--root $(CACHE)/tools/mdbook-$(MDBOOK_VERSION)
+
+docs: $(MDBOOK)
+	RUST_LOG=warn $(MDBOOK) build docs --dest-dir $(CACHE)/book
+	@echo "book: $(CACHE)/book/index.html"
+
+docs-check: $(MDBOOK)
+	$(PYTHON) scripts/check-docs.py
+	RUST_LOG=warn $(MDBOOK) build docs --dest-dir $(CACHE)/book-check
+	@echo "book: built ($$(ls $(CACHE)/book-check/*.html | wc -l) pages)"
+
+## cycles-check (run by `make test`): no import circles between the modules of any crate.
+cycles-check:
+	$(PYTHON) scripts/check-cycles.py
 
 ## prometheus: Prometheus and promtool 2.42 from Debian's package, downloaded by apt from
 ## the machine's own package sources (no host name here) and unpacked under the cache once

@@ -293,7 +293,7 @@ fn value_keys(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
 }
 
 #[test]
-fn the_readmes_values_table_names_every_value_and_config_is_the_flags() {
+fn the_docs_values_table_names_every_value_and_config_is_the_flags() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let values: serde_json::Value = serde_saphyr::from_str(
         &std::fs::read_to_string(format!("{}/values.yaml", chart())).expect("values.yaml"),
@@ -301,8 +301,10 @@ fn the_readmes_values_table_names_every_value_and_config_is_the_flags() {
     .expect("values parse");
     let mut keys = Vec::new();
     value_keys(&values, "", &mut keys);
-    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README");
-    let start = readme.find("Chart values (").expect("the values table");
+    // docs/src/running.md has both tables: the chart's values, and the flags.
+    let readme =
+        std::fs::read_to_string(format!("{root}/docs/src/running.md")).expect("running.md");
+    let start = readme.find("## Chart values").expect("the values table");
     let table: String = readme[start..]
         .lines()
         .skip_while(|l| !l.starts_with('|'))
@@ -322,13 +324,13 @@ fn the_readmes_values_table_names_every_value_and_config_is_the_flags() {
             || (k.starts_with("config.") && documented.iter().any(|d| d == "config.*"));
         assert!(
             covered,
-            "values.yaml's `{k}` is not in the README's values table"
+            "values.yaml's `{k}` is not in the docs' values table"
         );
     }
     for d in documented.iter().filter(|d| *d != "config.*") {
         assert!(
             keys.contains(d),
-            "the README documents `{d}`, values.yaml has no such key"
+            "the docs document `{d}`, values.yaml has no such key"
         );
     }
     // config.X is the flag --x (kebab case) of the flags table.
@@ -342,7 +344,7 @@ fn the_readmes_values_table_names_every_value_and_config_is_the_flags() {
         }
         assert!(
             readme.contains(&format!("`{flag}`")),
-            "config.{k}: no flag {flag} in the README"
+            "config.{k}: no flag {flag} in the docs' flags table"
         );
     }
 }
