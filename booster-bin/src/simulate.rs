@@ -183,57 +183,56 @@ pub fn headline(reports: &[Report], width: u16) -> Table {
         t.set_content_arrangement(ContentArrangement::Dynamic);
         t.set_width(width);
     }
-    t.set_header(vec![
-        "scenario",
-        "policy",
-        "deficit",
-        "pending",
-        "over-prov",
-        "AWS calls",
-        "pods killed",
-    ]);
+    t.set_header(LEADING.iter().chain(&["pods killed"]));
     for r in reports {
-        let num = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
-        t.add_row(vec![
-            Cell::new(&r.scenario),
-            Cell::new(r.policy),
-            num(format!("{:.0}", r.capacity_deficit_node_seconds)),
-            num(r.pending_pod_seconds.to_string()),
-            num(format!("{:.0}", r.over_provisioned_node_seconds)),
-            num(r.aws_calls_total.to_string()),
-            num(r.pods_killed.to_string()),
-        ]);
+        let mut row = leading(r);
+        row.push(num(r.pods_killed.to_string()));
+        t.add_row(row);
     }
     t
+}
+
+/// The columns both tables start with.
+const LEADING: [&str; 6] = [
+    "scenario",
+    "policy",
+    "deficit",
+    "pending",
+    "over-prov",
+    "AWS calls",
+];
+
+/// The cells of [`LEADING`] for one report.
+fn leading(r: &Report) -> Vec<Cell> {
+    vec![
+        Cell::new(&r.scenario),
+        Cell::new(r.policy),
+        num(format!("{:.0}", r.capacity_deficit_node_seconds)),
+        num(r.pending_pod_seconds.to_string()),
+        num(format!("{:.0}", r.over_provisioned_node_seconds)),
+        num(r.aws_calls_total.to_string()),
+    ]
+}
+
+fn num(s: String) -> Cell {
+    Cell::new(s).set_alignment(CellAlignment::Right)
 }
 
 /// Every figure, one row per scenario and policy (`--wide`).
 pub fn table(reports: &[Report]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(vec![
-        "scenario",
-        "policy",
-        "deficit",
-        "pending",
-        "over-prov",
-        "AWS calls",
+    t.set_header(LEADING.iter().chain(&[
         "by operation",
         "peak drains",
         "cordoned at end",
         "pods killed",
         "launched",
         "unsignalled touched",
-    ]);
+    ]));
     for r in reports {
-        let num = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
-        t.add_row(vec![
-            Cell::new(&r.scenario),
-            Cell::new(r.policy),
-            num(format!("{:.0}", r.capacity_deficit_node_seconds)),
-            num(r.pending_pod_seconds.to_string()),
-            num(format!("{:.0}", r.over_provisioned_node_seconds)),
-            num(r.aws_calls_total.to_string()),
+        let mut row = leading(r);
+        row.extend([
             Cell::new(calls(&r.aws_calls)),
             num(r.peak_concurrent_drains.to_string()),
             num(r.cordoned_at_end.to_string()),
@@ -241,6 +240,7 @@ pub fn table(reports: &[Report]) -> Table {
             num(r.instances_launched.to_string()),
             num(r.unsignalled_nodes_touched.to_string()),
         ]);
+        t.add_row(row);
     }
     t
 }
