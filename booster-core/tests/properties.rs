@@ -1314,6 +1314,20 @@ proptest! {
     }
 }
 
+/// A fresh world whose first spot-a node NTH has just signalled (tainted), and the group's
+/// desired capacity before any boost.
+fn first_spot_signalled() -> (World, u32) {
+    let mut w = World::new();
+    let base = w.groups[0].desired;
+    let first_spot = w
+        .nodes
+        .keys()
+        .position(|n| n.starts_with("spot-a"))
+        .expect("spot-a has nodes");
+    w.apply_op(&Op::Signal(first_spot, true));
+    (w, base)
+}
+
 /// The crash window of property 3 spelled out: the raise took effect, the booster died
 /// before recording it, and Cluster Autoscaler removed another node of the group before the
 /// booster came back, so desired capacity stands at the boost's base again. The raise in
@@ -1326,14 +1340,7 @@ fn a_raise_hidden_by_a_crash_and_a_scale_down_is_not_made_twice() {
     };
     let mut windows = 0;
     for share in (0u8..100).step_by(2) {
-        let mut w = World::new();
-        let base = w.groups[0].desired;
-        let first_spot = w
-            .nodes
-            .keys()
-            .position(|n| n.starts_with("spot-a"))
-            .expect("spot-a has nodes");
-        w.apply_op(&Op::Signal(first_spot, true));
+        let (mut w, base) = first_spot_signalled();
         w.crash = Some(share);
         w.step(&cfg).map_err(|e| e.to_string()).expect("first pass");
         let applying = w
@@ -1375,14 +1382,7 @@ fn one_signal_one_boost_with_a_crash_at_every_step() {
     };
     for crash_step in 0..12 {
         for share in [0u8, 1, 50, 99] {
-            let mut w = World::new();
-            let base = w.groups[0].desired;
-            let first_spot = w
-                .nodes
-                .keys()
-                .position(|n| n.starts_with("spot-a"))
-                .expect("spot-a has nodes");
-            w.apply_op(&Op::Signal(first_spot, true));
+            let (mut w, base) = first_spot_signalled();
             for step in 0..40 {
                 if step == crash_step {
                     w.crash = Some(share);
