@@ -2,6 +2,7 @@
 """Checks the internal links of README.md and the book (docs/src): every relative link
 names a file that exists, and every #anchor a heading of its page (GitHub's and mdBook's
 slugs). Prints one line with the figures; exits 1 naming each broken link."""
+import functools
 import os
 import re
 import sys
@@ -28,7 +29,9 @@ def prose(path):
                 yield line
 
 
+@functools.lru_cache(maxsize=None)
 def anchors(path):
+    """The page's heading slugs, read once per page however many links point at it."""
     return {slug(m.group(1)) for m in (re.match(r"^#+ (.*)$", l) for l in prose(path)) if m}
 
 
