@@ -17,6 +17,10 @@ mod latency;
 mod metrics;
 #[cfg(feature = "controller")]
 mod run;
+#[cfg(feature = "controller")]
+mod server;
+#[cfg(feature = "controller")]
+mod settings;
 mod simulate;
 #[cfg(feature = "controller")]
 mod status;
@@ -46,7 +50,7 @@ struct Cli {
     command: Option<Command>,
     #[cfg(feature = "controller")]
     #[command(flatten)]
-    run: run::RunArgs,
+    run: settings::RunArgs,
 }
 
 #[derive(Subcommand)]
@@ -103,7 +107,7 @@ enum Command {
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: status::Output,
         #[command(flatten)]
-        run: Box<run::RunArgs>,
+        run: Box<settings::RunArgs>,
     },
     /// Offline what-if: read a Snapshot (JSON) and print the Plan the engine makes for it.
     #[command(
@@ -172,7 +176,7 @@ pub(crate) fn print_json<T: Serialize>(value: &T) -> Result<()> {
 #[cfg(feature = "controller")]
 fn controller(cli: Cli) -> Result<()> {
     if cli.run.print_config {
-        return run::print_config(&cli.run);
+        return settings::print_config(&cli.run);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -25,7 +25,11 @@ pub enum Output {
 
 /// Reads the cluster and Auto Scaling once, as a pass does, and prints what the booster
 /// holds (`node`: that node only).
-pub async fn run(args: &crate::run::RunArgs, node: Option<&str>, output: Output) -> Result<()> {
+pub async fn run(
+    args: &crate::settings::RunArgs,
+    node: Option<&str>,
+    output: Output,
+) -> Result<()> {
     let cfg = args.engine_config();
     let kube = args.kube().await?;
     let cluster =
