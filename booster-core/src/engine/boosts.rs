@@ -1,4 +1,5 @@
-//! Step 2a: how a boost is asked for, settled and queued, and in which group.
+//! Step 2a: how a boost is asked for, granted or queued, and in which group (the boost a
+//! group has in flight is settled first, in `settle.rs`).
 //!
 //! A signal wants a boost in its own group, in that group's units (the signalled
 //! instance's weight). Some groups must not or cannot be boosted:
@@ -12,34 +13,12 @@
 
 use std::collections::BTreeMap;
 
-use super::Decider;
-use crate::failures::{FailureClass, Write};
+use super::{untouchable, Decider, Fresh};
+use crate::ca_status::CaNodeGroup;
 use crate::ledger::{Boost, DrainState, Entry};
 use crate::plan::{Action, Reason};
 use crate::snapshot::Group;
-use crate::time::{Dur, Timestamp};
-
-/// How long a raise that took effect may take to show in the scaling activities (AWS records
-/// one when the launch it causes starts, within seconds).
-pub const RAISE_SHOWS_WITHIN: Dur = Dur::from_secs(60);
-
-/// How long a boost may wait to learn whether its raise took effect before it is taken as
-/// done (no decrement at its retire): longer than a pass timeout and a restart.
-pub const RAISE_UNPROVEN_AFTER: Dur = Dur::from_mins(5);
-
-/// How far before a boost's record a raise in the activities may be (the activities carry
-/// AWS's clock, the record ours).
-const ACTIVITY_CLOCK_SLACK: Dur = Dur::from_secs(60);
-
-/// What is known of a boost's raise while desired capacity stands at its base.
-enum Evidence {
-    /// It did not take effect: send it (again).
-    NotApplied,
-    /// Not known yet: wait until then.
-    Wait(Timestamp),
-    /// It took effect, or it is taken as done (the reason says which).
-    Applied(Reason),
-}
+use crate::time::Timestamp;
 
 /// A signal that wants a boost this pass.
 #[derive(Clone, Copy)]
@@ -55,7 +34,73 @@ pub(super) struct Want<'a> {
     pub weight: u32,
 }
 
+/// What a group grants its wants this pass: the first `granted` of them (oldest first)
+/// raise desired capacity from `from` to `to`; the others wait for `wait_reason`.
+#[derive(Clone, Copy)]
+struct Grant {
+    granted: usize,
+    from: u32,
+    to: u32,
+    wait_reason: Reason,
+}
+
 impl<'a> Decider<'a> {
+    /// Step 2a: the boosts of the groups walked (`names`), for their queued entries and
+    /// their new signals, and the boosts in flight settled. Returns the groups whose desired
+    /// capacity may move in this plan: no retire there.
+    pub(super) fn boost_groups(&mut self, names: &[&'a str], fresh: &Fresh<'a>) -> Vec<&'a str> {
+        let mut wants = Vec::new();
+        for &name in names {
+            let Some(group) = self
+                .groups
+                .get(name)
+                .copied()
+                .filter(|g| untouchable(g, self.cfg).is_none())
+            else {
+                continue;
+            };
+            for &(node, e) in self
+                .by_group
+                .get(name)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                if self.live(node, e)
+                    && !self.expired(e.signal_at)
+                    && matches!(e.boost, Boost::Queued { .. })
+                {
+                    wants.push(self.want(group, node, e.signal_at, &e.instance_id, None));
+                }
+            }
+            for &(node, at, id) in fresh.get(name).map(Vec::as_slice).unwrap_or_default() {
+                wants.push(self.want(group, node, at, id, Some(id)));
+            }
+        }
+        self.all_boosts(wants)
+    }
+
+    /// A want for `node` of `group`, weighing its instance.
+    fn want(
+        &self,
+        group: &'a Group,
+        node: &'a str,
+        signal_at: Timestamp,
+        instance_id: &str,
+        fresh: Option<&'a str>,
+    ) -> Want<'a> {
+        let weight = self
+            .instances
+            .get(instance_id)
+            .map_or(1, |(g, i)| g.weight_of(i));
+        Want {
+            node,
+            signal_at,
+            fresh,
+            own: group,
+            weight,
+        }
+    }
+
     /// Why `group` cannot launch now, if it cannot.
     pub(super) fn launch_problem(&self, group: &Group) -> Option<Reason> {
         if group.suspended("Launch") {
@@ -95,7 +140,7 @@ impl<'a> Decider<'a> {
     /// known to cluster-autoscaler or not healthy there, replacing instances itself, or
     /// unable to launch.
     fn fallback_problem(&self, g: &Group) -> Option<Reason> {
-        if let Some(why) = super::untouchable(g, self.cfg) {
+        if let Some(why) = untouchable(g, self.cfg) {
             return Some(why);
         }
         let ca = match self.ca {
@@ -165,8 +210,9 @@ impl<'a> Decider<'a> {
     }
 
     /// Sends each signal that wants a boost to the group to boost, settles and grants the
-    /// boosts of every group involved.
-    pub(super) fn all_boosts(&mut self, wants: Vec<Want<'a>>) {
+    /// boosts of every group involved. Returns the groups whose desired capacity may move.
+    fn all_boosts(&mut self, wants: Vec<Want<'a>>) -> Vec<&'a str> {
+        let mut boosting = Vec::new();
         let mut by_target: BTreeMap<&'a str, (&'a Group, Vec<Want<'a>>)> = BTreeMap::new();
         for w in wants {
             if w.own.capacity_rebalance {
@@ -194,7 +240,9 @@ impl<'a> Decider<'a> {
                 }
                 Err(why) => {
                     self.warn(&w.own.name, w.node, why);
-                    self.grant(w.own, &[], vec![w], Some(why));
+                    if self.grant(w.own, &[], vec![w], Some(why)) {
+                        boosting.push(w.own.name.as_str());
+                    }
                 }
             }
         }
@@ -204,29 +252,32 @@ impl<'a> Decider<'a> {
             .keys()
             .filter_map(|g| self.groups.get(g).copied())
             .filter(|g| !by_target.contains_key(g.name.as_str()))
-            .filter(|g| super::untouchable(g, self.cfg).is_none())
+            .filter(|g| untouchable(g, self.cfg).is_none())
             .collect();
         for g in settling {
             by_target.insert(g.name.as_str(), (g, Vec::new()));
         }
         for (name, (group, wants)) in by_target {
             let here = self.boosted_in.get(name).cloned().unwrap_or_default();
-            self.grant(group, &here, wants, None);
+            if self.grant(group, &here, wants, None) {
+                boosting.push(name);
+            }
         }
+        boosting
     }
 
     /// Settles the boost being applied in `group` (`here`: the entries boosted in it), then
     /// grants `wants` what the group allows, oldest first. `closed`: the group may not be
-    /// boosted at all (the wants are queued with that reason).
+    /// boosted at all (the wants are queued with that reason). Returns whether desired
+    /// capacity may move in this plan: a boost in flight, or one granted.
     fn grant(
         &mut self,
         group: &'a Group,
         here: &[(&'a str, &'a Entry)],
         mut wants: Vec<Want<'a>>,
         closed: Option<Reason>,
-    ) {
-        let ca = self.ca;
-        let ca_group = ca.ok().and_then(|st| st.group(&group.name));
+    ) -> bool {
+        let ca_group = self.ca.ok().and_then(|st| st.group(&group.name));
         // The tighter of the cloud's and cluster-autoscaler's max size.
         let max = match ca_group {
             Some(g) if g.max_size > 0 => group.max_size.min(g.max_size),
@@ -234,12 +285,24 @@ impl<'a> Decider<'a> {
         };
         let in_flight = closed.is_none() && self.settle(group, here, max);
         if wants.is_empty() {
-            return;
+            return in_flight;
         }
         wants.sort_by_key(|w| (w.signal_at, w.node));
+        let gate = self.gate(closed, ca_group, in_flight);
+        let grant = self.size_grant(group, here, &wants, max, gate);
+        self.record_grant(group, &wants, grant);
+        // Fresh signals still count as drain candidates once recorded: next pass.
+        in_flight || (grant.granted > 0 && grant.to > grant.from)
+    }
 
-        let per = self.cfg.nodes_per_signal();
-        let gate = match (closed, ca, ca_group) {
+    /// Whether `group` may be boosted this pass; `Err` says why its wants wait.
+    fn gate(
+        &self,
+        closed: Option<Reason>,
+        ca_group: Option<&CaNodeGroup>,
+        in_flight: bool,
+    ) -> Result<(), Reason> {
+        match (closed, self.ca, ca_group) {
             (Some(why), _, _) => Err(why),
             (None, Err(why), _) => Err(why),
             (None, Ok(_), None) => Err(Reason::GroupNotInCaStatus),
@@ -247,17 +310,20 @@ impl<'a> Decider<'a> {
             (None, Ok(_), Some(g)) if g.is_backing_off() => Err(Reason::GroupBackingOff),
             _ if in_flight => Err(Reason::BoostInFlight),
             _ => Ok(()),
-        };
-        // Units a want takes in `group`: its instance's weight at home; in a fallback, the
-        // fallback's smallest instance (any of its instances is a replacement).
-        let units = |w: &Want<'_>| {
-            let unit = if w.own.name == group.name {
-                w.weight
-            } else {
-                group.weights.values().copied().min().unwrap_or(1).max(1)
-            };
-            unit.saturating_mul(per)
-        };
+        }
+    }
+
+    /// How many of `wants` (sorted) the group's size and the boost cap let through, and the
+    /// raise of desired capacity they make.
+    fn size_grant(
+        &self,
+        group: &Group,
+        here: &[(&'a str, &'a Entry)],
+        wants: &[Want<'a>],
+        max: u32,
+        gate: Result<(), Reason>,
+    ) -> Grant {
+        let per = self.cfg.nodes_per_signal();
         let (granted, wait_reason) = match gate {
             Err(why) => (0, why),
             Ok(()) => {
@@ -276,8 +342,8 @@ impl<'a> Decider<'a> {
                 let mut size_room = max.saturating_sub(group.desired);
                 let mut n = 0;
                 let mut why = Reason::AtMaxSize;
-                for w in &wants {
-                    let u = units(w);
+                for w in wants {
+                    let u = units(group, w, per);
                     if u > size_room {
                         why = Reason::AtMaxSize;
                         break;
@@ -295,12 +361,34 @@ impl<'a> Decider<'a> {
         };
 
         let from = group.desired;
-        let mut to = from.saturating_add(wants[..granted].iter().map(units).sum::<u32>());
+        let mut to = from.saturating_add(
+            wants[..granted]
+                .iter()
+                .map(|w| units(group, w, per))
+                .sum::<u32>(),
+        );
         // With instance weights, capacity is often above desired: a raise the overage
         // absorbs launches nothing. Ask for just above the current capacity instead.
         if granted > 0 && group.weighted() && group.capacity() >= to {
             to = (group.capacity() + 1).min(max);
         }
+        Grant {
+            granted,
+            from,
+            to,
+            wait_reason,
+        }
+    }
+
+    /// Records each want's boost (`Applying` if granted, else queued), begins the granted
+    /// ones already queued (`BeginBoost`) and sends the raise (`SetDesired`).
+    fn record_grant(&mut self, group: &Group, wants: &[Want<'a>], grant: Grant) {
+        let Grant {
+            granted,
+            from,
+            to,
+            wait_reason,
+        } = grant;
         let mut begun = Vec::new();
         let mut boosted = Vec::new();
         for (i, w) in wants.iter().enumerate() {
@@ -353,137 +441,16 @@ impl<'a> Decider<'a> {
                 reason: Reason::BoostRecorded,
             });
         }
-        if granted > 0 && to > from && !in_flight {
-            self.boosting.push(group.name.as_str());
-        }
-        // Fresh signals still count as drain candidates once recorded: next pass.
     }
+}
 
-    /// Whether the raise of a boost recorded at `since` from `from` took effect, while
-    /// desired capacity stands at `from` again. Sending it again when it did is a second
-    /// boost for one signal (a crash or a lost reply between the call and its record, and
-    /// somebody lowered desired capacity since), so it is sent again only on evidence that
-    /// it did not: an answered failure since the record (refused, throttled, busy, conflict:
-    /// the call was not carried out), or scaling activities read long enough after the
-    /// record that show no raise from `from`.
-    fn raise_evidence(&self, group: &Group, from: u32, since: Timestamp) -> Evidence {
-        let seen = group
-            .raises
-            .iter()
-            .any(|r| r.from == from && r.to > from && r.at.plus(ACTIVITY_CLOCK_SLACK) >= since);
-        if seen {
-            return Evidence::Applied(Reason::RaiseSeenInActivities);
-        }
-        let answered = self
-            .failures
-            .get(&(Write::SetDesired, group.name.as_str()))
-            .is_some_and(|f| f.last_at >= since && f.class != FailureClass::Unavailable);
-        if answered {
-            return Evidence::NotApplied;
-        }
-        let shown_by = since.plus(RAISE_SHOWS_WITHIN);
-        if group.activities_read && self.now >= shown_by {
-            return Evidence::NotApplied;
-        }
-        let give_up = since.plus(RAISE_UNPROVEN_AFTER);
-        if self.now >= give_up {
-            return Evidence::Applied(Reason::RaiseUnproven);
-        }
-        Evidence::Wait(if group.activities_read {
-            shown_by
-        } else {
-            give_up
-        })
-    }
-
-    /// Settles the boost being applied in `group`, if there is one: `SetDesired` while
-    /// desired == from, else `ConfirmBoost`. Returns whether one was in flight.
-    fn settle(&mut self, group: &'a Group, here: &[(&'a str, &'a Entry)], max: u32) -> bool {
-        // All `Applying` entries of a group share from/to.
-        let applying: Vec<(&str, u32, u32, Timestamp)> = here
-            .iter()
-            .filter(|(n, e)| e.released_at.is_none() && !self.gone(n, e))
-            .filter_map(|(n, e)| match e.boost {
-                Boost::Applying { from, to, at } => Some((*n, from, to, at)),
-                _ => None,
-            })
-            .collect();
-        let Some(&(_, from, to, _)) = applying.first() else {
-            return false;
-        };
-        let nodes: Vec<String> = applying.iter().map(|(n, ..)| n.to_string()).collect();
-        let desired = group.desired;
-        let target = to.min(max);
-        let since = applying.iter().map(|a| a.3).min().unwrap_or(self.now);
-        let refused = self
-            .refused_out(Write::SetDesired, &group.name, since)
-            .is_some();
-        if refused && desired == from {
-            // Refused again and again since these signals were recorded: the write is
-            // not the way (a permission, a tag, the group). Given up, never sent at pass
-            // rate; the entries' walk gives the nodes back.
-            self.push(Action::ConfirmBoost {
-                group: group.name.clone(),
-                nodes,
-                applied: false,
-                reason: Reason::BoostRefused,
-            });
-            return false;
-        }
-        if group.capacity_rebalance && desired == from {
-            // Capacity Rebalancing was turned on since the record: AWS replaces now.
-            self.push(Action::ConfirmBoost {
-                group: group.name.clone(),
-                nodes,
-                applied: false,
-                reason: Reason::CapacityRebalance,
-            });
-        } else if desired >= target {
-            let applied = target > from || desired >= to;
-            let reason = if applied {
-                Reason::DesiredReached
-            } else {
-                Reason::MaxSizeBelowTarget
-            };
-            self.push(Action::ConfirmBoost {
-                group: group.name.clone(),
-                nodes,
-                applied,
-                reason,
-            });
-        } else if desired == from {
-            match self.raise_evidence(group, from, since) {
-                Evidence::NotApplied => self.push(Action::SetDesired {
-                    group: group.name.clone(),
-                    from,
-                    to: target,
-                    nodes,
-                    reason: Reason::BoostRecorded,
-                }),
-                Evidence::Wait(until) => {
-                    self.wake_at(until);
-                    for n in &nodes {
-                        self.hold(n, Reason::RaiseUnconfirmed);
-                    }
-                }
-                Evidence::Applied(reason) => self.push(Action::ConfirmBoost {
-                    group: group.name.clone(),
-                    nodes,
-                    applied: true,
-                    reason,
-                }),
-            }
-        } else {
-            // Somebody else moved desired capacity since the record. Repeating the call
-            // could boost twice for one signal; taking it as done cannot.
-            self.push(Action::ConfirmBoost {
-                group: group.name.clone(),
-                nodes,
-                applied: true,
-                reason: Reason::DesiredChangedByOthers,
-            });
-        }
-        self.boosting.push(group.name.as_str());
-        true
-    }
+/// Units a want takes in `group`: its instance's weight at home; in a fallback, the
+/// fallback's smallest instance (any of its instances is a replacement).
+fn units(group: &Group, w: &Want<'_>, per: u32) -> u32 {
+    let unit = if w.own.name == group.name {
+        w.weight
+    } else {
+        group.weights.values().copied().min().unwrap_or(1).max(1)
+    };
+    unit.saturating_mul(per)
 }

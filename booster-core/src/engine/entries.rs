@@ -4,57 +4,40 @@ use crate::ledger::{Boost, DrainState, Entry};
 use crate::plan::{Action, Reason};
 use crate::snapshot::{Group, GroupKind, Node};
 
-use super::boosts::Want;
-use super::Decider;
-use super::{untouchable, DrainCandidate};
+use super::drains::{DrainCandidate, Drains};
+use super::{untouchable, Decider, Fresh};
 use crate::failures::Write;
 use crate::time::Timestamp;
 
 impl<'a> Decider<'a> {
-    /// Step 2: the boosts every group gets, then the life of each entry.
-    pub(super) fn walk_groups(&mut self) {
+    /// The groups this pass walks: those with entries and those with new signals, by name.
+    pub(super) fn groups_walked(&self, fresh: &Fresh<'a>) -> Vec<&'a str> {
         let mut names: Vec<&'a str> = self.by_group.keys().copied().collect();
-        names.extend(self.fresh.keys().copied());
+        names.extend(fresh.keys().copied());
         names.sort_unstable();
         names.dedup();
-        let fresh = std::mem::take(&mut self.fresh);
+        names
+    }
+
+    /// Step 2b: the life of each entry of the groups walked, after their boosts. `boosting`:
+    /// the groups whose desired capacity may move in this plan, where no node is retired.
+    /// Returns what the drain starts need.
+    pub(super) fn walk_entries(
+        &mut self,
+        names: &[&'a str],
+        fresh: &Fresh<'a>,
+        boosting: &[&'a str],
+    ) -> Drains<'a> {
         let renewed = |node: &str| fresh.values().flatten().any(|(f, ..)| *f == node);
-        let mut wants = Vec::new();
-        for &name in &names {
-            let Some(group) = self
-                .groups
-                .get(name)
-                .copied()
-                .filter(|g| untouchable(g, self.cfg).is_none())
-            else {
-                continue;
-            };
-            for &(node, e) in self
-                .by_group
-                .get(name)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
-                if self.live(node, e)
-                    && !self.expired(e.signal_at)
-                    && matches!(e.boost, Boost::Queued { .. })
-                {
-                    wants.push(self.want(group, node, e.signal_at, &e.instance_id, None));
-                }
-            }
-            for &(node, at, id) in fresh.get(name).map(Vec::as_slice).unwrap_or_default() {
-                wants.push(self.want(group, node, at, id, Some(id)));
-            }
-        }
-        self.all_boosts(wants);
-        for name in names {
+        let mut drains = Drains::default();
+        for &name in names {
             let entries = self.by_group.get(name).cloned().unwrap_or_default();
             match self.groups.get(name).copied() {
                 Some(group) if untouchable(group, self.cfg).is_none() => {
                     // An entry replaced by a new signal this pass is the new signal's now.
                     for (node, entry) in entries {
                         if !renewed(node) {
-                            self.walk_entry(group, node, entry);
+                            self.walk_entry(group, node, entry, boosting, &mut drains);
                         }
                     }
                 }
@@ -72,62 +55,27 @@ impl<'a> Decider<'a> {
                 }
             }
         }
+        drains
     }
 
-    /// A want for `node` of `group`, weighing its instance.
-    fn want(
-        &self,
+    /// The life of one entry: its node gone, given back, given up, expired, or on its way
+    /// to a drain (counted in `drains`).
+    fn walk_entry(
+        &mut self,
         group: &'a Group,
-        node: &'a str,
-        signal_at: Timestamp,
-        instance_id: &str,
-        fresh: Option<&'a str>,
-    ) -> Want<'a> {
-        let weight = self
-            .instances
-            .get(instance_id)
-            .map_or(1, |(g, i)| g.weight_of(i));
-        Want {
-            node,
-            signal_at,
-            fresh,
-            own: group,
-            weight,
-        }
-    }
-
-    pub(super) fn walk_entry(&mut self, group: &'a Group, name: &'a str, e: &'a Entry) {
+        name: &'a str,
+        e: &'a Entry,
+        boosting: &[&'a str],
+        drains: &mut Drains<'a>,
+    ) {
         let node = self.node_of(name, e);
         let leaving = self.instance_leaving_or_absent(e);
         let Some(node) = node else {
-            if leaving || e.released_at.is_some() || self.expired(e.signal_at) {
-                self.push(Action::Forget {
-                    node: name.to_string(),
-                    reason: Reason::NodeGone,
-                });
-            } else {
-                self.hold(name, Reason::NodeMissing);
-                self.wake_at(e.signal_at.plus(self.cfg.signal_expiry));
-            }
+            self.walk_missing(name, e, leaving);
             return;
         };
         if let Some(released_at) = e.released_at {
-            // NTH's taint is back on a node we gave back: NTH cordoned it again for the same
-            // recommendation, so it is given back again. A cordon without the taint is
-            // somebody else's and stays.
-            if node.rebalance_taint && !leaving {
-                let keep = e.cordoned_before;
-                self.give_back(name, node, keep, released_at, Reason::RetaintedAfterRelease);
-            } else if self.now.since(released_at) >= self.cfg.signal_expiry.times(2) {
-                // Long given back and NTH's taint gone: an Event that old is no signal
-                // without a fresh cordon or taint, so the entry only takes ledger room.
-                self.push(Action::Forget {
-                    node: name.to_string(),
-                    reason: Reason::ReleasedLongAgo,
-                });
-            } else {
-                self.wake_at(released_at.plus(self.cfg.signal_expiry.times(2)));
-            }
+            self.walk_released(name, node, e, released_at, leaving);
             return;
         }
         if let Some(reason) = self.given_up(name, e).filter(|_| !leaving) {
@@ -137,12 +85,12 @@ impl<'a> Decider<'a> {
         let ours = matches!(e.drain, DrainState::Draining { .. });
         let drained = e.drain.evicting() && node.pods_to_evict == 0;
         if ours && !leaving && !drained {
-            self.draining += 1;
+            drains.draining += 1;
         }
 
         if self.expired(e.signal_at) {
             if drained && !leaving {
-                self.retire(group, name, e, Reason::SignalExpired);
+                self.retire(group, name, e, Reason::SignalExpired, boosting);
             } else if !leaving {
                 self.give_back(
                     name,
@@ -159,21 +107,72 @@ impl<'a> Decider<'a> {
             // Retired (or interrupted): wait for the node to go, then forget.
             return;
         }
-        let replaced_by_aws = matches!(
-            e.boost,
-            Boost::Abandoned {
-                reason: Reason::CapacityRebalance
-            }
-        );
         // A Capacity Rebalancing group's signal is AWS's to handle: hands off, but for the
         // give-back at expiry.
-        if !node.unschedulable && !replaced_by_aws {
+        if !node.unschedulable && !replaced_by_aws(e) {
             self.push(Action::Cordon {
                 node: name.to_string(),
                 reason: Reason::SignalledNodeSchedulable,
             });
         }
+        if let Some(c) = self.drain_step(group, name, node, e, boosting) {
+            drains.candidates.push(c);
+        }
+    }
 
+    /// An entry whose node is gone: forgotten once nothing can bring it back, else waited
+    /// for until its expiry.
+    fn walk_missing(&mut self, name: &str, e: &Entry, leaving: bool) {
+        if leaving || e.released_at.is_some() || self.expired(e.signal_at) {
+            self.push(Action::Forget {
+                node: name.to_string(),
+                reason: Reason::NodeGone,
+            });
+        } else {
+            self.hold(name, Reason::NodeMissing);
+            self.wake_at(e.signal_at.plus(self.cfg.signal_expiry));
+        }
+    }
+
+    /// An entry already given back, its node still there.
+    fn walk_released(
+        &mut self,
+        name: &str,
+        node: &Node,
+        e: &Entry,
+        released_at: Timestamp,
+        leaving: bool,
+    ) {
+        // NTH's taint is back on a node we gave back: NTH cordoned it again for the same
+        // recommendation, so it is given back again. A cordon without the taint is
+        // somebody else's and stays.
+        if node.rebalance_taint && !leaving {
+            let keep = e.cordoned_before;
+            self.give_back(name, node, keep, released_at, Reason::RetaintedAfterRelease);
+        } else if self.now.since(released_at) >= self.cfg.signal_expiry.times(2) {
+            // Long given back and NTH's taint gone: an Event that old is no signal
+            // without a fresh cordon or taint, so the entry only takes ledger room.
+            self.push(Action::Forget {
+                node: name.to_string(),
+                reason: Reason::ReleasedLongAgo,
+            });
+        } else {
+            self.wake_at(released_at.plus(self.cfg.signal_expiry.times(2)));
+        }
+    }
+
+    /// The drain of a live, unexpired entry: not started (returned as a candidate when it
+    /// may start now), followed, complete (the retire), or under way (started again past
+    /// its timeout).
+    fn drain_step(
+        &mut self,
+        group: &'a Group,
+        name: &'a str,
+        node: &Node,
+        e: &'a Entry,
+        boosting: &[&'a str],
+    ) -> Option<DrainCandidate<'a>> {
+        let drained = e.drain.evicting() && node.pods_to_evict == 0;
         match e.drain {
             DrainState::NotStarted if self.cfg.disable_drain => {
                 self.hold(name, Reason::DrainDisabled)
@@ -181,21 +180,20 @@ impl<'a> Decider<'a> {
             // Whoever evicts its pods drains it: a second drain would only double the
             // evictions and their retries. The booster follows theirs (durably, so that a
             // pause between their evictions does not look like the end of it).
-            DrainState::NotStarted if node.evicted_by_others > 0 && !replaced_by_aws => {
-                self.push(Action::FollowDrain {
+            DrainState::NotStarted if node.evicted_by_others > 0 && !replaced_by_aws(e) => self
+                .push(Action::FollowDrain {
                     node: name.to_string(),
                     at: self.now,
                     reason: Reason::DrainedByOthers,
-                })
-            }
+                }),
             DrainState::NotStarted => {
                 if matches!(e.boost, Boost::Placeholders { .. }) {
                     self.keep_placed(name, e);
                 }
-                self.drain_readiness(name, e)
+                return self.drain_readiness(name, e);
             }
             DrainState::Draining { .. } | DrainState::ByOthers { .. } if drained => {
-                self.retire(group, name, e, Reason::DrainComplete)
+                self.retire(group, name, e, Reason::DrainComplete, boosting)
             }
             DrainState::ByOthers { .. } => self.hold(name, Reason::DrainedByOthers),
             DrainState::Draining { since, attempt } => {
@@ -213,6 +211,7 @@ impl<'a> Decider<'a> {
                 }
             }
         }
+        None
     }
 
     /// Why the signal of `e` is given up, if a write it needs was refused again and again
@@ -265,8 +264,9 @@ impl<'a> Decider<'a> {
         });
     }
 
-    /// Whether a signalled node may be drained now, and if not, until when it waits.
-    pub(super) fn drain_readiness(&mut self, name: &'a str, e: &'a Entry) {
+    /// Whether a signalled node may be drained now (then it is returned as a candidate),
+    /// and if not, until when it waits.
+    fn drain_readiness(&mut self, name: &'a str, e: &'a Entry) -> Option<DrainCandidate<'a>> {
         let wait = self.cfg.replacement_wait;
         let ready_replacement = self
             .protected
@@ -330,16 +330,28 @@ impl<'a> Decider<'a> {
             _ if self.nodes.get(name).is_some_and(|n| n.do_not_disrupt) => {
                 self.hold(name, Reason::NodeDoNotDisrupt)
             }
-            _ => self.candidates.push(DrainCandidate {
-                node: name,
-                signal_at: e.signal_at,
-                reason,
-            }),
+            _ => {
+                return Some(DrainCandidate {
+                    node: name,
+                    signal_at: e.signal_at,
+                    reason,
+                })
+            }
         }
+        None
     }
 
-    pub(super) fn retire(&mut self, group: &'a Group, name: &str, e: &Entry, reason: Reason) {
-        if self.boosting.contains(&group.name.as_str()) {
+    /// Retires a drained node: its instance terminated (or its NodeClaim deleted), unless
+    /// its group's desired capacity may move in this plan (`boosting`).
+    fn retire(
+        &mut self,
+        group: &'a Group,
+        name: &str,
+        e: &Entry,
+        reason: Reason,
+        boosting: &[&'a str],
+    ) {
+        if boosting.contains(&group.name.as_str()) {
             self.hold(name, Reason::RetireWaitsForBoost);
             return;
         }
@@ -402,6 +414,16 @@ impl<'a> Decider<'a> {
             reason,
         });
     }
+}
+
+/// A Capacity Rebalancing group's signal: AWS launches the replacement itself.
+fn replaced_by_aws(e: &Entry) -> bool {
+    matches!(
+        e.boost,
+        Boost::Abandoned {
+            reason: Reason::CapacityRebalance
+        }
+    )
 }
 
 /// Whether capacity was asked for this signal (desired capacity raised, or placeholders).

@@ -6,9 +6,9 @@
 //! 1. new signals -> `RecordSignal` (with the boost already `Applying` when allowed)
 //!    (`signals.rs`);
 //! 2. per group: settle an `Applying` boost left by an earlier pass (`SetDesired` while
-//!    desired == from, else `ConfirmBoost`), start queued boosts (`BeginBoost`), and send
-//!    the `SetDesired` of what was granted this pass (`boosts.rs`), and walk each
-//!    entry: cordon, expiry, drain progress, retire, forget (`entries.rs`);
+//!    desired == from, else `ConfirmBoost`, in `settle.rs`), start queued boosts
+//!    (`BeginBoost`), and send the `SetDesired` of what was granted this pass (`boosts.rs`),
+//!    and walk each entry: cordon, expiry, drain progress, retire, forget (`entries.rs`);
 //! 3. drain starts, oldest signal first, within `max_concurrent_drains` and
 //!    `time_between_drains` (`drains.rs`);
 //! 4. replacements: protect new ones, unprotect those whose signal is handled
@@ -20,7 +20,9 @@
 //!    boost, placeholders or retire was refused again and again is given back
 //!    (`entries.rs`, with the records read through `Decider::refused_out`).
 //!
-//! This module holds `decide`, the indexes every step reads and the small helpers.
+//! This module holds `decide`, the indexes every step reads and the small helpers. What a
+//! step finds for a later one (the new signals, the groups boosting, the drain candidates)
+//! it returns, and `plan_for` passes it on: the order of the steps is the order of the calls.
 //!
 //! The engine never lowers desired capacity: `SetDesired` always has `to > from` with
 //! `from` the observed desired capacity. Capacity goes back down only through a `Retire`
@@ -34,9 +36,10 @@ mod entries;
 mod placeholders;
 mod recover;
 mod replacements;
+mod settle;
 mod signals;
 
-pub use boosts::{RAISE_SHOWS_WITHIN, RAISE_UNPROVEN_AFTER};
+pub use settle::{RAISE_SHOWS_WITHIN, RAISE_UNPROVEN_AFTER};
 
 use std::collections::BTreeMap;
 
@@ -84,11 +87,15 @@ fn with_lost_entries(snapshot: &Snapshot, config: &Config) -> Plan {
     plan
 }
 
+/// The steps of one pass, in order. Each hands the next what it found: the new signals, the
+/// groups whose desired capacity may move (no retire there), the entries ready to drain.
 fn plan_for(snapshot: &Snapshot, config: &Config) -> Plan {
     let mut d = Decider::new(snapshot, config);
-    d.record_new_signals();
-    d.walk_groups();
-    d.start_drains();
+    let fresh = d.record_new_signals();
+    let names = d.groups_walked(&fresh);
+    let boosting = d.boost_groups(&names, &fresh);
+    let drains = d.walk_entries(&names, &fresh, &boosting);
+    d.start_drains(drains);
     d.replacements();
     d.protect_hosts();
     d.sweep_placeholders();
@@ -140,11 +147,11 @@ pub fn untouchable(group: &Group, config: &Config) -> Option<Reason> {
     }
 }
 
-struct DrainCandidate<'a> {
-    node: &'a str,
-    signal_at: Timestamp,
-    reason: Reason,
-}
+/// A new signal of this pass: (node, signal time, instance id).
+type FreshSignal<'a> = (&'a str, Timestamp, &'a str);
+
+/// The new signals of this pass, by group.
+type Fresh<'a> = BTreeMap<&'a str, Vec<FreshSignal<'a>>>;
 
 struct Decider<'a> {
     s: &'a Snapshot,
@@ -161,13 +168,6 @@ struct Decider<'a> {
     by_group: BTreeMap<&'a str, Vec<(&'a str, &'a Entry)>>,
     /// group boosted (own or fallback) -> entries whose boost raises it, same order
     boosted_in: BTreeMap<&'a str, Vec<(&'a str, &'a Entry)>>,
-    /// group -> new signals this pass: (node, signal time, instance id)
-    fresh: BTreeMap<&'a str, Vec<(&'a str, Timestamp, &'a str)>>,
-    /// groups whose desired capacity may move in this plan: no retire there
-    boosting: Vec<&'a str>,
-    candidates: Vec<DrainCandidate<'a>>,
-    /// entries whose Draining is live (node present, instance not leaving)
-    draining: u32,
     /// whether cluster-autoscaler's status allows boosts (same for every group)
     ca: Result<&'a CaStatus, Reason>,
     /// failed writes, by write and object
@@ -227,10 +227,6 @@ impl<'a> Decider<'a> {
             protected,
             by_group,
             boosted_in,
-            fresh: BTreeMap::new(),
-            boosting: Vec::new(),
-            candidates: Vec::new(),
-            draining: 0,
             ca: ca_gate(&s.ca_status, s.now, cfg),
             failures: crate::failures::index(&s.failures),
         }

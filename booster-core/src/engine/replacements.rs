@@ -9,7 +9,17 @@ use crate::time::Timestamp;
 impl<'a> Decider<'a> {
     /// Step 4: protect replacements from scale-down while their signal waits; unprotect after.
     pub(super) fn replacements(&mut self) {
-        // Unprotect: protections whose signal is handled or unknown.
+        self.unprotect_handled();
+        let waiting = self.waiting_for_replacement();
+        if waiting.is_empty() {
+            return;
+        }
+        let fresh_nodes = self.fresh_nodes(&waiting);
+        self.protect_replacements(waiting, fresh_nodes);
+    }
+
+    /// Unprotect: protections whose signal is handled or unknown.
+    fn unprotect_handled(&mut self) {
         for n in &self.s.nodes {
             let Some(for_node) = n.protected_for.as_deref() else {
                 continue;
@@ -42,9 +52,11 @@ impl<'a> Decider<'a> {
                 });
             }
         }
+    }
 
-        // Protect: pair each boosted signal still waiting for its drain with one node of its
-        // group created after the boost, oldest first on both sides.
+    /// The boosted signals still waiting for their drain and for a replacement, by the group
+    /// their boost raised: (boost time, node).
+    fn waiting_for_replacement(&self) -> BTreeMap<&'a str, Vec<(Timestamp, &'a str)>> {
         // Entries are already grouped (and sorted) by the group their boost raised, own or
         // fallback: the replacement comes from there. Skip groups we may not touch.
         let mut waiting: BTreeMap<&str, Vec<(Timestamp, &str)>> = BTreeMap::new();
@@ -69,9 +81,15 @@ impl<'a> Decider<'a> {
                 waiting.entry(group).or_default().push((at, name));
             }
         }
-        if waiting.is_empty() {
-            return;
-        }
+        waiting
+    }
+
+    /// The nodes that may stand in for a waiting signal: new, unprotected, schedulable,
+    /// in a group with a signal waiting, by group: (creation time, node).
+    fn fresh_nodes(
+        &self,
+        waiting: &BTreeMap<&'a str, Vec<(Timestamp, &'a str)>>,
+    ) -> BTreeMap<&'a str, Vec<(Timestamp, &'a str)>> {
         let window = self.cfg.new_node_window;
         let mut fresh_nodes: BTreeMap<&str, Vec<(Timestamp, &str)>> = BTreeMap::new();
         for n in &self.s.nodes {
@@ -98,6 +116,16 @@ impl<'a> Decider<'a> {
                     .push((n.created_at, n.name.as_str()));
             }
         }
+        fresh_nodes
+    }
+
+    /// Protect: pair each boosted signal still waiting for its drain with one node of its
+    /// group created after the boost, oldest first on both sides.
+    fn protect_replacements(
+        &mut self,
+        waiting: BTreeMap<&'a str, Vec<(Timestamp, &'a str)>>,
+        mut fresh_nodes: BTreeMap<&'a str, Vec<(Timestamp, &'a str)>>,
+    ) {
         for (group, mut sigs) in waiting {
             let Some(mut cands) = fresh_nodes.remove(group) else {
                 continue;

@@ -29,7 +29,7 @@ use crate::snapshot::{Node, Signal};
 use crate::time::Timestamp;
 
 use super::untouchable;
-use super::Decider;
+use super::{Decider, Fresh, FreshSignal};
 
 /// The accepted Events of one node.
 struct Claims<'a> {
@@ -40,7 +40,8 @@ struct Claims<'a> {
 
 impl<'a> Decider<'a> {
     /// Step 1: trusted signals for nodes without a live entry; rejections for the rest.
-    pub(super) fn record_new_signals(&mut self) {
+    /// Returns the new signals that want a boost, by group.
+    pub(super) fn record_new_signals(&mut self) -> Fresh<'a> {
         let claims = self.vet_events();
         let mut evidenced: Vec<&'a Node> = self
             .s
@@ -50,9 +51,12 @@ impl<'a> Decider<'a> {
             .collect();
         evidenced.sort_by(|a, b| a.name.cmp(&b.name));
         let corroborated: BTreeSet<&str> = evidenced.iter().map(|n| n.name.as_str()).collect();
+        let mut fresh = Fresh::new();
         for node in evidenced {
             let latest = claims.get(node.name.as_str()).map(|c| c.latest);
-            self.record_signal(node, latest);
+            if let Some((group, signal)) = self.record_signal(node, latest) {
+                fresh.entry(group).or_default().push(signal);
+            }
         }
         for (name, c) in &claims {
             if corroborated.contains(name) || self.already_handled(name, c.latest) {
@@ -69,6 +73,7 @@ impl<'a> Decider<'a> {
                 self.reject(e, Rejected::Uncorroborated);
             }
         }
+        fresh
     }
 
     /// The node is cordoned, and by NTH.
@@ -180,8 +185,13 @@ impl<'a> Decider<'a> {
     }
 
     /// A corroborated signal for `node`: a new entry, or nothing if its entry is live or
-    /// was given back for these same claims.
-    fn record_signal(&mut self, node: &'a Node, latest_claim: Option<Timestamp>) {
+    /// was given back for these same claims. A new signal that wants a boost is returned
+    /// with its group, for the boosts to record.
+    fn record_signal(
+        &mut self,
+        node: &'a Node,
+        latest_claim: Option<Timestamp>,
+    ) -> Option<(&'a str, FreshSignal<'a>)> {
         let node_name = node.name.as_str();
         let trusted = self.trusted_at(node);
         // An entry of an earlier machine with this name is no signal of this one.
@@ -204,7 +214,7 @@ impl<'a> Decider<'a> {
                 {
                     trusted.max(rel)
                 }
-                _ => return,
+                _ => return None,
             },
         };
         let Some((group, instance_id)) = node
@@ -213,11 +223,11 @@ impl<'a> Decider<'a> {
             .and_then(|id| self.instances.get(id).map(|(g, _)| (*g, id)))
         else {
             self.hold(node_name, Reason::UnknownGroup);
-            return;
+            return None;
         };
         if let Some(why) = untouchable(group, self.cfg) {
             self.hold(node_name, why);
-            return;
+            return None;
         }
         if self.expired(signal_at) {
             let entry = Entry {
@@ -242,12 +252,8 @@ impl<'a> Decider<'a> {
             if node.unschedulable || node.rebalance_taint {
                 self.give_back(node_name, node, keep, self.now, Reason::SignalExpired);
             }
-            return;
+            return None;
         }
-        self.fresh.entry(group.name.as_str()).or_default().push((
-            node_name,
-            signal_at,
-            instance_id,
-        ));
+        Some((group.name.as_str(), (node_name, signal_at, instance_id)))
     }
 }
