@@ -59,23 +59,12 @@ pub fn snapshot_without_cloud(
     last: &[Group],
     why: String,
 ) -> Snapshot {
-    let mut groups: Vec<Group> = last
+    let groups: Vec<Group> = last
         .iter()
         .filter(|g| g.kind == GroupKind::AutoScaling)
         .cloned()
         .collect();
-    groups.extend(view.node_pools);
-    Snapshot {
-        now,
-        ca_status: view.ca_status,
-        groups,
-        nodes: view.nodes,
-        signals: view.signals,
-        ledger: view.ledger,
-        cloud_unavailable: Some(why),
-        placeholders: view.placeholders,
-        failures: Vec::new(),
-    }
+    assembled(view, now, groups, Some(why))
 }
 
 /// The groups the view needs; nodes in no group described are asked about once.
@@ -153,6 +142,17 @@ async fn complete(
             }
         }
     }
+    assembled(view, now, groups, None)
+}
+
+/// The snapshot of a cluster view and the Auto Scaling groups read (or last known); the
+/// view's node pools (Karpenter) join the groups. Failures are the executor's to add.
+fn assembled(
+    view: ClusterView,
+    now: Timestamp,
+    mut groups: Vec<Group>,
+    cloud_unavailable: Option<String>,
+) -> Snapshot {
     groups.extend(view.node_pools);
     Snapshot {
         now,
@@ -161,7 +161,7 @@ async fn complete(
         nodes: view.nodes,
         signals: view.signals,
         ledger: view.ledger,
-        cloud_unavailable: None,
+        cloud_unavailable,
         placeholders: view.placeholders,
         failures: Vec::new(),
     }
