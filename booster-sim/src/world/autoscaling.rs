@@ -8,8 +8,6 @@ use booster_core::time::{Dur, Timestamp};
 use crate::rng;
 use crate::scenario::GroupSpec;
 
-use super::nodes::node_name;
-use super::standins::Standin;
 use super::{World, K_AWS_PICK, K_BOOT, START};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +30,21 @@ pub(super) struct SimInstance {
     pub(super) ready_at: Timestamp,
     pub(super) node_gone_at: Option<Timestamp>,
     pub(super) gone_at: Option<Timestamp>,
+}
+
+/// Why AWS launched an instance of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Standin {
+    /// Capacity Rebalancing: replaces this instance, terminated once the new one is in
+    /// service (after EKS drained its node, for a managed node group).
+    Replaces(String),
+    /// AZRebalance: one instance of the fullest zone goes once the new one is in service.
+    Rebalance,
+}
+
+/// The Node name of an instance.
+pub(crate) fn node_name(instance_id: &str) -> String {
+    format!("node-{}", instance_id.trim_start_matches("i-"))
 }
 
 pub(super) struct SimGroup {

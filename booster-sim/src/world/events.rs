@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use booster_core::snapshot::Signal;
 use booster_core::time::{Dur, Timestamp};
 
-use super::nodes::node_name;
+use super::autoscaling::node_name;
 use super::World;
 
 /// The Events' time to live in the apiserver (`--event-ttl`).

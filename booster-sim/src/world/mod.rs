@@ -40,8 +40,9 @@ use placeholders::Placeholder;
 use timeline::Timed;
 use workload::{App, Pod};
 
+pub(crate) use autoscaling::node_name;
 pub(crate) use drains::{Actor, DrainState};
-pub(crate) use nodes::{node_name, BOOSTER_MANAGER};
+pub(crate) use nodes::BOOSTER_MANAGER;
 
 /// 2024-06-10T12:00:00Z: the start of every run.
 pub const START: Timestamp = Timestamp::from_unix_secs(1_718_020_800);

@@ -4,7 +4,7 @@
 use booster_core::ports::PortError;
 use booster_core::time::Timestamp;
 
-use super::autoscaling::InstState;
+use super::autoscaling::{node_name, InstState};
 use super::World;
 
 /// The field managers of the cordons the simulated peers make.
@@ -47,11 +47,6 @@ impl SimNode {
         self.cordoned_by = None;
         self.cordoned_at = None;
     }
-}
-
-/// The Node name of an instance.
-pub(crate) fn node_name(instance_id: &str) -> String {
-    format!("node-{}", instance_id.trim_start_matches("i-"))
 }
 
 impl World {

@@ -3,10 +3,10 @@
 
 use booster_core::time::{Dur, Timestamp};
 
+use super::autoscaling::{node_name, Standin};
 use super::drains::Actor;
 use super::events::RebalanceEvent;
-use super::nodes::{node_name, NTH_MANAGER};
-use super::standins::Standin;
+use super::nodes::NTH_MANAGER;
 use super::timeline::Timed;
 use super::World;
 

@@ -5,20 +5,9 @@ use std::collections::BTreeMap;
 
 use booster_core::time::Dur;
 
-use super::autoscaling::InstState;
+use super::autoscaling::{node_name, InstState, Standin};
 use super::drains::{Actor, DrainState};
-use super::nodes::node_name;
 use super::World;
-
-/// Why AWS launched an instance of its own.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Standin {
-    /// Capacity Rebalancing: replaces this instance, terminated once the new one is in
-    /// service (after EKS drained its node, for a managed node group).
-    Replaces(String),
-    /// AZRebalance: one instance of the fullest zone goes once the new one is in service.
-    Rebalance,
-}
 
 impl World {
     /// AWS's own replacements, once in service: Capacity Rebalancing terminates the
