@@ -1,5 +1,6 @@
 //! A controlled `kubectl drain`: evictions through the Eviction API, budgets respected.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -89,32 +90,132 @@ async fn drain_loop(
     let node = spec.node.as_str();
     let deadline = Instant::now() + Duration::from_millis(spec.timeout.as_millis());
     let all = Api::<Pod>::all(client.clone());
-    let mut evicted: BTreeSet<String> = BTreeSet::new();
-    let mut retry_at: BTreeMap<String, Instant> = BTreeMap::new();
-    // Pods in the way and why, reported all together when the attempt ends.
-    let mut blockers: BTreeMap<String, String> = BTreeMap::new();
+    let mut attempt = Attempt::default();
     loop {
-        let pods = tokio::time::timeout(
-            CALL_TIMEOUT,
-            all.list(&ListParams::default().fields(&format!("spec.nodeName={node}"))),
-        )
-        .await
-        .map_err(|_| PortError::Unavailable(format!("list pods on {node}: timed out")))?
-        .map_err(|e| port_error(&format!("list pods on {node}"), e))?
-        .items;
+        let pods = pods_on(&all, node).await?;
         let todo: Vec<&Pod> = pods
             .iter()
             .filter(|p| pod_role(p, rules) != PodRole::Ignore)
             .collect();
-        if let Some(Ok(mut p)) = progress.map(|p| p.lock()) {
-            p.insert(node.to_string(), (todo.len() as u32, Instant::now()));
-        }
+        report(progress, node, todo.len());
         if todo.is_empty() {
             return Ok(DrainOutcome::Drained);
         }
-        // Keep only budget refusals still waiting for their retry; protected pods are
-        // found again below, gone pods are no blockers.
-        blockers.retain(|name, _| {
+        attempt.forget_settled(&todo);
+        for p in &todo {
+            let uid = p.metadata.uid.clone().unwrap_or_default();
+            let name = pod_name(p);
+            if let PodRole::Keep(why) = pod_role(p, rules) {
+                attempt.blockers.insert(name, why.into());
+                continue;
+            }
+            if attempt.waiting_on(&uid) {
+                continue;
+            }
+            let eviction = request_eviction(client, spec, grace_seconds, p, &uid).await?;
+            attempt.record(client, spec, p, uid, name, eviction).await;
+        }
+        if let Some(outcome) = attempt.end_of_pass(spec, &todo, deadline) {
+            return Ok(outcome);
+        }
+        tokio::time::sleep(PASS).await;
+    }
+}
+
+/// The pods bound to `node`, whatever their role.
+async fn pods_on(all: &Api<Pod>, node: &str) -> Result<Vec<Pod>, PortError> {
+    Ok(tokio::time::timeout(
+        CALL_TIMEOUT,
+        all.list(&ListParams::default().fields(&format!("spec.nodeName={node}"))),
+    )
+    .await
+    .map_err(|_| PortError::Unavailable(format!("list pods on {node}: timed out")))?
+    .map_err(|e| port_error(&format!("list pods on {node}"), e))?
+    .items)
+}
+
+fn report(progress: Option<&Progress>, node: &str, left: usize) {
+    if let Some(Ok(mut p)) = progress.map(|p| p.lock()) {
+        p.insert(node.to_string(), (left as u32, Instant::now()));
+    }
+}
+
+/// What became of one eviction request.
+enum Eviction {
+    /// Accepted (in a dry run: would be).
+    Accepted,
+    /// Gone, or replaced under the same name: nothing to evict.
+    Gone,
+    /// No answer within [`CALL_TIMEOUT`].
+    TimedOut,
+    /// A PodDisruptionBudget said no (429).
+    Budget,
+    /// Refused for this pod only, and why.
+    Refused(String),
+}
+
+/// Asks the Eviction API to evict `p`. `Err` only when the apiserver gave no answer at all
+/// (the connection): the attempt ends; the engine retries it.
+async fn request_eviction(
+    client: &Client,
+    spec: &DrainSpec,
+    grace_seconds: Option<u32>,
+    p: &Pod,
+    uid: &str,
+) -> Result<Eviction, PortError> {
+    let ns = p.metadata.namespace.as_deref().unwrap_or("default");
+    let params = EvictParams {
+        delete_options: Some(DeleteParams {
+            // Only this pod: a replacement with the same name is not evicted by us.
+            preconditions: Some(Preconditions {
+                uid: Some(uid.to_string()),
+                resource_version: None,
+            }),
+            dry_run: spec.dry_run,
+            grace_period_seconds: grace_seconds,
+            ..DeleteParams::default()
+        }),
+        post_options: PostParams {
+            dry_run: spec.dry_run,
+            ..PostParams::default()
+        },
+    };
+    let pod = p.metadata.name.as_deref().unwrap_or_default();
+    let call = Api::<Pod>::namespaced(client.clone(), ns);
+    let answer = tokio::time::timeout(CALL_TIMEOUT, call.evict(pod, &params)).await;
+    let Ok(answer) = answer else {
+        return Ok(Eviction::TimedOut);
+    };
+    Ok(match answer {
+        Ok(_) => Eviction::Accepted,
+        Err(e) if matches!(status_of(&e), Some(404 | 409)) => Eviction::Gone,
+        Err(e) if status_of(&e) == Some(429) => Eviction::Budget,
+        // Refused for this pod only (several budgets select it: 500; an admission
+        // webhook denies it: 403; anything else the apiserver says): it is reported
+        // and asked again later, and the drain goes on with the others.
+        Err(e) if status_of(&e).is_some() => {
+            let code = status_of(&e).unwrap_or_default();
+            Eviction::Refused(format!("eviction refused ({code}): {}", message_of(&e)))
+        }
+        Err(e) => return Err(port_error(&format!("evict {}", pod_name(p)), e)),
+    })
+}
+
+/// What one drain attempt remembers from pass to pass, by pod uid and by pod name.
+#[derive(Default)]
+struct Attempt {
+    evicted: BTreeSet<String>,
+    retry_at: BTreeMap<String, Instant>,
+    /// Pods in the way and why, reported all together when the attempt ends.
+    blockers: BTreeMap<String, String>,
+}
+
+impl Attempt {
+    /// Keeps only budget refusals still waiting for their retry; protected pods are
+    /// found again by the pass, gone pods are no blockers.
+    fn forget_settled(&mut self, todo: &[&Pod]) {
+        let retry_at = &self.retry_at;
+        self.blockers.retain(|name, _| {
             todo.iter().any(|p| {
                 &pod_name(p) == name
                     && p.metadata
@@ -123,98 +224,86 @@ async fn drain_loop(
                         .is_some_and(|u| retry_at.contains_key(u))
             })
         });
-        for p in &todo {
-            let uid = p.metadata.uid.clone().unwrap_or_default();
-            let name = pod_name(p);
-            if let PodRole::Keep(why) = pod_role(p, rules) {
-                blockers.insert(name, why.into());
-                continue;
-            }
-            if evicted.contains(&uid) || retry_at.get(&uid).is_some_and(|t| *t > Instant::now()) {
-                continue;
-            }
-            let ns = p.metadata.namespace.as_deref().unwrap_or("default");
-            let params = EvictParams {
-                delete_options: Some(DeleteParams {
-                    // Only this pod: a replacement with the same name is not evicted by us.
-                    preconditions: Some(Preconditions {
-                        uid: Some(uid.clone()),
-                        resource_version: None,
-                    }),
-                    dry_run: spec.dry_run,
-                    grace_period_seconds: grace_seconds,
-                    ..DeleteParams::default()
-                }),
-                post_options: PostParams {
-                    dry_run: spec.dry_run,
-                    ..PostParams::default()
-                },
-            };
-            let pod = p.metadata.name.as_deref().unwrap_or_default();
-            let call = Api::<Pod>::namespaced(client.clone(), ns);
-            let answer = tokio::time::timeout(CALL_TIMEOUT, call.evict(pod, &params)).await;
-            let Ok(answer) = answer else {
+    }
+
+    /// Whether the pod was evicted already, or is not to be asked again yet.
+    fn waiting_on(&self, uid: &str) -> bool {
+        self.evicted.contains(uid) || self.retry_at.get(uid).is_some_and(|t| *t > Instant::now())
+    }
+
+    /// Takes in the answer to the eviction of `p` (`uid`, `name`).
+    async fn record(
+        &mut self,
+        client: &Client,
+        spec: &DrainSpec,
+        p: &Pod,
+        uid: String,
+        name: String,
+        eviction: Eviction,
+    ) {
+        let node = spec.node.as_str();
+        match eviction {
+            Eviction::TimedOut => {
                 tracing::warn!(node, pod = %name, "eviction call timed out; retrying later");
-                retry_at.insert(uid, Instant::now() + RETRY_429);
-                continue;
-            };
-            match answer {
-                Ok(_) => {
-                    tracing::info!(node, pod = %name, dry_run = spec.dry_run, "evicted");
-                    retry_at.remove(&uid);
-                    evicted.insert(uid);
+                self.retry_at.insert(uid, Instant::now() + RETRY_429);
+            }
+            Eviction::Accepted => {
+                tracing::info!(node, pod = %name, dry_run = spec.dry_run, "evicted");
+                self.retry_at.remove(&uid);
+                self.evicted.insert(uid);
+            }
+            Eviction::Gone => {
+                self.evicted.insert(uid);
+            }
+            Eviction::Budget => {
+                // Name the budget once per pod, not on every retry.
+                if let Entry::Vacant(slot) = self.blockers.entry(name) {
+                    let ns = p.metadata.namespace.as_deref().unwrap_or("default");
+                    let why = budget_of(client, p).await.map_or_else(
+                        || "a PodDisruptionBudget".to_string(),
+                        |b| format!("PodDisruptionBudget {ns}/{b}"),
+                    );
+                    tracing::info!(node, pod = %slot.key(), blocked_by = %why, "eviction refused; retrying later");
+                    slot.insert(format!("blocked by {why}"));
                 }
-                // Gone, or replaced under the same name: nothing to evict.
-                Err(e) if matches!(status_of(&e), Some(404 | 409)) => {
-                    evicted.insert(uid);
+                self.retry_at.insert(uid, Instant::now() + RETRY_429);
+            }
+            Eviction::Refused(why) => {
+                if self.blockers.get(&name) != Some(&why) {
+                    tracing::warn!(node, pod = %name, %why, "eviction refused; going on with the other pods");
                 }
-                Err(e) if status_of(&e) == Some(429) => {
-                    // Name the budget once per pod, not on every retry.
-                    if let std::collections::btree_map::Entry::Vacant(slot) = blockers.entry(name) {
-                        let why = budget_of(client, p).await.map_or_else(
-                            || "a PodDisruptionBudget".to_string(),
-                            |b| format!("PodDisruptionBudget {ns}/{b}"),
-                        );
-                        tracing::info!(node, pod = %slot.key(), blocked_by = %why, "eviction refused; retrying later");
-                        slot.insert(format!("blocked by {why}"));
-                    }
-                    retry_at.insert(uid, Instant::now() + RETRY_429);
-                }
-                // Refused for this pod only (several budgets select it: 500; an admission
-                // webhook denies it: 403; anything else the apiserver says): it is reported
-                // and asked again later, and the drain goes on with the others.
-                Err(e) if status_of(&e).is_some() => {
-                    let code = status_of(&e).unwrap_or_default();
-                    let why = format!("eviction refused ({code}): {}", message_of(&e));
-                    if blockers.get(&name) != Some(&why) {
-                        tracing::warn!(node, pod = %name, %why, "eviction refused; going on with the other pods");
-                    }
-                    blockers.insert(name, why);
-                    retry_at.insert(uid, Instant::now() + RETRY_REFUSED);
-                }
-                // No answer at all (the connection): the attempt ends; the engine retries it.
-                Err(e) => return Err(port_error(&format!("evict {name}"), e)),
+                self.blockers.insert(name, why);
+                self.retry_at.insert(uid, Instant::now() + RETRY_REFUSED);
             }
         }
+    }
+
+    /// How the attempt ends after a pass over `todo`, if it does.
+    fn end_of_pass(
+        &self,
+        spec: &DrainSpec,
+        todo: &[&Pod],
+        deadline: Instant,
+    ) -> Option<DrainOutcome> {
         if spec.dry_run {
             // Nothing goes away in a dry run: one pass says whether every eviction would pass.
-            return Ok(if blockers.is_empty() {
+            return Some(if self.blockers.is_empty() {
                 DrainOutcome::Drained
             } else {
                 DrainOutcome::TimedOut {
-                    blocker: describe(&blockers),
+                    blocker: describe(&self.blockers),
                 }
             });
         }
         if Instant::now() >= deadline {
-            let blocker = if blockers.is_empty() {
+            let blocker = if self.blockers.is_empty() {
                 let left: Vec<String> = todo.iter().take(3).map(|p| pod_name(p)).collect();
                 format!("pods still terminating: {}", left.join(", "))
             } else {
-                describe(&blockers)
+                describe(&self.blockers)
             };
-            return Ok(DrainOutcome::TimedOut { blocker });
+            return Some(DrainOutcome::TimedOut { blocker });
         }
-        tokio::time::sleep(PASS).await;
+        None
     }
 }
