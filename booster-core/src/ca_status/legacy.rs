@@ -31,58 +31,101 @@ struct Pending {
     has_health: bool,
 }
 
+/// What the lines after the header say.
+#[derive(Default)]
+struct Body {
+    autoscaler_status: Option<String>,
+    node_groups: Vec<CaNodeGroup>,
+    /// A line only a CA status has was seen (`Initializing` or a section heading).
+    recognised: bool,
+}
+
 pub(super) fn parse(input: &str) -> Result<CaStatus, CaStatusError> {
     let mut lines = input.lines().enumerate().map(|(i, l)| (i + 1, l));
-    let mut status = CaStatus {
+    let time = read_header(&mut lines);
+    let body = read_body(lines)?;
+    if !body.recognised {
+        return Err(CaStatusError::NotCaStatus(
+            "a legacy header with neither `Initializing`, `Cluster-wide:` nor `NodeGroups:` after it"
+                .to_string(),
+        ));
+    }
+    Ok(CaStatus {
         format: CaStatusFormat::Legacy,
-        time: None,
-        autoscaler_status: None,
-        node_groups: Vec::new(),
-    };
+        time,
+        autoscaler_status: body.autoscaler_status,
+        node_groups: body.node_groups,
+    })
+}
 
+/// Reads up to and including the header line, and returns the time it carries.
+fn read_header<'a>(lines: impl Iterator<Item = (usize, &'a str)>) -> Option<Timestamp> {
     // The header may be preceded by blank lines; `parse` already checked it is there.
-    for (_, line) in lines.by_ref() {
+    for (_, line) in lines {
         let line = line.trim();
         if let Some(rest) = line.strip_prefix(LEGACY_HEADER) {
             // An unreadable time is not fatal: the ConfigMap's annotation also carries it.
-            status.time = Timestamp::parse_go(rest.trim_end_matches(':')).ok();
-            break;
+            return Timestamp::parse_go(rest.trim_end_matches(':')).ok();
         }
     }
+    None
+}
 
+/// Reads the lines after the header: the section headings, and the groups of the
+/// `NodeGroups:` section.
+fn read_body<'a>(lines: impl Iterator<Item = (usize, &'a str)>) -> Result<Body, CaStatusError> {
+    let mut body = Body::default();
     let mut section = Section::Preamble;
-    let mut current: Option<Pending> = None;
-    let mut recognised = false;
+    let mut groups = Groups::default();
     for (n, raw) in lines {
         let line = raw.trim();
         if line.is_empty() {
             continue;
         }
         if section == Section::Preamble && line == "Initializing" {
-            status.autoscaler_status = Some("Initializing".to_string());
-            recognised = true;
+            body.autoscaler_status = Some("Initializing".to_string());
+            body.recognised = true;
             continue;
         }
-        if line == "Cluster-wide:" {
-            section = Section::ClusterWide;
-            recognised = true;
+        if let Some(heading) = section_heading(line) {
+            section = heading;
+            body.recognised = true;
             continue;
         }
-        if line == "NodeGroups:" {
-            section = Section::NodeGroups;
-            recognised = true;
-            continue;
+        if section == Section::NodeGroups {
+            groups.line(n, line)?;
         }
-        if section != Section::NodeGroups {
-            continue;
-        }
+    }
+    body.node_groups = groups.finish()?;
+    Ok(body)
+}
+
+fn section_heading(line: &str) -> Option<Section> {
+    match line {
+        "Cluster-wide:" => Some(Section::ClusterWide),
+        "NodeGroups:" => Some(Section::NodeGroups),
+        _ => None,
+    }
+}
+
+/// The `NodeGroups:` section as read so far.
+#[derive(Default)]
+struct Groups {
+    done: Vec<CaNodeGroup>,
+    current: Option<Pending>,
+}
+
+impl Groups {
+    /// One line of the section: a `Name:` line starts a group, the `Health:` and `ScaleUp:`
+    /// lines after it fill it in.
+    fn line(&mut self, n: usize, line: &str) -> Result<(), CaStatusError> {
         if let Some(rest) = line.strip_prefix("Name:") {
-            finish(&mut status, current.take())?;
+            self.close()?;
             let name = rest.trim();
             if name.is_empty() {
                 return Err(err(n, "`Name:` line without a name"));
             }
-            current = Some(Pending {
+            self.current = Some(Pending {
                 group: CaNodeGroup {
                     name: name.to_string(),
                     ..CaNodeGroup::default()
@@ -91,7 +134,7 @@ pub(super) fn parse(input: &str) -> Result<CaStatus, CaStatusError> {
                 has_health: false,
             });
         } else if let Some(rest) = line.strip_prefix("Health:") {
-            let Some(p) = current.as_mut() else {
+            let Some(p) = self.current.as_mut() else {
                 return Err(err(n, "`Health:` line before any `Name:` line"));
             };
             if p.has_health {
@@ -103,33 +146,32 @@ pub(super) fn parse(input: &str) -> Result<CaStatus, CaStatusError> {
             parse_health(n, rest, &mut p.group)?;
             p.has_health = true;
         } else if let Some(rest) = line.strip_prefix("ScaleUp:") {
-            if let Some(p) = current.as_mut() {
+            if let Some(p) = self.current.as_mut() {
                 p.group.scale_up = Some(status_word(n, rest, "ScaleUp")?);
             }
         }
+        Ok(())
     }
-    finish(&mut status, current.take())?;
 
-    if !recognised {
-        return Err(CaStatusError::NotCaStatus(
-            "a legacy header with neither `Initializing`, `Cluster-wide:` nor `NodeGroups:` after it"
-                .to_string(),
-        ));
-    }
-    Ok(status)
-}
-
-fn finish(status: &mut CaStatus, pending: Option<Pending>) -> Result<(), CaStatusError> {
-    if let Some(p) = pending {
-        if !p.has_health {
-            return Err(err(
-                p.name_line,
-                format!("group {:?} has no `Health:` line", p.group.name),
-            ));
+    /// Ends the group being read, which must have had its `Health:` line.
+    fn close(&mut self) -> Result<(), CaStatusError> {
+        if let Some(p) = self.current.take() {
+            if !p.has_health {
+                return Err(err(
+                    p.name_line,
+                    format!("group {:?} has no `Health:` line", p.group.name),
+                ));
+            }
+            self.done.push(p.group);
         }
-        status.node_groups.push(p.group);
+        Ok(())
     }
-    Ok(())
+
+    /// The groups, in input order, once the input ends.
+    fn finish(mut self) -> Result<Vec<CaNodeGroup>, CaStatusError> {
+        self.close()?;
+        Ok(self.done)
+    }
 }
 
 /// The first word of a condition line: `Healthy (ready=...)` -> `Healthy`.

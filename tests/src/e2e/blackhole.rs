@@ -47,7 +47,7 @@ async fn pump(
 }
 
 impl Blackhole {
-    /// Forwards 127.0.0.1:<free port> to `upstream`.
+    /// Forwards `127.0.0.1:<free port>` to `upstream`.
     pub async fn start(upstream: SocketAddr) -> std::io::Result<Blackhole> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

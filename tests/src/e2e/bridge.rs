@@ -129,96 +129,162 @@ pub async fn run(
     boot_delay: Duration,
     reuse_names: bool,
 ) {
-    let nodes: Api<Node> = Api::all(kube.clone());
-    let pods: Api<Pod> = Api::all(kube.clone());
-    let mut first_seen: BTreeMap<String, Instant> = BTreeMap::new();
-    let mut names: BTreeMap<String, String> = BTreeMap::new();
-    let mut gone: BTreeSet<String> = BTreeSet::new();
-    let mut last_desired = None;
-    let mut n = 0u32;
+    let mut bridge = Bridge::new(kube, record);
     loop {
         match describe_all(&asg).await {
             Ok(groups) => {
-                if let Some((_, g)) = groups.iter().find(|(n, _)| n == GROUP) {
-                    if last_desired != Some(g.desired) {
-                        last_desired = Some(g.desired);
-                        if let Ok(mut r) = record.lock() {
-                            r.desired.push((t0.elapsed(), g.desired));
-                        }
-                    }
-                }
-                let instances: BTreeMap<String, (String, String)> = groups
-                    .iter()
-                    .flat_map(|(name, g)| {
-                        g.instances
-                            .iter()
-                            .map(move |(id, zone)| (id.clone(), (zone.clone(), name.clone())))
-                    })
-                    .collect();
-                let now = Instant::now();
-                for (id, (zone, group)) in &instances {
-                    let seen = *first_seen.entry(id.clone()).or_insert(now);
-                    if names.contains_key(id) || now.duration_since(seen) < boot_delay {
-                        continue;
-                    }
-                    let ip_name = |k: u32| {
-                        format!(
-                            "ip-10-0-{}-{}.eu-west-1.compute.internal",
-                            k / 250,
-                            10 + k % 250
-                        )
-                    };
-                    let name = if reuse_names {
-                        // As EKS does: a node is named after its private IP, and a freed IP
-                        // is given to the next instance.
-                        let used: BTreeSet<&String> = names
-                            .iter()
-                            .filter(|(i, _)| !gone.contains(*i))
-                            .map(|(_, n)| n)
-                            .collect();
-                        let free = (1..).map(ip_name).find(|c| !used.contains(c));
-                        free.unwrap_or_else(|| ip_name(0))
-                    } else {
-                        n += 1;
-                        ip_name(n)
-                    };
-                    let Ok(node) = node_for(&name, id, zone, group) else {
-                        continue;
-                    };
-                    if nodes.create(&PostParams::default(), &node).await.is_ok() {
-                        names.insert(id.clone(), name.clone());
-                        if let Ok(mut r) = record.lock() {
-                            r.nodes.insert(id.clone(), name);
-                            r.zones.insert(id.clone(), zone.to_string());
-                        }
-                    }
-                }
-                for (id, name) in &names {
-                    if instances.contains_key(id) || gone.contains(id) {
-                        continue;
-                    }
-                    // The VM is gone: its Node and pods go with it.
-                    let _ = nodes.delete(name, &DeleteParams::default()).await;
-                    let lp = ListParams::default().fields(&format!("spec.nodeName={name}"));
-                    if let Ok(list) = pods.list(&lp).await {
-                        for p in list.items {
-                            let (Some(pn), Some(ns)) = (p.metadata.name, p.metadata.namespace)
-                            else {
-                                continue;
-                            };
-                            let _ = Api::<Pod>::namespaced(kube.clone(), &ns)
-                                .delete(&pn, &DeleteParams::default().grace_period(0))
-                                .await;
-                        }
-                    }
-                    gone.insert(id.clone());
-                    if let Ok(mut r) = record.lock() {
-                        r.ended.push(id.clone());
-                    }
-                }
+                bridge.note_desired(&groups, t0);
+                let instances = instances_of(&groups);
+                bridge.make_nodes(&instances, boot_delay, reuse_names).await;
+                bridge.end_gone(&instances).await;
             }
             Err(e) => eprintln!("bridge: {e}"),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Instance id → (zone, group), for the instances of every group.
+type Instances = BTreeMap<String, (String, String)>;
+
+fn instances_of(groups: &[(String, GroupView)]) -> Instances {
+    groups
+        .iter()
+        .flat_map(|(name, g)| {
+            g.instances
+                .iter()
+                .map(move |(id, zone)| (id.clone(), (zone.clone(), name.clone())))
+        })
+        .collect()
+}
+
+/// The bridge's memory across passes.
+struct Bridge {
+    kube: Client,
+    nodes: Api<Node>,
+    pods: Api<Pod>,
+    record: Arc<Mutex<Record>>,
+    /// Instance id → when a pass first saw it.
+    first_seen: BTreeMap<String, Instant>,
+    /// Instance id → the Node made for it.
+    names: BTreeMap<String, String>,
+    /// Instances whose Node was deleted.
+    gone: BTreeSet<String>,
+    /// [`GROUP`]'s desired capacity at the last change.
+    last_desired: Option<i32>,
+    /// Names given so far, without name reuse.
+    n: u32,
+}
+
+impl Bridge {
+    fn new(kube: Client, record: Arc<Mutex<Record>>) -> Bridge {
+        Bridge {
+            nodes: Api::all(kube.clone()),
+            pods: Api::all(kube.clone()),
+            kube,
+            record,
+            first_seen: BTreeMap::new(),
+            names: BTreeMap::new(),
+            gone: BTreeSet::new(),
+            last_desired: None,
+            n: 0,
+        }
+    }
+
+    /// Records [`GROUP`]'s desired capacity when it changed.
+    fn note_desired(&mut self, groups: &[(String, GroupView)], t0: Instant) {
+        if let Some((_, g)) = groups.iter().find(|(n, _)| n == GROUP) {
+            if self.last_desired != Some(g.desired) {
+                self.last_desired = Some(g.desired);
+                if let Ok(mut r) = self.record.lock() {
+                    r.desired.push((t0.elapsed(), g.desired));
+                }
+            }
+        }
+    }
+
+    /// A Node for each instance seen `boot_delay` ago or more that has none yet.
+    async fn make_nodes(&mut self, instances: &Instances, boot_delay: Duration, reuse_names: bool) {
+        let now = Instant::now();
+        for (id, (zone, group)) in instances {
+            let seen = *self.first_seen.entry(id.clone()).or_insert(now);
+            if self.names.contains_key(id) || now.duration_since(seen) < boot_delay {
+                continue;
+            }
+            let name = self.next_name(reuse_names);
+            let Ok(node) = node_for(&name, id, zone, group) else {
+                continue;
+            };
+            if self
+                .nodes
+                .create(&PostParams::default(), &node)
+                .await
+                .is_ok()
+            {
+                self.names.insert(id.clone(), name.clone());
+                if let Ok(mut r) = self.record.lock() {
+                    r.nodes.insert(id.clone(), name);
+                    r.zones.insert(id.clone(), zone.to_string());
+                }
+            }
+        }
+    }
+
+    /// The name of the next Node.
+    fn next_name(&mut self, reuse_names: bool) -> String {
+        if reuse_names {
+            // As EKS does: a node is named after its private IP, and a freed IP
+            // is given to the next instance.
+            let used: BTreeSet<&String> = self
+                .names
+                .iter()
+                .filter(|(i, _)| !self.gone.contains(*i))
+                .map(|(_, n)| n)
+                .collect();
+            let free = (1..).map(ip_name).find(|c| !used.contains(c));
+            free.unwrap_or_else(|| ip_name(0))
+        } else {
+            self.n += 1;
+            ip_name(self.n)
+        }
+    }
+
+    /// Deletes the Node (and its pods) of each instance no longer in a group.
+    async fn end_gone(&mut self, instances: &Instances) {
+        for (id, name) in &self.names {
+            if instances.contains_key(id) || self.gone.contains(id) {
+                continue;
+            }
+            // The VM is gone: its Node and pods go with it.
+            let _ = self.nodes.delete(name, &DeleteParams::default()).await;
+            self.delete_pods_on(name).await;
+            self.gone.insert(id.clone());
+            if let Ok(mut r) = self.record.lock() {
+                r.ended.push(id.clone());
+            }
+        }
+    }
+
+    async fn delete_pods_on(&self, node: &str) {
+        let lp = ListParams::default().fields(&format!("spec.nodeName={node}"));
+        if let Ok(list) = self.pods.list(&lp).await {
+            for p in list.items {
+                let (Some(pn), Some(ns)) = (p.metadata.name, p.metadata.namespace) else {
+                    continue;
+                };
+                let _ = Api::<Pod>::namespaced(self.kube.clone(), &ns)
+                    .delete(&pn, &DeleteParams::default().grace_period(0))
+                    .await;
+            }
+        }
+    }
+}
+
+/// The `k`th private-IP name.
+fn ip_name(k: u32) -> String {
+    format!(
+        "ip-10-0-{}-{}.eu-west-1.compute.internal",
+        k / 250,
+        10 + k % 250
+    )
 }
