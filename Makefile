@@ -131,12 +131,23 @@ unit: moto servers helm
 	BOOSTER_REQUIRE_MOTO=1 BOOSTER_REQUIRE_APISERVER=1 BOOSTER_REQUIRE_HELM=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
 		$(CARGO) test --locked --workspace --all-features
 
-## e2e: the end-to-end scenarios, one at a time (each starts its own control plane,
-## kube-scheduler, kwok, moto and booster processes; about 9 minutes on 2 cores). Each
+## e2e: the end-to-end scenarios, in two streams side by side (each starts its own control plane,
+## kube-scheduler, kwok, moto and booster processes; about 17 minutes on 2 cores). Each
 ## prints one line: `e2e <scenario>: ok in <s> s (<figures>)`.
+# Two streams side by side: each scenario mostly waits (boots, timeouts, expiries), and
+# every world is its own (ports from the kernel, directories and namespaces by pid), so two
+# worlds share the machine's two cores without sharing state. Each stream runs its
+# scenarios one at a time; --output-sync keeps each stream's lines together.
+E2E_ENV = BOOSTER_REQUIRE_MOTO=1 BOOSTER_REQUIRE_APISERVER=1 BOOSTER_REQUIRE_PROMETHEUS=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin
 e2e: moto servers prometheus
-	BOOSTER_REQUIRE_MOTO=1 BOOSTER_REQUIRE_APISERVER=1 BOOSTER_REQUIRE_PROMETHEUS=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin \
-		$(CARGO) test --locked -p booster-bin --test e2e --test e2e_faults --test e2e_karpenter -- --ignored --test-threads=1 --nocapture
+	$(CARGO) test --locked -p booster-bin --test e2e --test e2e_faults --test e2e_karpenter --no-run
+	$(MAKE) -j2 --output-sync=target e2e-main e2e-faults
+
+e2e-main:
+	$(E2E_ENV) $(CARGO) test --locked -p booster-bin --test e2e -- --ignored --test-threads=1 --nocapture
+
+e2e-faults:
+	$(E2E_ENV) $(CARGO) test --locked -p booster-bin --test e2e_faults --test e2e_karpenter -- --ignored --test-threads=1 --nocapture
 
 ## apiserver-requests: the booster's apiserver requests per minute with 5,000 Nodes, idle
 ## and while three signals are handled, from the apiserver's audit log.
