@@ -2,7 +2,7 @@
 //! `make test` installs it into `~/.cache/aws-spots-booster/venv` and sets
 //! `BOOSTER_REQUIRE_MOTO=1`, so that a missing server fails instead of skipping.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -57,37 +57,50 @@ impl Moto {
             eprintln!("SKIPPED moto test: moto_server not found (`make test` installs it)");
             return None;
         };
-        // A port taken between the probe and moto's bind makes moto exit: try another.
-        for attempt in 1..=3 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .unwrap_or(0);
-            let child = Command::new(&bin)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-            let mut moto = Moto {
-                child,
-                url: format!("http://127.0.0.1:{port}"),
-            };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(moto);
+        // Port 0: the kernel picks a free port as moto binds it, and moto prints it. A port
+        // probed first and handed over could be taken by another test's moto meanwhile,
+        // and the probe's connect would then reach that one, which goes with its test.
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let stderr = child.stderr.take().expect("moto's stderr is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Drained for good: moto logs every request there, and a full pipe would stop it.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(port) = line
+                    .split("Running on http://127.0.0.1:")
+                    .nth(1)
+                    .and_then(|p| p.trim().parse::<u16>().ok())
+                {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(port);
+                    }
                 }
-                if let Ok(Some(status)) = moto.child.try_wait() {
-                    assert!(attempt < 3, "moto exited ({status}) three times");
-                    eprintln!("moto exited ({status}) before it listened on {port}; again");
-                    break;
-                }
-                assert!(Instant::now() < deadline, "moto did not listen within 30 s");
-                std::thread::sleep(Duration::from_millis(50));
             }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("moto did not say which port it listens on within 30 s");
+            }
+        };
+        let moto = Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not listen within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("moto did not start in three attempts")
+        Some(moto)
     }
 }
 
