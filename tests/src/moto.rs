@@ -72,7 +72,10 @@ impl Moto {
         std::thread::spawn(move || {
             use std::io::BufRead;
             let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
                 if let Some(port) = line
                     .split("Running on http://127.0.0.1:")
                     .nth(1)
