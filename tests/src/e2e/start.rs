@@ -279,25 +279,27 @@ async fn create_group(asg: &aws_sdk_autoscaling::Client, opts: &Options) -> Resu
         .desired_capacity(opts.nodes)
         .set_availability_zones(Some(zones.iter().map(|z| z.to_string()).collect()))
         .capacity_rebalance(opts.capacity_rebalance)
-        .tags(
-            aws_sdk_autoscaling::types::Tag::builder()
-                .key("eks:nodegroup-name")
-                .value(NODEGROUP)
-                .resource_id(GROUP)
-                .resource_type("auto-scaling-group")
-                .propagate_at_launch(false)
-                .build(),
-        )
+        .tags(group_tag("eks:nodegroup-name", NODEGROUP))
         .send()
         .await
         .map_err(|e| format!("group: {e:?}"))?;
     Ok(())
 }
 
+/// A tag of [`GROUP`] that instances do not inherit.
+fn group_tag(key: &str, value: &str) -> aws_sdk_autoscaling::types::Tag {
+    aws_sdk_autoscaling::types::Tag::builder()
+        .key(key)
+        .value(value)
+        .resource_id(GROUP)
+        .resource_type("auto-scaling-group")
+        .propagate_at_launch(false)
+        .build()
+}
+
 /// [`Options::fallback`]: the on-demand group, named as [`GROUP`]'s fallback, whose Launch
 /// process is suspended (moto keeps launching, but the booster must not ask it to).
 async fn env_fallback(asg: &aws_sdk_autoscaling::Client) -> Result<(), String> {
-    use aws_sdk_autoscaling::types::Tag;
     let (min, max, desired) = FALLBACK_SIZES;
     asg.create_auto_scaling_group()
         .auto_scaling_group_name(FALLBACK)
@@ -310,15 +312,7 @@ async fn env_fallback(asg: &aws_sdk_autoscaling::Client) -> Result<(), String> {
         .await
         .map_err(|e| format!("fallback group: {e:?}"))?;
     asg.create_or_update_tags()
-        .tags(
-            Tag::builder()
-                .key(booster_core::config::FALLBACK_TAG)
-                .value(FALLBACK)
-                .resource_id(GROUP)
-                .resource_type("auto-scaling-group")
-                .propagate_at_launch(false)
-                .build(),
-        )
+        .tags(group_tag(booster_core::config::FALLBACK_TAG, FALLBACK))
         .send()
         .await
         .map_err(|e| format!("fallback tag: {e:?}"))?;
