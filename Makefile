@@ -3,7 +3,12 @@
 # checkout, under $(CACHE).
 
 CACHE ?= $(HOME)/.cache/aws-spots-booster
-export CARGO_TARGET_DIR ?= $(CACHE)/target
+# One build per checkout: cargo decides freshness by file times, and bakes the checkout's
+# path into what it builds (env!("CARGO_MANIFEST_DIR")), so two checkouts sharing one
+# target could each run the other's binaries (seen: a clean checkout elsewhere left test
+# binaries that looked for the chart under its own, deleted, path).
+CHECKOUT_ID := $(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
+export CARGO_TARGET_DIR ?= $(CACHE)/target/$(CHECKOUT_ID)
 # 2 cores: keep builds and test threads sized for them.
 export CARGO_BUILD_JOBS ?= 2
 export RUST_TEST_THREADS ?= 2
@@ -196,7 +201,7 @@ bench:
 fuzz:
 	@test -x $(CACHE)/tools/bin/cargo-fuzz || $(CARGO) install cargo-fuzz --locked --root $(CACHE)/tools
 	mkdir -p $(CACHE)/fuzz-corpus
-	cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$(CACHE)/fuzz-target $(CACHE)/tools/bin/cargo-fuzz run ca_status \
+	cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$(CACHE)/fuzz-target/$(CHECKOUT_ID) $(CACHE)/tools/bin/cargo-fuzz run ca_status \
 		$(CACHE)/fuzz-corpus seeds -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096
 
 clean-cache:
