@@ -13,16 +13,18 @@ const RIGHT: f64 = 12.0;
 const TOP: f64 = 14.0;
 const BOTTOM: f64 = 30.0;
 
-fn color(p: Policy) -> &'static str {
+pub(crate) fn color(p: Policy) -> &'static str {
     match p {
         Policy::NthDrain => "#d62728",
         Policy::Upstream => "#ff7f0e",
         Policy::Booster => "#1f77b4",
         Policy::BoosterPlaceholder => "#2ca02c",
+        Policy::BoosterStandby => "#9467bd",
+        Policy::BoosterAdaptive => "#8c564b",
     }
 }
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -193,6 +193,8 @@ mod tests {
                 fallback: None,
                 retiring: None,
                 cordoned_before: false,
+                pool: String::new(),
+                outcome: None,
             },
             reason: Reason::NewSignal,
         }

@@ -22,6 +22,7 @@ mod server;
 #[cfg(feature = "controller")]
 mod settings;
 mod simulate;
+mod sweep;
 #[cfg(feature = "controller")]
 mod status;
 
@@ -65,10 +66,12 @@ enum Command {
         /// A built-in scenario name or a scenario file (YAML); repeat for several.
         /// Built-in: steady, single-signal, storm, long-lead, short-lead, never-interrupted,
         /// ca-scale-up, at-max-size, single-az, pdb-blocking, restart-mid-drain, forged-events,
-        /// capacity-rebalance, weighted, az-rebalance, dry-pool, dry-pool-fallback.
+        /// capacity-rebalance, weighted, az-rebalance, dry-pool, dry-pool-fallback,
+        /// follow-through.
         #[arg(long = "scenario", value_name = "NAME|FILE")]
         scenarios: Vec<String>,
-        /// `all`, or a comma-separated list of nth-drain, upstream, booster, booster-placeholder.
+        /// `all`, or a comma-separated list of nth-drain, upstream, booster, booster-placeholder,
+        /// booster-standby (`--drain-on interruption`), booster-adaptive (`--drain-on adaptive`).
         #[arg(long, default_value = "all", value_name = "all|NAME")]
         policy: String,
         /// Seed of every random draw (boot times, which nodes are signalled, lead times).
@@ -84,6 +87,11 @@ enum Command {
         /// without it, the headline figures fit 100 columns.
         #[arg(long)]
         wide: bool,
+        /// Run the follow-through sweep instead: the scenario (default `follow-through`) with
+        /// every recommendation followed by its interruption at chances from 0.05 to 0.9,
+        /// each point the mean of 5 seeds; a table per figure (`--html`: a chart per figure).
+        #[arg(long)]
+        sweep: bool,
     },
     /// Read an input the controller consumes and print what it understands of it.
     #[command(
@@ -204,6 +212,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             json,
             html,
             wide,
+            sweep,
         } => simulate::run(simulate::Args {
             scenarios,
             policy,
@@ -211,6 +220,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             json,
             html,
             wide,
+            sweep,
         }),
         Command::Inspect {
             what: Inspect::CaStatus { file },

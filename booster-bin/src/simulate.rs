@@ -21,13 +21,15 @@ pub struct Args {
     pub html: Option<PathBuf>,
     /// Every column, however wide; else the headline figures in at most 100 columns.
     pub wide: bool,
+    /// Run the follow-through sweep instead (`sweep.rs`).
+    pub sweep: bool,
 }
 
 /// The widest the headline table may be when the terminal's width is not known.
 pub const HEADLINE_WIDTH: u16 = 100;
 
 /// A built-in name, or a file when the argument names one (or looks like a path).
-fn load(arg: &str) -> Result<Scenario> {
+pub(crate) fn load(arg: &str) -> Result<Scenario> {
     let path = Path::new(arg);
     let looks_like_file = path.exists()
         || arg.contains('/')
@@ -43,20 +45,23 @@ fn load(arg: &str) -> Result<Scenario> {
     }
 }
 
-fn policies(arg: &str) -> Result<Vec<Policy>> {
+pub(crate) fn policies(arg: &str) -> Result<Vec<Policy>> {
     if arg == "all" {
         return Ok(Policy::ALL.to_vec());
     }
     arg.split(',')
         .map(|p| {
             Policy::parse(p.trim()).with_context(|| {
-                format!("--policy: unknown policy {p:?} (all, nth-drain, upstream, booster, booster-placeholder)")
+                format!("--policy: unknown policy {p:?} (all, nth-drain, upstream, booster, booster-placeholder, booster-standby, booster-adaptive)")
             })
         })
         .collect()
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if args.sweep {
+        return crate::sweep::run(&args);
+    }
     let scenarios: Vec<Scenario> = if args.scenarios.is_empty() {
         scenario::builtins()?
     } else {
@@ -121,7 +126,12 @@ pub fn run(args: Args) -> Result<()> {
     }
     let broken: Vec<String> = reports
         .iter()
-        .filter(|r| r.policy == Policy::Booster)
+        .filter(|r| {
+            matches!(
+                r.policy,
+                Policy::Booster | Policy::BoosterStandby | Policy::BoosterAdaptive
+            )
+        })
         .flat_map(|r| {
             r.violations
                 .iter()

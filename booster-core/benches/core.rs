@@ -93,6 +93,8 @@ pub fn cluster(nodes: usize) -> Snapshot {
                         fallback: None,
                         retiring: None,
                         cordoned_before: false,
+                        pool: String::new(),
+                        outcome: None,
                     },
                 );
                 n.unschedulable = true;

@@ -74,6 +74,69 @@ pub struct Config {
     /// signal's boost, placeholders or retire is given up and the node given back
     /// (`--refusals-before-give-up`). Throttling, conflicts and timeouts only back off.
     pub refusals_before_give_up: u32,
+    /// When a signalled node with its replacement Ready is drained (`--drain-on`).
+    pub drain_on: DrainOn,
+    /// The rule of `--drain-on adaptive`.
+    pub adaptive: AdaptiveRule,
+}
+
+/// When a signalled node is drained.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DrainOn {
+    /// On the recommendation, as soon as the replacement is Ready (or the replacement wait
+    /// is over): every recommendation costs a drain.
+    #[default]
+    Rebalance,
+    /// Standby: boost and keep the replacement Ready and protected; drain only when the
+    /// interruption notice comes (NTH's `spot-itn` taint). At the expiry with no
+    /// interruption the node is given back and the replacement unprotected, so that
+    /// Cluster Autoscaler removes whichever node is least needed.
+    Interruption,
+    /// Per pool, from the evidence: drain on the recommendation in a storm, after an
+    /// interruption in the pool, or when the pool's recent recommendations mostly became
+    /// interruptions; standby otherwise (see [`AdaptiveRule`]).
+    Adaptive,
+}
+
+impl DrainOn {
+    /// The flag's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrainOn::Rebalance => "rebalance",
+            DrainOn::Interruption => "interruption",
+            DrainOn::Adaptive => "adaptive",
+        }
+    }
+}
+
+/// When `--drain-on adaptive` drains on the recommendation rather than standing by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct AdaptiveRule {
+    /// Drain on the recommendation when at least this many recommendations (this one
+    /// included) arrived in the node's pool within [`AdaptiveRule::storm_window`]
+    /// (`--adaptive-storm-signals`): interruptions cluster.
+    pub storm_signals: u32,
+    /// The storm window, also how long an interruption in a pool makes its next
+    /// recommendations drain at once (`--adaptive-storm-window`).
+    pub storm_window: Dur,
+    /// Drain on the recommendation when at least this share, in percent, of the pool's
+    /// recent known outcomes were interruptions (`--adaptive-follow-through`)...
+    pub follow_through_percent: u32,
+    /// ...and at least this many known outcomes back it (`--adaptive-min-outcomes`).
+    pub min_outcomes: u32,
+}
+
+impl Default for AdaptiveRule {
+    fn default() -> Self {
+        AdaptiveRule {
+            storm_signals: 3,
+            storm_window: Dur::from_mins(10),
+            follow_through_percent: 50,
+            min_outcomes: 5,
+        }
+    }
 }
 
 /// How a signal's replacement capacity is asked for.
@@ -151,6 +214,8 @@ impl Default for Config {
             launch_failure_backoff: Dur::from_mins(10),
             boost_mode: BoostMode::Desired,
             refusals_before_give_up: 3,
+            drain_on: DrainOn::Rebalance,
+            adaptive: AdaptiveRule::default(),
         }
     }
 }

@@ -87,6 +87,8 @@ pub enum Write {
     Protect,
     /// A replacement's protection removed, per node.
     Unprotect,
+    /// The standby taint put on or taken off a replacement, per node.
+    Steer,
 }
 
 impl Write {
@@ -103,11 +105,13 @@ impl Write {
             Action::Release { node, .. } => (Write::Release, node),
             Action::Protect { node, .. } => (Write::Protect, node),
             Action::Unprotect { node, .. } => (Write::Unprotect, node),
+            Action::Steer { node, .. } => (Write::Steer, node),
             Action::RecordSignal { .. }
             | Action::BeginBoost { .. }
             | Action::ConfirmBoost { .. }
             | Action::StartDrain { .. }
             | Action::FollowDrain { .. }
+            | Action::RecordOutcome { .. }
             | Action::Forget { .. }
             | Action::Hold { .. } => return None,
         })
@@ -125,6 +129,7 @@ impl Write {
             Write::Release => "release",
             Write::Protect => "protect",
             Write::Unprotect => "unprotect",
+            Write::Steer => "steer",
         }
     }
 }

@@ -2,8 +2,9 @@
 //! executor stores after the action's world part and which tests use to replay plans.
 
 use crate::ledger::{Boost, DrainState, Entry, Ledger};
+use crate::outcomes::{Recent, SignalOutcome};
 use crate::plan::{Action, Reason};
-use crate::time::Timestamp;
+use crate::time::{Dur, Timestamp};
 
 impl Ledger {
     /// Applies the ledger part of an action (actions that do not touch the ledger change
@@ -32,6 +33,15 @@ impl Ledger {
             } => self.start_drain(node, *attempt, *at),
             Action::FollowDrain { node, at, .. } => self.update(node, |e| follow_drain(e, *at)),
             Action::Release { node, at, .. } => self.update(node, |e| release(e, *at)),
+            Action::RecordOutcome {
+                node,
+                pool,
+                group,
+                outcome,
+                lead,
+                at,
+                ..
+            } => self.record_outcome(node, pool, group, *outcome, *lead, *at),
             Action::Forget { node, .. } => {
                 self.entries.remove(node);
             }
@@ -45,9 +55,29 @@ impl Ledger {
             | Action::Cordon { .. }
             | Action::Protect { .. }
             | Action::Unprotect { .. }
+            | Action::Steer { .. }
             | Action::Unplace { .. }
             | Action::Hold { .. } => {}
         }
+    }
+
+    /// Counts a signal's outcome once: an entry that already has one (or none at all, the
+    /// action replayed after its Forget) counts nothing.
+    fn record_outcome(
+        &mut self,
+        node: &str,
+        pool: &str,
+        group: &str,
+        outcome: SignalOutcome,
+        lead: Option<Dur>,
+        at: Timestamp,
+    ) {
+        let Some(e) = self.entries.get_mut(node).filter(|e| e.outcome.is_none()) else {
+            return;
+        };
+        e.outcome = Some(outcome);
+        self.outcomes
+            .record(pool, group, Recent { at, outcome, lead });
     }
 
     /// Changes `node`'s entry, if it has one.

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::outcomes::{Outcomes, SignalOutcome};
 use crate::reason::Reason;
 use crate::time::Timestamp;
 
@@ -33,6 +34,10 @@ pub struct Ledger {
     /// When the last drain started, for `time_between_drains` (kept after its entry is gone).
     #[serde(default)]
     pub last_drain_started_at: Option<Timestamp>,
+    /// How past signals ended, per pool: `--drain-on adaptive` decides from it, `status`
+    /// shows it. Bounded (see [`crate::outcomes`]).
+    #[serde(default, skip_serializing_if = "Outcomes::is_empty")]
+    pub outcomes: Outcomes,
 }
 
 /// One signalled node.
@@ -67,6 +72,13 @@ pub struct Entry {
     /// controller) when the signal was recorded: giving it back leaves that cordon.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cordoned_before: bool,
+    /// The node's pool (`<instance type>/<zone>`, see [`crate::outcomes::pool_key`]), as
+    /// Auto Scaling listed its instance when the signal was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pool: String,
+    /// How the signal ended, once known and counted in [`Ledger::outcomes`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<SignalOutcome>,
 }
 
 impl Entry {

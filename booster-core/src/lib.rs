@@ -32,6 +32,7 @@ pub mod failure_log;
 pub mod failures;
 mod journal;
 pub mod ledger;
+pub mod outcomes;
 pub mod plan;
 pub mod ports;
 pub mod reason;
@@ -41,7 +42,7 @@ pub mod testkit;
 pub mod time;
 
 pub use ca_status::{CaNodeGroup, CaStatus, CaStatusError, CaStatusFormat};
-pub use config::{BoostMode, Config};
+pub use config::{AdaptiveRule, BoostMode, Config, DrainOn};
 pub use engine::decide;
 pub use ledger::{Boost, DrainState, Entry, Ledger};
 pub use plan::{Action, Plan, Reason, Rejected, Rejection};

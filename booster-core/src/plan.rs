@@ -13,8 +13,9 @@ mod display;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::Entry;
+use crate::outcomes::SignalOutcome;
 pub use crate::reason::Reason;
-use crate::time::Timestamp;
+use crate::time::{Dur, Timestamp};
 
 /// What to do now, and when to look again.
 #[must_use = "a plan does nothing until its actions are executed"]
@@ -217,6 +218,18 @@ pub enum Action {
         /// Why.
         reason: Reason,
     },
+    /// Kubernetes: put the booster's `PreferNoSchedule` standby taint on a replacement held
+    /// for a node standing by (`standby`), or take it off. The scheduler then places pods
+    /// elsewhere while there is room, so that the replacement stays empty and costs no
+    /// eviction when Cluster Autoscaler removes it after a recommendation not followed.
+    Steer {
+        /// The replacement node.
+        node: String,
+        /// Taint (`true`) or untaint.
+        standby: bool,
+        /// Why.
+        reason: Reason,
+    },
     /// Ledger: start (or restart) draining a signalled node; the driver's drain worker
     /// follows the ledger and evicts its pods.
     StartDrain {
@@ -305,6 +318,25 @@ pub enum Action {
         /// Why.
         reason: Reason,
     },
+    /// Ledger: how a signal ended, counted once in its pool's outcomes (the entry keeps
+    /// it, so that it is never counted twice).
+    RecordOutcome {
+        /// The signalled node.
+        node: String,
+        /// Its pool (`<instance type>/<zone>`).
+        pool: String,
+        /// Its group.
+        group: String,
+        /// How the signal ended.
+        outcome: SignalOutcome,
+        /// Recommendation to interruption, for an interruption.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lead: Option<Dur>,
+        /// Now.
+        at: Timestamp,
+        /// Why.
+        reason: Reason,
+    },
     /// Ledger: drop the entry of a node that is gone.
     Forget {
         /// The node.
@@ -362,6 +394,7 @@ impl Action {
             | Action::Cordon { reason, .. }
             | Action::Protect { reason, .. }
             | Action::Unprotect { reason, .. }
+            | Action::Steer { reason, .. }
             | Action::StartDrain { reason, .. }
             | Action::FollowDrain { reason, .. }
             | Action::Retire { reason, .. }
@@ -369,6 +402,7 @@ impl Action {
             | Action::Place { reason, .. }
             | Action::Unplace { reason, .. }
             | Action::DeleteNodeClaim { reason, .. }
+            | Action::RecordOutcome { reason, .. }
             | Action::Forget { reason, .. }
             | Action::Hold { reason, .. } => *reason,
         }
@@ -384,6 +418,7 @@ impl Action {
             Action::Cordon { .. } => "cordon",
             Action::Protect { .. } => "protect",
             Action::Unprotect { .. } => "unprotect",
+            Action::Steer { .. } => "steer",
             Action::StartDrain { .. } => "startDrain",
             Action::FollowDrain { .. } => "followDrain",
             Action::Retire { .. } => "retire",
@@ -391,6 +426,7 @@ impl Action {
             Action::Place { .. } => "place",
             Action::Unplace { .. } => "unplace",
             Action::DeleteNodeClaim { .. } => "deleteNodeClaim",
+            Action::RecordOutcome { .. } => "recordOutcome",
             Action::Forget { .. } => "forget",
             Action::Hold { .. } => "hold",
         }
@@ -403,6 +439,7 @@ impl Action {
             | Action::Cordon { node, .. }
             | Action::Protect { node, .. }
             | Action::Unprotect { node, .. }
+            | Action::Steer { node, .. }
             | Action::StartDrain { node, .. }
             | Action::FollowDrain { node, .. }
             | Action::Retire { node, .. }
@@ -410,6 +447,7 @@ impl Action {
             | Action::Place { node, .. }
             | Action::Unplace { node, .. }
             | Action::DeleteNodeClaim { node, .. }
+            | Action::RecordOutcome { node, .. }
             | Action::Forget { node, .. }
             | Action::Hold { node, .. } => Some(node),
             Action::BeginBoost { .. } | Action::SetDesired { .. } | Action::ConfirmBoost { .. } => {
@@ -426,6 +464,7 @@ impl Action {
             | Action::ConfirmBoost { group, .. }
             | Action::Retire { group, .. } => Some(group),
             Action::RecordSignal { entry, .. } => Some(&entry.group),
+            Action::RecordOutcome { group, .. } => Some(group),
             _ => None,
         }
     }

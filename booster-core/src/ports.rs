@@ -200,6 +200,9 @@ pub trait Cluster: Send + Sync {
     async fn protect(&self, node: &str, for_node: &str) -> Result<(), PortError>;
     /// Removes the booster's scale-down protection.
     async fn unprotect(&self, node: &str) -> Result<(), PortError>;
+    /// Puts the booster's `PreferNoSchedule` standby taint on `node` (`standby`), or takes
+    /// it off, keeping every other taint.
+    async fn set_standby_taint(&self, node: &str, standby: bool) -> Result<(), PortError>;
     /// Runs one drain attempt to its end (evictions through the Eviction API).
     async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError>;
     /// Writes `entry` on `node` as the mark of a boost made for it (before the boost's

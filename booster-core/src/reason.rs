@@ -85,6 +85,25 @@ reasons! {
     DrainComplete => "drain complete",
     /// The signal never turned into an interruption within the expiry.
     SignalExpired => "signal expired without an interruption",
+    /// Standby (`--drain-on interruption`, or `adaptive` with no evidence of an
+    /// interruption coming): the replacement is Ready and protected, the node waits.
+    StandingBy => "replacement Ready; standing by: drained when the interruption notice comes, given back at the expiry",
+    /// The node's interruption notice came (NTH's interruption taint): a node on standby is
+    /// drained now, onto the replacement already there.
+    InterruptionNotice => "interruption notice (NTH's taint): drained now",
+    /// `--drain-on adaptive`: enough recommendations in the node's pool within the storm
+    /// window; interruptions cluster, so it is drained on the recommendation.
+    PoolStorm => "a storm of recommendations in this node's pool: drained on the recommendation (--drain-on adaptive)",
+    /// `--drain-on adaptive`: an interruption in the node's pool within the storm window.
+    PoolInterrupted => "an interruption in this node's pool within the storm window: drained on the recommendation (--drain-on adaptive)",
+    /// `--drain-on adaptive`: the pool's recent recommendations mostly became interruptions.
+    PoolFollowThrough => "this node's pool's recent recommendations mostly became interruptions: drained on the recommendation (--drain-on adaptive)",
+    /// The signal's outcome: its node's interruption came (NTH's interruption taint) or its
+    /// instance was terminated by somebody other than the booster while the signal was live.
+    Interrupted => "the recommendation was followed by an interruption",
+    /// The signal's outcome cannot be told: the booster retired the node, or gave it back
+    /// early, before an interruption could show.
+    OutcomeUnknown => "the node was retired or given back before an interruption could show: outcome unknown",
     /// A node given back carries NTH's taint again for a recommendation already handled
     /// (NTH keeps its events in memory: after a restart it cordons and taints again).
     RetaintedAfterRelease => "NTH cordoned the node again for a recommendation already handled",

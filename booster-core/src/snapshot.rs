@@ -368,6 +368,10 @@ pub struct Node {
     /// (`…/scheduled-maintenance`). Such a node is never given back.
     #[serde(default)]
     pub interruption_taint: bool,
+    /// Carries the booster's `aws-spots-booster/standby` taint (`PreferNoSchedule`): a
+    /// replacement held for a node standing by for its interruption.
+    #[serde(default)]
+    pub standby_taint: bool,
     /// While cordoned: the field manager that set `spec.unschedulable` (from
     /// `managedFields`, recorded by the apiserver: `node-termination-handler` for NTH's
     /// cordon, `kubectl-cordon` for an operator's). An Event cannot fake it.

@@ -181,6 +181,8 @@ impl SnapshotBuilder {
             fallback: None,
             retiring: None,
             cordoned_before: false,
+            pool: String::new(),
+            outcome: None,
         };
         f(&mut e);
         self.s.ledger.entries.insert(node.to_string(), e);
@@ -293,6 +295,7 @@ pub fn apply_to_node(node: &mut Node, action: &crate::plan::Action) {
         }
         // The `protected_for` marker stays: a replacement stands in for one signal only.
         Action::Unprotect { .. } => node.scale_down_disabled = false,
+        Action::Steer { standby, .. } => node.standby_taint = *standby,
         Action::Release { uncordon, .. } => {
             if *uncordon {
                 node.unschedulable = false;
@@ -341,6 +344,7 @@ pub mod mocks {
             async fn remove_rebalance_taint(&self, node: &str) -> Result<(), PortError>;
             async fn protect(&self, node: &str, for_node: &str) -> Result<(), PortError>;
             async fn unprotect(&self, node: &str) -> Result<(), PortError>;
+            async fn set_standby_taint(&self, node: &str, standby: bool) -> Result<(), PortError>;
             async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError>;
             async fn place_placeholders(&self, node: &str, signal_at: crate::time::Timestamp) -> Result<u32, PortError>;
             async fn remove_placeholders(&self, node: &str) -> Result<(), PortError>;

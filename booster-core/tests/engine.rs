@@ -485,12 +485,16 @@ fn table() {
         case(
             "retired: waits for the node to go",
             spot(520)
-                .entry("spot-0", t(0), draining(400))
+                .entry("spot-0", t(0), |e| {
+                    draining(400)(e);
+                    e.retiring = Some(t(500));
+                })
                 .with_node("spot-0", |n| n.unschedulable = true)
                 .with_group("spot", |g| {
                     g.instances[0].lifecycle = Lifecycle::Terminating
                 }),
-            &[],
+            &[
+                "recordOutcome spot-0 unknown in ?/eu-west-1a (outcomeUnknown)",],
         ),
         case(
             "node and instance gone: forget, unprotect its replacement",
@@ -505,6 +509,7 @@ fn table() {
                 })
                 .with_node("spot-0", |n| n.name = "deleted".into()),
             &[
+                "recordOutcome spot-0 interrupted in ?/? (interrupted)",
                 "forget spot-0 (nodeGone)",
                 "unprotect spot-1 (signalHandled)",
             ],
@@ -549,7 +554,8 @@ fn table() {
             spot(1800)
                 .entry("spot-0", t(0), applied(5))
                 .with_node("spot-0", |n| n.unschedulable = true),
-            &["release spot-0 (signalExpired)"],
+            &[
+                "recordOutcome spot-0 notInterrupted in ?/eu-west-1a (signalExpired)","release spot-0 (signalExpired)"],
         ),
         case(
             "expired with its drain done: retired",
@@ -557,7 +563,8 @@ fn table() {
                 .with_group("spot", |g| g.desired = 4)
                 .entry("spot-0", t(0), draining(1700))
                 .with_node("spot-0", |n| n.unschedulable = true),
-            &["retire spot-0 decrement (signalExpired)"],
+            &[
+                "recordOutcome spot-0 notInterrupted in ?/eu-west-1a (signalExpired)","retire spot-0 decrement (signalExpired)"],
         ),
         case(
             "a signal first seen after its expiry: recorded released, node given back",
@@ -681,7 +688,8 @@ fn table() {
                     n.cordoned_by = Some("kubectl-cordon".into());
                     n.rebalance_taint = true;
                 }),
-            &["release spot-0 keep-cordon (signalExpired)"],
+            &[
+                "recordOutcome spot-0 notInterrupted in ?/eu-west-1a (signalExpired)","release spot-0 keep-cordon (signalExpired)"],
         ),
         case(
             "an interruption notice just before the expiry: the node is not given back",
@@ -691,7 +699,8 @@ fn table() {
                 n.rebalance_taint = true;
                 n.interruption_taint = true;
             }),
-            &["hold spot-0 (interruptionUnderway)"],
+            &[
+                "recordOutcome spot-0 interrupted in ?/eu-west-1a (interrupted)","hold spot-0 (interruptionUnderway)"],
         ),
         case(
             "NTH cordoned a given-back node again while it is being interrupted: left alone",
@@ -702,7 +711,8 @@ fn table() {
                     n.rebalance_taint = true;
                     n.interruption_taint = true;
                 }),
-            &["hold spot-0 (interruptionUnderway)"],
+            &[
+                "recordOutcome spot-0 interrupted in ?/eu-west-1a (interrupted)","hold spot-0 (interruptionUnderway)"],
         ),
         case(
             "NTH's cordon without an Event is not a signal (NTH cordons for interruptions too)",
@@ -807,7 +817,8 @@ fn table() {
                 })
                 .with_node("spot-0", |n| n.unschedulable = true)
                 .with_group("spot", |g| g.capacity_rebalance = true),
-            &["release spot-0 (signalExpired)"],
+            &[
+                "recordOutcome spot-0 notInterrupted in ?/eu-west-1a (signalExpired)","release spot-0 (signalExpired)"],
         ),
         case(
             "Capacity Rebalancing turned on before the raise: the recorded boost is dropped",

@@ -41,6 +41,8 @@ fn entry(boost: Boost) -> Entry {
         fallback: None,
         retiring: None,
         cordoned_before: false,
+        pool: String::new(),
+        outcome: None,
     }
 }
 

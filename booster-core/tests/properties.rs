@@ -16,7 +16,7 @@ use booster_core::{
     decide, Action, CaObservation, Config, Dur, Group, Instance, Lifecycle, Node, Plan, Reason,
     Signal, Snapshot, Timestamp,
 };
-use booster_core::{BoostMode, Placeholders};
+use booster_core::{BoostMode, DrainOn, Placeholders};
 use proptest::prelude::*;
 
 const IGNORED: &str = "ignored";
@@ -94,9 +94,25 @@ fn config() -> impl Strategy<Value = Config> {
         prop::bool::weighted(0.1),
         60u64..300,
         prop::bool::weighted(0.3),
+        prop_oneof![
+            Just(DrainOn::Rebalance),
+            Just(DrainOn::Interruption),
+            Just(DrainOn::Adaptive)
+        ],
     )
         .prop_map(
-            |(conc, between, wait, expiry, cap, extra, disable_drain, timeout, placeholders)| {
+            |(
+                conc,
+                between,
+                wait,
+                expiry,
+                cap,
+                extra,
+                disable_drain,
+                timeout,
+                placeholders,
+                drain_on,
+            )| {
                 let mut c = Config {
                     max_concurrent_drains: conc,
                     time_between_drains: Dur::from_secs(between),
@@ -111,6 +127,7 @@ fn config() -> impl Strategy<Value = Config> {
                     } else {
                         BoostMode::Desired
                     },
+                    drain_on,
                     ..Config::default()
                 };
                 c.ignored_groups.insert(IGNORED.to_string());
@@ -770,6 +787,7 @@ impl World {
             Action::Cordon { node, .. }
             | Action::Protect { node, .. }
             | Action::Unprotect { node, .. }
+            | Action::Steer { node, .. }
             | Action::Release { node, .. } => {
                 if let Some(n) = self.nodes.get_mut(node) {
                     apply_to_node(n, a);
@@ -965,8 +983,13 @@ fn check_plan(s: &Snapshot, cfg: &Config, plan: &Plan) -> Result<(), TestCaseErr
             if let Some(g) = a.group() {
                 prop_assert!(!untouchable.contains(g), "property 9: {} touches {}", a, g);
             }
-            // Taking back its own protection undoes only what the booster did.
-            if let Some(n) = a.node().filter(|_| !matches!(a, Action::Unprotect { .. })) {
+            // Taking back its own protection (or standby taint) undoes only what the booster
+            // did.
+            let undo = matches!(
+                a,
+                Action::Unprotect { .. } | Action::Steer { standby: false, .. }
+            );
+            if let Some(n) = a.node().filter(|_| !undo) {
                 prop_assert!(
                     !untouchable_nodes.contains(n),
                     "property 9: {} touches a node of an ignored group",
@@ -1105,6 +1128,7 @@ proptest! {
             }
             prop_assert!(!n.unschedulable, "property 6: {} still cordoned; ledger {:?}", n.name, w.ledger.entries.get(&n.name));
             prop_assert!(!(n.protected_for.is_some() && n.scale_down_disabled), "property 10: {} still protected", n.name);
+            prop_assert!(!n.standby_taint, "property 10: {} still carries the standby taint", n.name);
         }
         // No orphaned capacity: no placeholder outlives its signal.
         prop_assert!(w.placeholders.is_empty(), "property 10: placeholders left for {:?}", w.placeholders.iter().map(|p| &p.node).collect::<Vec<_>>());
@@ -1222,6 +1246,8 @@ fn snapshot() -> impl Strategy<Value = (Snapshot, Config)> {
                             fallback: None,
                             retiring: None,
                             cordoned_before: false,
+                            pool: String::new(),
+                            outcome: None,
                         },
                     );
                     if let Some(node) = s.nodes.iter_mut().find(|x| x.name == n.name) {

@@ -23,6 +23,7 @@
 mod ports;
 mod report;
 mod rng;
+pub mod sweep;
 pub mod scenario;
 mod world;
 
@@ -34,7 +35,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use booster_core::config::Config;
+use booster_core::config::{Config, DrainOn};
 use booster_core::engine::{decide, untouchable};
 use booster_core::exec::{drains_to_resume, execute};
 use booster_core::ledger::Boost;
@@ -63,15 +64,22 @@ pub enum Policy {
     /// This project's engine with `--boost-mode placeholder`: placeholder pods, and Cluster
     /// Autoscaler provisions for them.
     BoosterPlaceholder,
+    /// This project's engine with `--drain-on interruption`: boosted, then on standby until
+    /// the interruption notice; given back at the expiry without one.
+    BoosterStandby,
+    /// This project's engine with `--drain-on adaptive`.
+    BoosterAdaptive,
 }
 
 impl Policy {
     /// All policies, in report order.
-    pub const ALL: [Policy; 4] = [
+    pub const ALL: [Policy; 6] = [
         Policy::NthDrain,
         Policy::Upstream,
         Policy::Booster,
         Policy::BoosterPlaceholder,
+        Policy::BoosterStandby,
+        Policy::BoosterAdaptive,
     ];
 
     /// The name used on the command line.
@@ -81,6 +89,8 @@ impl Policy {
             Policy::Upstream => "upstream",
             Policy::Booster => "booster",
             Policy::BoosterPlaceholder => "booster-placeholder",
+            Policy::BoosterStandby => "booster-standby",
+            Policy::BoosterAdaptive => "booster-adaptive",
         }
     }
 
@@ -126,6 +136,14 @@ pub fn run_traced(
         Policy::Booster => Box::new(BoosterCtl::new(cfg)),
         Policy::BoosterPlaceholder => Box::new(BoosterCtl::new(Config {
             boost_mode: booster_core::config::BoostMode::Placeholder,
+            ..cfg
+        })),
+        Policy::BoosterStandby => Box::new(BoosterCtl::new(Config {
+            drain_on: DrainOn::Interruption,
+            ..cfg
+        })),
+        Policy::BoosterAdaptive => Box::new(BoosterCtl::new(Config {
+            drain_on: DrainOn::Adaptive,
             ..cfg
         })),
     };

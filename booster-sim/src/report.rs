@@ -80,6 +80,10 @@ pub struct Report {
     pub pods_killed: u64,
     /// Evictions granted.
     pub evictions: u64,
+    /// Pods evicted or killed with their node, per recommendation delivered: what each
+    /// recommendation costs the workload in restarts.
+    #[serde(default)]
+    pub disruptions_per_recommendation: f64,
     /// Rebalance recommendations delivered.
     pub signals: u32,
     /// Forged Events a tenant posted.
@@ -159,6 +163,11 @@ impl Metrics {
             cordoned_at_end: at_end.cordoned,
             pods_killed: self.pods_killed,
             evictions: self.evictions,
+            disruptions_per_recommendation: if self.signals == 0 {
+                0.0
+            } else {
+                (self.evictions + self.pods_killed) as f64 / f64::from(self.signals)
+            },
             signals: self.signals,
             forged_events: self.forged,
             unsignalled_nodes_touched: self.unsignalled_touched,

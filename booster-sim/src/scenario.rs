@@ -188,6 +188,10 @@ pub struct SignalSpec {
     pub zone: Option<String>,
     /// Recommendation to interruption, or `never`.
     pub lead: Lead,
+    /// The chance (0 to 1) that each recommendation is followed by its interruption `lead`
+    /// later; the others never are. Unset: every one with a lead is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_through: Option<f64>,
 }
 
 /// Forged Events about a group's initial nodes, cycling through the kinds of forgery: in
@@ -456,6 +460,7 @@ builtin!(
     "weighted",
     "az-rebalance",
     "dry-pool",
+    "follow-through",
     "dry-pool-fallback",
 );
 

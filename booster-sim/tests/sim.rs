@@ -8,8 +8,15 @@ use booster_sim::scenario::{
 use booster_sim::{run, Policy, Report, Scenario};
 use proptest::prelude::*;
 
+/// The four policies the older comparisons are about (the standby ones have their own).
 fn by_policy(s: &Scenario, seed: u64) -> [Report; 4] {
-    Policy::ALL.map(|p| run(s, p, seed))
+    [
+        Policy::NthDrain,
+        Policy::Upstream,
+        Policy::Booster,
+        Policy::BoosterPlaceholder,
+    ]
+    .map(|p| run(s, p, seed))
 }
 
 fn calls(r: &Report, op: &str) -> u64 {
@@ -19,19 +26,25 @@ fn calls(r: &Report, op: &str) -> u64 {
 #[test]
 fn built_in_scenarios_parse_and_run_without_broken_properties() {
     let all = scenario::builtins().expect("built-ins parse");
-    assert_eq!(all.len(), 17);
+    assert_eq!(all.len(), 18);
     for (s, (file, _)) in all.iter().zip(scenario::BUILTIN) {
         assert_eq!(&s.name, file, "scenario name matches its file");
         assert!(!s.description.is_empty(), "{} has a description", s.name);
         for seed in [1, 2, 3] {
-            let r = run(s, Policy::Booster, seed);
-            assert!(
-                r.violations.is_empty(),
-                "{} seed {seed}: {:?}",
-                s.name,
-                r.violations
-            );
-            assert!(r.decisions > 0, "{}: the booster ran", s.name);
+            for policy in [
+                Policy::Booster,
+                Policy::BoosterStandby,
+                Policy::BoosterAdaptive,
+            ] {
+                let r = run(s, policy, seed);
+                assert!(
+                    r.violations.is_empty(),
+                    "{} {policy} seed {seed}: {:?}",
+                    s.name,
+                    r.violations
+                );
+                assert!(r.decisions > 0, "{}: the booster ran", s.name);
+            }
         }
     }
 }
@@ -498,6 +511,7 @@ fn random_scenario() -> impl Strategy<Value = Scenario> {
                             Some(s) => Lead::After(Range::fixed(Dur::from_secs(s))),
                             None => Lead::Never(Never::Never),
                         },
+                        follow_through: None,
                     }],
                     // A tenant's forged Events around the genuine ones.
                     forged: vec![ForgedSpec {
@@ -581,5 +595,41 @@ proptest! {
                 prop_assert_eq!(b.capacity_deficit_node_seconds, 0.0);
             }
         }
+    }
+}
+
+/// Issue 29's promise: when a fifth of recommendations become interruptions, standing by
+/// (and the adaptive rule) evicts at least three times fewer pods per recommendation than
+/// draining on every recommendation, and leaves pods pending no longer than NTH's drain.
+#[test]
+fn standby_evicts_several_times_fewer_pods_at_a_low_follow_through() {
+    let base = scenario::builtin("follow-through").expect("built-in");
+    let points = booster_sim::sweep::sweep(
+        &base,
+        &[0.2],
+        &[
+            Policy::NthDrain,
+            Policy::Booster,
+            Policy::BoosterStandby,
+            Policy::BoosterAdaptive,
+        ],
+        1,
+    );
+    let of = |p: Policy| points.iter().find(|x| x.policy == p).expect("point");
+    let (nth, rebalance) = (of(Policy::NthDrain), of(Policy::Booster));
+    for p in [Policy::BoosterStandby, Policy::BoosterAdaptive] {
+        let x = of(p);
+        assert!(
+            x.disruptions_per_recommendation * 3.0 <= rebalance.disruptions_per_recommendation,
+            "{p}: {:.1} pods per recommendation against {:.1} draining on each",
+            x.disruptions_per_recommendation,
+            rebalance.disruptions_per_recommendation
+        );
+        assert!(
+            x.pending_pod_seconds <= nth.pending_pod_seconds,
+            "{p}: {:.0} pending pod-seconds against nth-drain's {:.0}",
+            x.pending_pod_seconds,
+            nth.pending_pod_seconds
+        );
     }
 }

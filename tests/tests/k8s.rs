@@ -303,10 +303,24 @@ async fn the_ledger_survives_a_new_instance_and_a_race_is_a_conflict() {
         last_drain_started_at: Some(booster_core::testkit::t(60)),
         ..Ledger::default()
     };
+    // How past signals ended (the evidence of `--drain-on adaptive`) is part of it.
+    ledger.outcomes.record(
+        "m5.large/eu-west-1a",
+        "spot-a",
+        booster_core::outcomes::Recent {
+            at: booster_core::testkit::t(50),
+            outcome: booster_core::outcomes::SignalOutcome::Interrupted,
+            lead: Some(booster_core::Dur::from_secs(600)),
+        },
+    );
     a.store_ledger(&ledger).await.expect("create");
     // A second replica (or a restarted one) reads it back.
     let b = cluster(&client).await;
     assert_eq!(b.observe().await.expect("observe").ledger, ledger);
+    assert_eq!(
+        b.observe().await.expect("observe").ledger.outcomes.pool("m5.large/eu-west-1a").map(|p| p.interrupted),
+        Some(1)
+    );
     ledger.last_drain_started_at = Some(booster_core::testkit::t(120));
     b.store_ledger(&ledger).await.expect("b writes");
     // `a` read the old version: its write loses the race, nothing is overwritten.
@@ -843,6 +857,8 @@ async fn a_boost_mark_is_written_on_the_node_read_back_and_cleared() {
         fallback: None,
         retiring: None,
         cordoned_before: false,
+        pool: String::new(),
+        outcome: None,
     };
     c.mark_boost("n1", &entry).await.expect("mark");
     let marked = until("the mark in the watch", || async {

@@ -31,6 +31,13 @@ pub(super) struct GroupReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct PoolOutcomeLabels {
+    pub(super) autoscaling_group: String,
+    pub(super) pool: String,
+    pub(super) outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct OutcomeLabel {
     pub(super) outcome: String,
 }

@@ -7,6 +7,7 @@ mod aws;
 mod health;
 mod labels;
 mod latency;
+mod outcomes;
 mod signals;
 mod upstream;
 
@@ -20,6 +21,7 @@ use self::actions::ActionMetrics;
 use self::aws::AwsCalls;
 use self::health::HealthMetrics;
 use self::latency::LatencyHistograms;
+use self::outcomes::OutcomeMetrics;
 use self::signals::SignalCounters;
 use self::upstream::UpstreamGauges;
 use crate::controller::PassReport;
@@ -34,6 +36,7 @@ pub struct Metrics {
     aws: AwsCalls,
     latency: LatencyHistograms,
     health: HealthMetrics,
+    outcomes: OutcomeMetrics,
 }
 
 impl Metrics {
@@ -47,6 +50,7 @@ impl Metrics {
         let aws = AwsCalls::register(&mut registry);
         let latency = LatencyHistograms::register(&mut registry);
         let health = HealthMetrics::register(&mut registry);
+        let outcomes = OutcomeMetrics::register(&mut registry);
         Metrics {
             registry,
             upstream,
@@ -55,6 +59,7 @@ impl Metrics {
             aws,
             latency,
             health,
+            outcomes,
         }
     }
 
@@ -101,6 +106,16 @@ impl Metrics {
                 (Action::SetDesired { nodes, .. }, Ok(Effect::Done)) => {
                     self.latency.boosted(&r.snapshot, nodes);
                 }
+                (
+                    Action::RecordOutcome {
+                        group,
+                        pool,
+                        outcome,
+                        lead,
+                        ..
+                    },
+                    Ok(Effect::Recorded),
+                ) => self.outcomes.recorded(group, pool, *outcome, *lead),
                 _ => {}
             }
         }

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use booster_core::Config;
+use booster_core::{AdaptiveRule, Config, DrainOn};
 
-use super::{list, std_dur, BoostModeArg, Mode, RunArgs};
+use super::{list, std_dur, BoostModeArg, DrainOnArg, Mode, RunArgs};
 
 impl RunArgs {
     /// Leader-election timings from the flags, refused when two replicas could act at once.
@@ -114,6 +114,17 @@ impl RunArgs {
             boost_mode: match self.boost_mode {
                 BoostModeArg::Desired => booster_core::BoostMode::Desired,
                 BoostModeArg::Placeholder => booster_core::BoostMode::Placeholder,
+            },
+            drain_on: match self.drain_on {
+                DrainOnArg::Rebalance => DrainOn::Rebalance,
+                DrainOnArg::Interruption => DrainOn::Interruption,
+                DrainOnArg::Adaptive => DrainOn::Adaptive,
+            },
+            adaptive: AdaptiveRule {
+                storm_signals: self.adaptive_storm_signals,
+                storm_window: self.adaptive_storm_window,
+                follow_through_percent: self.adaptive_follow_through,
+                min_outcomes: self.adaptive_min_outcomes,
             },
         }
     }

@@ -53,6 +53,17 @@ pub enum BoostModeArg {
     Placeholder,
 }
 
+/// When a signalled node is drained (`--drain-on`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DrainOnArg {
+    /// On the recommendation, once the replacement is Ready.
+    Rebalance,
+    /// Standby: at the interruption notice; given back at the expiry without one.
+    Interruption,
+    /// Per pool, from its storms, interruptions and recent outcomes.
+    Adaptive,
+}
+
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -242,6 +253,28 @@ pub struct RunArgs {
     /// permission needed). Karpenter nodes always get placeholders.
     #[arg(long, value_enum, default_value = "desired", env = "BOOST_MODE")]
     pub boost_mode: BoostModeArg,
+    /// When a signalled node whose replacement is there is drained: `rebalance` on the
+    /// recommendation; `interruption` (standby) only when its interruption notice comes,
+    /// giving it back at the expiry without one (fewer evictions, more node-time);
+    /// `adaptive` per pool: on the recommendation in a storm, after an interruption in the
+    /// pool or when most of the pool's recent recommendations became interruptions.
+    #[arg(long, value_enum, default_value = "rebalance", env = "DRAIN_ON")]
+    pub drain_on: DrainOnArg,
+    /// `--drain-on adaptive`: this many recommendations in one pool (instance type × zone)
+    /// within `--adaptive-storm-window` make a storm (drain on the recommendation); 0: never.
+    #[arg(long, default_value_t = 3, env = "ADAPTIVE_STORM_SIGNALS")]
+    pub adaptive_storm_signals: u32,
+    /// `--drain-on adaptive`: the storm window, also how long an interruption in a pool
+    /// makes its next recommendations drain at once.
+    #[arg(long, default_value = "10m", value_parser = dur, env = "ADAPTIVE_STORM_WINDOW")]
+    pub adaptive_storm_window: Dur,
+    /// `--drain-on adaptive`: drain on the recommendation in a pool where at least this
+    /// share (0 to 1) of the recent known outcomes were interruptions...
+    #[arg(long, default_value = "0.5", value_parser = share, env = "ADAPTIVE_FOLLOW_THROUGH")]
+    pub adaptive_follow_through: u32,
+    /// ...once at least this many known outcomes back it.
+    #[arg(long, default_value_t = 5, env = "ADAPTIVE_MIN_OUTCOMES")]
+    pub adaptive_min_outcomes: u32,
     /// The image of placeholder pods (a pause container).
     #[arg(
         long,
@@ -286,6 +319,14 @@ fn fallbacks(s: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
         out.insert(group.trim().to_string(), list);
     }
     Ok(out)
+}
+
+/// A share from 0 to 1, kept in whole percent.
+fn share(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok((v * 100.0).round() as u32),
+        _ => Err(format!("{s:?} is not a share from 0 to 1 (for example 0.5)")),
+    }
 }
 
 /// A comma-separated flag as a set, blanks dropped.

@@ -4,6 +4,7 @@
 //! the flags given. It reads; it never writes (no Lease, no ledger, no Event, no AWS write).
 
 mod explain;
+mod pools;
 mod read;
 mod report;
 mod table;

@@ -8,6 +8,8 @@ use booster_core::snapshot::{CaObservation, Node};
 use booster_core::{Action, CaNodeGroup, Config, Dur, Plan, Snapshot, Timestamp};
 use serde::Serialize;
 
+use super::pools::{pool_rows, PoolRow};
+
 /// What the booster holds now.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -23,6 +25,12 @@ pub struct Report {
     pub nodes: Vec<NodeRow>,
     /// One row per group the ledger or the signals name.
     pub groups: Vec<GroupRow>,
+    /// How past signals ended, per pool (kept in the ledger).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<PoolRow>,
+    /// `--drain-on`.
+    #[serde(skip)]
+    pub drain_on: &'static str,
 }
 
 /// A signalled node.
@@ -136,6 +144,8 @@ impl Report {
             cloud_unavailable: snapshot.cloud_unavailable.clone(),
             nodes,
             groups,
+            pools: pool_rows(&snapshot.ledger.outcomes),
+            drain_on: cfg.drain_on.as_str(),
         }
     }
 }

@@ -21,6 +21,7 @@ impl Report {
         for g in &self.groups {
             let _ = writeln!(out, "{}", group_line(g));
         }
+        out.push_str(&super::pools::pool_lines(&self.pools, self.drain_on));
         out
     }
 

@@ -204,6 +204,8 @@ impl<'a> Decider<'a> {
                 fallback,
                 retiring: None,
                 cordoned_before: self.cordoned_before(w.node),
+                pool: self.pool_of(id),
+                outcome: None,
             },
             reason,
         });

@@ -70,6 +70,7 @@ impl<'a> Decider<'a> {
     ) {
         let node = self.node_of(name, e);
         let leaving = self.instance_leaving_or_absent(e);
+        self.note_outcome(name, node, e, leaving);
         let Some(node) = node else {
             self.walk_missing(name, e, leaving);
             return;
@@ -190,7 +191,7 @@ impl<'a> Decider<'a> {
                 if matches!(e.boost, Boost::Placeholders { .. }) {
                     self.keep_placed(name, e);
                 }
-                return self.drain_readiness(name, e);
+                return self.drain_readiness(name, node, e);
             }
             DrainState::Draining { .. } | DrainState::ByOthers { .. } if drained => {
                 self.retire(group, name, e, Reason::DrainComplete, boosting)
@@ -266,7 +267,12 @@ impl<'a> Decider<'a> {
 
     /// Whether a signalled node may be drained now (then it is returned as a candidate),
     /// and if not, until when it waits.
-    fn drain_readiness(&mut self, name: &'a str, e: &'a Entry) -> Option<DrainCandidate<'a>> {
+    fn drain_readiness(
+        &mut self,
+        name: &'a str,
+        node: &Node,
+        e: &'a Entry,
+    ) -> Option<DrainCandidate<'a>> {
         let wait = self.cfg.replacement_wait;
         let ready_replacement = self
             .protected
@@ -330,13 +336,17 @@ impl<'a> Decider<'a> {
             _ if self.nodes.get(name).is_some_and(|n| n.do_not_disrupt) => {
                 self.hold(name, Reason::NodeDoNotDisrupt)
             }
-            _ => {
-                return Some(DrainCandidate {
-                    node: name,
-                    signal_at: e.signal_at,
-                    reason,
-                })
-            }
+            // Ready to go: on its recommendation, or on standby until its interruption.
+            _ => match self.drain_on(node, e) {
+                Err(standby) => self.hold(name, standby),
+                Ok(why) => {
+                    return Some(DrainCandidate {
+                        node: name,
+                        signal_at: e.signal_at,
+                        reason: why.unwrap_or(reason),
+                    })
+                }
+            },
         }
         None
     }

@@ -8,11 +8,14 @@
 //! 2. per group: settle an `Applying` boost left by an earlier pass (`SetDesired` while
 //!    desired == from, else `ConfirmBoost`, in `settle.rs`), start queued boosts
 //!    (`BeginBoost`), and send the `SetDesired` of what was granted this pass (`boosts.rs`),
-//!    and walk each entry: cordon, expiry, drain progress, retire, forget (`entries.rs`);
+//!    and walk each entry: how its signal ended (`outcomes.rs`), cordon, expiry, drain
+//!    progress, retire, forget (`entries.rs`); a node ready to drain is drained on its
+//!    recommendation or stands by for its interruption by `--drain-on` (`standby.rs`);
 //! 3. drain starts, oldest signal first, within `max_concurrent_drains` and
 //!    `time_between_drains` (`drains.rs`);
 //! 4. replacements: protect new ones, unprotect those whose signal is handled
-//!    (`replacements.rs`);
+//!    (`replacements.rs`); the standby taint on those held for a node standing by, off
+//!    every other (`steer.rs`);
 //! 5. placeholder pods whose signal is handled are deleted (`placeholders.rs`, which also
 //!    holds how a placeholder boost is asked for and when its replacement is there);
 //! 6. when Auto Scaling did not answer, what needs it waits (`cloud.rs`);
@@ -33,11 +36,14 @@ mod boosts;
 mod cloud;
 mod drains;
 mod entries;
+mod outcomes;
 mod placeholders;
 mod recover;
 mod replacements;
 mod settle;
 mod signals;
+mod standby;
+mod steer;
 
 pub use settle::{RAISE_SHOWS_WITHIN, RAISE_UNPROVEN_AFTER};
 
@@ -97,6 +103,7 @@ fn plan_for(snapshot: &Snapshot, config: &Config) -> Plan {
     let drains = d.walk_entries(&names, &fresh, &boosting);
     d.start_drains(drains);
     d.replacements();
+    d.steer();
     d.protect_hosts();
     d.sweep_placeholders();
     d.plan.dry_run = config.dry_run;
@@ -320,6 +327,15 @@ impl<'a> Decider<'a> {
     /// another instance is a new node, and the entry's node is gone.
     fn node_of(&self, name: &str, e: &Entry) -> Option<&'a Node> {
         self.nodes.get(name).copied().filter(|n| same_machine(n, e))
+    }
+
+    /// The pool (`<instance type>/<zone>`) of an instance, as its group lists it (`?/?`
+    /// when it is not listed).
+    fn pool_of(&self, instance_id: &str) -> String {
+        self.instances
+            .get(instance_id)
+            .map(|(_, i)| crate::outcomes::pool_key(&i.instance_type, &i.az))
+            .unwrap_or_else(|| crate::outcomes::pool_key("", ""))
     }
 
     fn instance_leaving_or_absent(&self, e: &Entry) -> bool {

@@ -242,6 +242,9 @@ impl<'a> Decider<'a> {
                 fallback: None,
                 retiring: None,
                 cordoned_before: self.cordoned_before(node_name),
+                pool: self.pool_of(instance_id),
+                // Seen only after its expiry: nothing was watched, so nothing is counted.
+                outcome: Some(crate::outcomes::SignalOutcome::Unknown),
             };
             let keep = entry.cordoned_before;
             self.push(Action::RecordSignal {

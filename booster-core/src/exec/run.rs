@@ -131,6 +131,7 @@ impl Run<'_> {
             | Action::BeginBoost { .. }
             | Action::ConfirmBoost { .. }
             | Action::FollowDrain { .. }
+            | Action::RecordOutcome { .. }
             | Action::Forget { .. } => {
                 self.working.apply(a);
                 Ok(Effect::Recorded)
@@ -150,6 +151,10 @@ impl Run<'_> {
                 cluster.protect(node, for_node).await.map(|()| Effect::Done)
             }
             Action::Unprotect { node, .. } => cluster.unprotect(node).await.map(|()| Effect::Done),
+            Action::Steer { node, standby, .. } => cluster
+                .set_standby_taint(node, *standby)
+                .await
+                .map(|()| Effect::Done),
             Action::Release { node, uncordon, .. } => self.release(a, node, *uncordon).await,
             Action::StartDrain { node, .. } => {
                 self.working.apply(a);
@@ -317,6 +322,7 @@ fn touches_world(a: &Action) -> bool {
         Action::Cordon { .. }
             | Action::Protect { .. }
             | Action::Unprotect { .. }
+            | Action::Steer { .. }
             | Action::Release { .. }
             | Action::Unplace { .. }
     )

@@ -42,6 +42,10 @@ impl std::fmt::Display for Action {
                 write!(f, "protect {node} for {for_node} ({r})")
             }
             Action::Unprotect { node, .. } => write!(f, "unprotect {node} ({r})"),
+            Action::Steer { node, standby, .. } => {
+                let what = if *standby { "standby" } else { "clear" };
+                write!(f, "steer {node} {what} ({r})")
+            }
             Action::StartDrain { node, attempt, .. } => {
                 write!(f, "startDrain {node} #{attempt} ({r})")
             }
@@ -67,6 +71,16 @@ impl std::fmt::Display for Action {
             Action::DeleteNodeClaim {
                 node, nodeclaim, ..
             } => write!(f, "deleteNodeClaim {node} {nodeclaim} ({r})"),
+            Action::RecordOutcome {
+                node,
+                pool,
+                outcome,
+                ..
+            } => write!(
+                f,
+                "recordOutcome {node} {} in {pool} ({r})",
+                outcome.as_str()
+            ),
             Action::Forget { node, .. } => write!(f, "forget {node} ({r})"),
             Action::Hold { node, .. } => write!(f, "hold {node} ({r})"),
         }

@@ -147,6 +147,8 @@ mod tests {
             fallback: None,
             retiring: None,
             cordoned_before: false,
+            pool: String::new(),
+            outcome: None,
         };
         let marked_by = |manager: &str| -> KNode {
             serde_json::from_value(serde_json::json!({

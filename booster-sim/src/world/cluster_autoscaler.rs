@@ -93,7 +93,9 @@ impl World {
     }
 
     /// `--max-node-provision-time`: capacity asked for (by anyone) that has not registered
-    /// by then is given up: the target lowered to what is there, the group backed off.
+    /// by then is given up: the target lowered to what is there, the group backed off. A
+    /// Failed scaling activity since gives it up at once (CA's AWS provider reads them and
+    /// aborts early: kubernetes/autoscaler #4489).
     fn ca_give_up(&mut self) {
         let now = self.now;
         let spec = self.sc.cluster_autoscaler.clone();
@@ -106,7 +108,8 @@ impl World {
                 continue;
             }
             let since = *g.ca_waiting_since.get_or_insert(now);
-            if now.since(since) >= spec.max_node_provision_time {
+            let failed = g.failures.first().is_some_and(|f| f.at >= since);
+            if now.since(since) >= spec.max_node_provision_time || failed {
                 g.desired = registered.max(g.min);
                 g.ca_waiting_since = None;
                 g.ca_backoff_until = Some(now.plus(spec.backoff));

@@ -55,6 +55,7 @@ const K_LEAD: u64 = 4;
 const K_TERM: u64 = 5;
 const K_AWS_PICK: u64 = 6;
 const K_FORGE: u64 = 7;
+const K_FOLLOW: u64 = 8;
 
 /// The world.
 pub(crate) struct World {

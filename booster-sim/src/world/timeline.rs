@@ -7,7 +7,7 @@ use crate::rng;
 use crate::scenario::{Lead, SignalSpec};
 
 use super::events::FORGERIES;
-use super::{World, K_FORGE, K_LEAD, K_PICK, K_SPREAD, START};
+use super::{World, K_FOLLOW, K_FORGE, K_LEAD, K_PICK, K_SPREAD, START};
 
 pub(super) enum Timed {
     Signal {
@@ -66,11 +66,14 @@ impl World {
                     Dur::ZERO
                 };
                 let at = START.plus(s.at).plus(spread);
+                let follows = s
+                    .follow_through
+                    .is_none_or(|p| rng::unit(self.seed, &[K_FOLLOW, si as u64, j as u64]) < p);
                 let lead = match s.lead {
-                    Lead::Never(_) => None,
-                    Lead::After(r) => {
+                    Lead::After(r) if follows => {
                         Some(r.at(rng::unit(self.seed, &[K_LEAD, si as u64, j as u64])))
                     }
+                    _ => None,
                 };
                 (
                     at,
