@@ -123,6 +123,16 @@ impl Cluster for FencedCluster {
         .await
     }
 
+    async fn set_standby_taint(&self, node: &str, standby: bool) -> Result<(), PortError> {
+        fenced(
+            self.leader.as_ref(),
+            &self.writes,
+            ("steer", node),
+            self.inner.set_standby_taint(node, standby),
+        )
+        .await
+    }
+
     async fn mark_boost(&self, node: &str, entry: &booster_core::Entry) -> Result<(), PortError> {
         fenced(
             self.leader.as_ref(),

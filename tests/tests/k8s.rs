@@ -318,7 +318,13 @@ async fn the_ledger_survives_a_new_instance_and_a_race_is_a_conflict() {
     let b = cluster(&client).await;
     assert_eq!(b.observe().await.expect("observe").ledger, ledger);
     assert_eq!(
-        b.observe().await.expect("observe").ledger.outcomes.pool("m5.large/eu-west-1a").map(|p| p.interrupted),
+        b.observe()
+            .await
+            .expect("observe")
+            .ledger
+            .outcomes
+            .pool("m5.large/eu-west-1a")
+            .map(|p| p.interrupted),
         Some(1)
     );
     ledger.last_drain_started_at = Some(booster_core::testkit::t(120));

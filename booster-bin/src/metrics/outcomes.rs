@@ -14,7 +14,9 @@ type LeadHistograms = Family<GroupLabel, Histogram, fn() -> Histogram>;
 
 /// From half a minute to the longest lead EC2 gives (about 20 minutes) and past it.
 fn lead_histogram() -> Histogram {
-    Histogram::new([30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0].into_iter())
+    Histogram::new([
+        30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0,
+    ])
 }
 
 /// `spots_booster_signal_outcomes` and `spots_booster_recommendation_lead_seconds`.
@@ -41,7 +43,13 @@ impl OutcomeMetrics {
     }
 
     /// A signal's outcome was stored.
-    pub(super) fn recorded(&self, group: &str, pool: &str, outcome: SignalOutcome, lead: Option<Dur>) {
+    pub(super) fn recorded(
+        &self,
+        group: &str,
+        pool: &str,
+        outcome: SignalOutcome,
+        lead: Option<Dur>,
+    ) {
         self.outcomes
             .get_or_create(&PoolOutcomeLabels {
                 autoscaling_group: group.to_string(),

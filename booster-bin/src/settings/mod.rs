@@ -325,7 +325,9 @@ fn fallbacks(s: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
 fn share(s: &str) -> Result<u32, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok((v * 100.0).round() as u32),
-        _ => Err(format!("{s:?} is not a share from 0 to 1 (for example 0.5)")),
+        _ => Err(format!(
+            "{s:?} is not a share from 0 to 1 (for example 0.5)"
+        )),
     }
 }
 

@@ -110,6 +110,10 @@ impl Cluster for KubeCluster {
         node_writes::unprotect(self, node).await
     }
 
+    async fn set_standby_taint(&self, node: &str, standby: bool) -> Result<(), PortError> {
+        node_writes::set_standby_taint(self, node, standby).await
+    }
+
     async fn mark_boost(&self, node: &str, entry: &booster_core::Entry) -> Result<(), PortError> {
         node_writes::mark_boost(self, node, entry).await
     }

@@ -1,10 +1,10 @@
 //! Writes to Node objects, all under the booster's field manager: cordons, the rebalance
-//! taint, protection from scale-down, and the boost mark.
+//! taint, the standby taint, protection from scale-down, and the boost mark.
 
 use std::time::Duration;
 
 use booster_core::ports::PortError;
-use k8s_openapi::api::core::v1::Node as KNode;
+use k8s_openapi::api::core::v1::{Node as KNode, Taint};
 use kube::api::{Api, Patch, PatchParams};
 
 use super::KubeCluster;
@@ -58,6 +58,57 @@ pub(super) async fn remove_rebalance_taint(
     cluster: &KubeCluster,
     node: &str,
 ) -> Result<(), PortError> {
+    edit_taints(cluster, node, "untaint", |taints| {
+        taints
+            .iter()
+            .any(|t| t.key == convert::REBALANCE_TAINT)
+            .then(|| without(taints, convert::REBALANCE_TAINT))
+    })
+    .await
+}
+
+/// Puts the booster's standby taint (`PreferNoSchedule`) on `node`, or takes it off,
+/// keeping every other taint.
+pub(super) async fn set_standby_taint(
+    cluster: &KubeCluster,
+    node: &str,
+    standby: bool,
+) -> Result<(), PortError> {
+    let what = if standby {
+        "standby-taint"
+    } else {
+        "standby-untaint"
+    };
+    edit_taints(cluster, node, what, |taints| {
+        let has = taints.iter().any(|t| t.key == convert::STANDBY_TAINT);
+        match (standby, has) {
+            (true, false) => {
+                let mut all = taints.to_vec();
+                all.push(Taint {
+                    key: convert::STANDBY_TAINT.to_string(),
+                    effect: "PreferNoSchedule".to_string(),
+                    ..Taint::default()
+                });
+                Some(all)
+            }
+            (false, true) => Some(without(taints, convert::STANDBY_TAINT)),
+            _ => None,
+        }
+    })
+    .await
+}
+
+fn without(taints: &[Taint], key: &str) -> Vec<Taint> {
+    taints.iter().filter(|t| t.key != key).cloned().collect()
+}
+
+/// Rewrites `node`'s taints as `change` says (`None`: nothing to change).
+async fn edit_taints(
+    cluster: &KubeCluster,
+    node: &str,
+    what: &str,
+    change: impl Fn(&[Taint]) -> Option<Vec<Taint>>,
+) -> Result<(), PortError> {
     // A compare-and-swap on the node's resourceVersion, so that a taint somebody adds
     // meanwhile is not lost; a node object changes often (status, heartbeats from its
     // kubelet or kwok), so a conflict is read again and retried, as client-go's
@@ -69,21 +120,17 @@ pub(super) async fn remove_rebalance_taint(
             .await
             .map_err(|e| port_error(&format!("get node {node}"), e))?;
         let taints = n.spec.and_then(|s| s.taints).unwrap_or_default();
-        if !taints.iter().any(|t| t.key == convert::REBALANCE_TAINT) {
+        let Some(taints) = change(&taints) else {
             return Ok(());
-        }
-        let kept: Vec<_> = taints
-            .into_iter()
-            .filter(|t| t.key != convert::REBALANCE_TAINT)
-            .collect();
+        };
         let r = patch_node(
             cluster,
             node,
             serde_json::json!({
                 "metadata": { "resourceVersion": n.metadata.resource_version },
-                "spec": { "taints": kept },
+                "spec": { "taints": taints },
             }),
-            "untaint",
+            what,
         )
         .await;
         match r {
@@ -91,7 +138,7 @@ pub(super) async fn remove_rebalance_taint(
                 tracing::debug!(
                     node,
                     attempt,
-                    "node changed while untainting; reading it again"
+                    "node changed while {what}ing; reading it again"
                 );
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;

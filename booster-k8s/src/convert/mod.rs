@@ -19,7 +19,7 @@ pub use ledger::{ledger_data, ledger_of, LedgerError};
 pub(crate) use managed_fields::slim_managed_fields;
 pub use names::{
     BOOST_MARK, CA_LAST_UPDATED, DO_NOT_DISRUPT, INTERRUPTION_TAINTS, LEDGER_KEY, NODEPOOL_LABEL,
-    PROTECTED_FOR, REBALANCE_TAINT, SCALE_DOWN_DISABLED,
+    PROTECTED_FOR, REBALANCE_TAINT, SCALE_DOWN_DISABLED, STANDBY_TAINT,
 };
 pub use node::{node_of, nodeclaim_of};
 pub use pods::{pod_name, pod_role, PodRole, PodRules, DEFAULT_PROTECTING_ANNOTATIONS};

@@ -5,6 +5,9 @@
 pub const REBALANCE_TAINT: &str = "aws-node-termination-handler/rebalance-recommendation";
 /// Cluster Autoscaler's scale-down opt-out annotation.
 pub const SCALE_DOWN_DISABLED: &str = "cluster-autoscaler.kubernetes.io/scale-down-disabled";
+/// The booster's `PreferNoSchedule` taint on a replacement held for a node standing by
+/// for its interruption: pods go elsewhere while there is room.
+pub const STANDBY_TAINT: &str = "aws-spots-booster/standby";
 /// The booster's marker on a replacement: the signalled node it stands (or stood) in for.
 pub const PROTECTED_FOR: &str = "aws-spots-booster/protected-for";
 /// The booster's durable trace of a boost made for a signalled node (its ledger entry at

@@ -10,7 +10,7 @@ use super::census::PodCensus;
 use super::managed_fields::{owner, owns_boost_mark, owns_rebalance_taint, owns_unschedulable};
 use super::names::{
     BOOST_MARK, DO_NOT_DISRUPT, INTERRUPTION_TAINTS, PROTECTED_FOR, REBALANCE_TAINT,
-    SCALE_DOWN_DISABLED,
+    SCALE_DOWN_DISABLED, STANDBY_TAINT,
 };
 use crate::event::ts;
 
@@ -45,6 +45,7 @@ pub fn node_of(n: &KNode, pods: PodCensus) -> Node {
         rebalance_taint,
         tainted_at: taint.and_then(|m| m.time.as_ref()).map(ts),
         interruption_taint: has_taint(n, |k| INTERRUPTION_TAINTS.contains(&k)),
+        standby_taint: has_taint(n, |k| k == STANDBY_TAINT),
         scale_down_disabled: ann(SCALE_DOWN_DISABLED).is_some_and(|v| v.trim() == "true"),
         protected_for: ann(PROTECTED_FOR).map(str::to_string),
         pods_to_evict: pods.to_evict,
