@@ -22,9 +22,9 @@ mod server;
 #[cfg(feature = "controller")]
 mod settings;
 mod simulate;
-mod sweep;
 #[cfg(feature = "controller")]
 mod status;
+mod sweep;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -56,11 +56,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Replay scenarios under nth-drain, upstream, booster and booster-placeholder
-    /// (`--boost-mode placeholder`) in virtual time and compare them. With no arguments:
-    /// every built-in scenario, every policy, a table.
+    /// Replay scenarios under nth-drain, upstream, booster, booster-placeholder
+    /// (`--boost-mode placeholder`), booster-standby (`--drain-on interruption`) and
+    /// booster-adaptive in virtual time and compare them. With no arguments: every
+    /// built-in scenario, every policy, a table.
     #[command(
-        after_help = "Examples:\n  aws-spots-booster simulate\n  aws-spots-booster simulate --scenario storm --policy booster,nth-drain --json\n  aws-spots-booster simulate --scenario my-cluster.yaml --html report.html"
+        after_help = "Examples:\n  aws-spots-booster simulate\n  aws-spots-booster simulate --scenario storm --policy booster,nth-drain --json\n  aws-spots-booster simulate --scenario my-cluster.yaml --html report.html\n  aws-spots-booster simulate --sweep --html sweep.html"
     )]
     Simulate {
         /// A built-in scenario name or a scenario file (YAML); repeat for several.

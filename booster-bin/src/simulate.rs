@@ -29,7 +29,7 @@ pub struct Args {
 pub const HEADLINE_WIDTH: u16 = 100;
 
 /// A built-in name, or a file when the argument names one (or looks like a path).
-pub(crate) fn load(arg: &str) -> Result<Scenario> {
+fn load(arg: &str) -> Result<Scenario> {
     let path = Path::new(arg);
     let looks_like_file = path.exists()
         || arg.contains('/')
@@ -45,7 +45,7 @@ pub(crate) fn load(arg: &str) -> Result<Scenario> {
     }
 }
 
-pub(crate) fn policies(arg: &str) -> Result<Vec<Policy>> {
+fn policies(arg: &str) -> Result<Vec<Policy>> {
     if arg == "all" {
         return Ok(Policy::ALL.to_vec());
     }
@@ -60,7 +60,12 @@ pub(crate) fn policies(arg: &str) -> Result<Vec<Policy>> {
 
 pub fn run(args: Args) -> Result<()> {
     if args.sweep {
-        return crate::sweep::run(&args);
+        let base = match args.scenarios.first() {
+            Some(s) => load(s)?,
+            None => scenario::builtin(crate::sweep::DEFAULT_SCENARIO)?,
+        };
+        let policies = policies(&args.policy)?;
+        return crate::sweep::run(&base, &policies, args.seed, args.html.as_deref(), args.json);
     }
     let scenarios: Vec<Scenario> = if args.scenarios.is_empty() {
         scenario::builtins()?

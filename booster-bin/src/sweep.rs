@@ -7,15 +7,15 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use booster_sim::sweep::{sweep, SweepPoint, FOLLOW_THROUGH, SEEDS_PER_POINT};
-use booster_sim::{scenario, Policy, Scenario};
+use booster_sim::{Policy, Scenario};
 use comfy_table::presets::UTF8_HORIZONTAL_ONLY;
 use comfy_table::{Cell, CellAlignment, Table};
+use std::path::Path;
 
 use crate::html::{color, esc};
-use crate::simulate::{load, policies, Args};
 
 /// The scenario swept when none is named.
-const DEFAULT_SCENARIO: &str = "follow-through";
+pub(crate) const DEFAULT_SCENARIO: &str = "follow-through";
 
 /// One figure of the sweep: its title and how to read it from a point.
 struct Figure {
@@ -46,20 +46,23 @@ const FIGURES: [Figure; 5] = [
     },
 ];
 
-pub fn run(args: &Args) -> Result<()> {
-    let base: Scenario = match args.scenarios.first() {
-        Some(s) => load(s)?,
-        None => scenario::builtin(DEFAULT_SCENARIO)?,
-    };
-    let policies = policies(&args.policy)?;
-    let points = sweep(&base, &FOLLOW_THROUGH, &policies, args.seed);
-    if let Some(path) = &args.html {
-        std::fs::write(path, page(&base, &points, &policies))
+/// Runs the sweep of `base` under `policies` from `seed`, and prints it (a table per figure,
+/// or JSON); `html`: also a page with a chart per figure.
+pub fn run(
+    base: &Scenario,
+    policies: &[Policy],
+    seed: u64,
+    html: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let points = sweep(base, &FOLLOW_THROUGH, policies, seed);
+    if let Some(path) = html {
+        std::fs::write(path, page(base, &points, policies))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let mut out = std::io::stdout().lock();
-    if args.json {
-        let v = serde_json::json!({ "scenario": base.name, "seed": args.seed, "seeds": SEEDS_PER_POINT, "points": points });
+    if json {
+        let v = serde_json::json!({ "scenario": base.name, "seed": seed, "seeds": SEEDS_PER_POINT, "points": points });
         serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
         return Ok(());
@@ -68,11 +71,11 @@ pub fn run(args: &Args) -> Result<()> {
         out,
         "{}: each figure averaged over seeds {}..{}, per chance that a recommendation is followed by an interruption",
         base.name,
-        args.seed,
-        args.seed + SEEDS_PER_POINT - 1
+        seed,
+        seed + SEEDS_PER_POINT - 1
     )?;
     for f in &FIGURES {
-        writeln!(out, "\n{}\n{}", f.title, table(&points, &policies, f))?;
+        writeln!(out, "\n{}\n{}", f.title, table(&points, policies, f))?;
     }
     Ok(())
 }
@@ -105,7 +108,11 @@ const PAD_BOTTOM: f64 = 32.0;
 
 /// One chart: the figure against the follow-through, a line per policy.
 fn chart(points: &[SweepPoint], policies: &[Policy], f: &Figure) -> String {
-    let top = points.iter().map(|p| (f.value)(p)).fold(0.0f64, f64::max).max(1.0);
+    let top = points
+        .iter()
+        .map(|p| (f.value)(p))
+        .fold(0.0f64, f64::max)
+        .max(1.0);
     let x = |c: f64| PAD_LEFT + (W - PAD_LEFT - PAD) * c;
     let y = |v: f64| PAD + (H - PAD - PAD_BOTTOM) * (1.0 - v / top);
     let mut svg = format!(

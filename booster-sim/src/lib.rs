@@ -23,8 +23,8 @@
 mod ports;
 mod report;
 mod rng;
-pub mod sweep;
 pub mod scenario;
+pub mod sweep;
 mod world;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -264,6 +264,12 @@ impl Cluster for SimCluster {
             .map(|n| n.scale_down_disabled = false)
     }
 
+    async fn set_standby_taint(&self, node: &str, standby: bool) -> Result<(), PortError> {
+        lock(&self.w)
+            .node_mut(node)
+            .map(|n| n.standby_taint = standby)
+    }
+
     async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError> {
         let id = {
             let mut w = lock(&self.w);

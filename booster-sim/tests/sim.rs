@@ -599,8 +599,9 @@ proptest! {
 }
 
 /// Issue 29's promise: when a fifth of recommendations become interruptions, standing by
-/// (and the adaptive rule) evicts at least three times fewer pods per recommendation than
-/// draining on every recommendation, and leaves pods pending no longer than NTH's drain.
+/// evicts at least three times fewer pods per recommendation than draining on every
+/// recommendation; the adaptive rule, which also drains on its pool evidence, evicts fewer
+/// too; and neither leaves pods pending longer than NTH's drain.
 #[test]
 fn standby_evicts_several_times_fewer_pods_at_a_low_follow_through() {
     let base = scenario::builtin("follow-through").expect("built-in");
@@ -617,10 +618,13 @@ fn standby_evicts_several_times_fewer_pods_at_a_low_follow_through() {
     );
     let of = |p: Policy| points.iter().find(|x| x.policy == p).expect("point");
     let (nth, rebalance) = (of(Policy::NthDrain), of(Policy::Booster));
-    for p in [Policy::BoosterStandby, Policy::BoosterAdaptive] {
+    for (p, times) in [
+        (Policy::BoosterStandby, 3.0),
+        (Policy::BoosterAdaptive, 1.5),
+    ] {
         let x = of(p);
         assert!(
-            x.disruptions_per_recommendation * 3.0 <= rebalance.disruptions_per_recommendation,
+            x.disruptions_per_recommendation * times <= rebalance.disruptions_per_recommendation,
             "{p}: {:.1} pods per recommendation against {:.1} draining on each",
             x.disruptions_per_recommendation,
             rebalance.disruptions_per_recommendation

@@ -187,28 +187,36 @@ impl World {
         let now = self.now;
         self.ca
             .unneeded_since
-            .retain(|name, _| candidates.contains(name));
-        for c in &candidates {
+            .retain(|name, _| candidates.iter().any(|(c, _)| c == name));
+        for (c, _) in &candidates {
             self.ca.unneeded_since.entry(c.clone()).or_insert(now);
         }
-        let mut due: Vec<(Timestamp, String)> = self
+        let pods_of = |name: &str| {
+            candidates
+                .iter()
+                .find(|(c, _)| c == name)
+                .map_or(0, |(_, pods)| *pods)
+        };
+        // Empty nodes first (CA deletes them apart from, and before, the others: its FAQ,
+        // "How does scale-down work?"), then the longest unneeded.
+        let mut due: Vec<(bool, Timestamp, String)> = self
             .ca
             .unneeded_since
             .iter()
             .filter(|(_, t)| now.since(**t) >= spec.scale_down_unneeded_time)
-            .map(|(n, t)| (*t, n.clone()))
+            .map(|(n, t)| (pods_of(n) > 0, *t, n.clone()))
             .collect();
         due.sort();
-        for (_, name) in due {
+        for (_, _, name) in due {
             if self.ca_remove(&name) {
                 break;
             }
         }
     }
 
-    /// Nodes CA finds unneeded now: used below `threshold`, and whose pods the other nodes
-    /// have room for.
-    fn ca_unneeded(&self, threshold: f64) -> Vec<String> {
+    /// Nodes CA finds unneeded now, with their pod counts: used below `threshold`, and whose
+    /// pods the other nodes have room for.
+    fn ca_unneeded(&self, threshold: f64) -> Vec<(String, u32)> {
         let ppn = self.sc.pods_per_node;
         let room = self.free_room();
         let total_room: u32 = room.values().sum();
@@ -233,7 +241,7 @@ impl World {
             let util = f64::from(pods) / f64::from(ppn * self.groups[n.group].weight);
             let own_room = room.get(n.name.as_str()).copied().unwrap_or(0);
             if util < threshold && total_room - own_room >= pods {
-                candidates.push(n.name.clone());
+                candidates.push((n.name.clone(), pods));
             }
         }
         candidates

@@ -26,6 +26,8 @@ pub(crate) struct SimNode {
     pub tainted_at: Option<Timestamp>,
     /// NTH's spot-itn taint (its interruption handling, taints on).
     pub itn_taint: bool,
+    /// The booster's standby taint (`PreferNoSchedule`).
+    pub standby_taint: bool,
     pub protected_for: Option<String>,
     pub scale_down_disabled: bool,
     /// Upstream's `asbooster.docplanner.com/ignore-recent-ready` annotation.
@@ -66,6 +68,7 @@ impl World {
                 taint: false,
                 tainted_at: None,
                 itn_taint: false,
+                standby_taint: false,
                 protected_for: None,
                 scale_down_disabled: false,
                 upstream_ignore: false,

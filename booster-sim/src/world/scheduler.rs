@@ -5,13 +5,19 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::World;
 
-/// kube-scheduler's pick in the model: the node with the most room (the first by name on a
-/// tie), one slot of which is taken.
-fn take_most_room(room: &mut [(String, u32)]) -> Option<String> {
-    let best = room
-        .iter_mut()
-        .filter(|(_, r)| *r > 0)
-        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))?;
+/// A node with room: its name, free slots, and whether it carries a `PreferNoSchedule`
+/// taint no pod tolerates (the booster's standby taint).
+type Room = (String, u32, bool);
+
+/// kube-scheduler's pick in the model: an untainted node before a `PreferNoSchedule` one
+/// (TaintToleration's score, weight 3, outweighs NodeResourcesFit's, weight 1), then the
+/// node with the most room (the first by name on a tie); one slot of it is taken.
+fn take_most_room(room: &mut [Room]) -> Option<String> {
+    let best = room.iter_mut().filter(|(_, r, _)| *r > 0).max_by(|a, b| {
+        b.2.cmp(&a.2)
+            .then_with(|| a.1.cmp(&b.1))
+            .then_with(|| b.0.cmp(&a.0))
+    })?;
     best.1 -= 1;
     Some(best.0.clone())
 }
@@ -49,12 +55,15 @@ impl World {
         self.schedule_placeholders();
     }
 
-    /// Nodes with room left, and how much.
-    fn open_room(&self) -> Vec<(String, u32)> {
+    /// Nodes with room left, how much, and whether pods would rather go elsewhere.
+    fn open_room(&self) -> Vec<Room> {
         self.free_room()
             .into_iter()
             .filter(|(_, r)| *r > 0)
-            .map(|(n, r)| (n.to_string(), r))
+            .map(|(n, r)| {
+                let tainted = self.nodes.get(n).is_some_and(|x| x.standby_taint);
+                (n.to_string(), r, tainted)
+            })
             .collect()
     }
 

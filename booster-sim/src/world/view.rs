@@ -44,6 +44,7 @@ impl World {
                 rebalance_taint: n.taint,
                 tainted_at: n.tainted_at,
                 interruption_taint: n.itn_taint,
+                standby_taint: n.standby_taint,
                 scale_down_disabled: n.scale_down_disabled,
                 protected_for: n.protected_for.clone(),
                 pods_to_evict: self.pods_to_evict(&n.name),
