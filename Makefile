@@ -24,7 +24,8 @@ export MOTO_SERVER := $(VENV)/bin/moto_server
 .PHONY: run test e2e docs docs-check cycles-check mdbook toolchain moto servers helm prometheus test-tools rust-build apiserver-requests k8s-memory controller-memory event-flood-memory docker-build docker-push fmt-check clippy unit bench fuzz fmt clean-cache
 
 ## run: the main job. With no cluster it runs the embedded simulator: every built-in
-## scenario under nth-drain, upstream, booster and booster-placeholder, a table, and an HTML page of charts.
+## scenario under nth-drain, upstream and the booster's four ways (booster, booster-placeholder,
+## booster-standby, booster-adaptive), a table, and an HTML page of charts.
 ## It builds only the offline commands (no Kubernetes, AWS or metrics code) with the `sim`
 ## profile (no LTO): about 2 minutes on 2 cores from empty caches.
 run: toolchain
@@ -145,11 +146,11 @@ unit: moto servers helm
 # scenarios one at a time; --output-sync keeps each stream's lines together.
 E2E_ENV = BOOSTER_REQUIRE_MOTO=1 BOOSTER_REQUIRE_APISERVER=1 BOOSTER_REQUIRE_PROMETHEUS=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin
 e2e: moto servers prometheus
-	$(CARGO) test --locked -p booster-bin --test e2e --test e2e_faults --test e2e_karpenter --no-run
+	$(CARGO) test --locked -p booster-bin --test e2e --test e2e_drain_on --test e2e_faults --test e2e_karpenter --no-run
 	$(MAKE) -j2 --output-sync=target e2e-main e2e-faults
 
 e2e-main:
-	$(E2E_ENV) $(CARGO) test --locked -p booster-bin --test e2e -- --ignored --test-threads=1 --nocapture
+	$(E2E_ENV) $(CARGO) test --locked -p booster-bin --test e2e --test e2e_drain_on -- --ignored --test-threads=1 --nocapture
 
 e2e-faults:
 	$(E2E_ENV) $(CARGO) test --locked -p booster-bin --test e2e_faults --test e2e_karpenter -- --ignored --test-threads=1 --nocapture

@@ -1063,20 +1063,7 @@ async fn e2e_18_nth_queue_processor_drains_and_the_booster_follows() {
 
 /// `aws-spots-booster status` against the scenario's world, as an operator runs it.
 fn status(env: &Env, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(bin())
-        .arg("status")
-        .args(args)
-        .args(["--connection-mode", "kubectl", "--kubeconfig"])
-        .arg(&env.cp.kubeconfig)
-        .args([
-            "--aws-region",
-            "eu-west-1",
-            "--aws-endpoint-url",
-            &env.moto.url,
-        ])
-        .envs(booster_tests::moto::TEST_AWS_ENV)
-        .output()
-        .expect("status runs")
+    env.status(bin(), args)
 }
 
 /// 19. A drain held by a budget (it allows no eviction; `--drain-timeout 15s`), seen the

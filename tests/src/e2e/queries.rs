@@ -13,6 +13,25 @@ use kube::Client;
 use super::{bridge, eventually, node_ready, pod_running, Env, Identity, Options, LEDGER, NS};
 
 impl Env {
+    /// `aws-spots-booster status` (the binary `bin`) against this world, as an operator
+    /// runs it, with `args`.
+    pub fn status(&self, bin: &Path, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(bin)
+            .arg("status")
+            .args(args)
+            .args(["--connection-mode", "kubectl", "--kubeconfig"])
+            .arg(&self.cp.kubeconfig)
+            .args([
+                "--aws-region",
+                "eu-west-1",
+                "--aws-endpoint-url",
+                &self.moto.url,
+            ])
+            .envs(crate::moto::TEST_AWS_ENV)
+            .output()
+            .expect("status runs")
+    }
+
     /// Who the boosters of this world ran as, for a scenario's line: `as <identity>` (and
     /// `and <identity>`), or `no booster`.
     pub fn ran_as(&self) -> String {
