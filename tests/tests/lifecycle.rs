@@ -130,8 +130,20 @@ fn one_signal_from_recommendation_to_retirement() {
         .instances
         .retain(|i| i.lifecycle != Lifecycle::Terminating);
     s.signals.clear();
-    assert_eq!(step(&mut s, &cfg), ["forget spot-0 (nodeGone)"]);
+    // Retired by us: whether an interruption would have come is unknown.
+    assert_eq!(
+        step(&mut s, &cfg),
+        [
+            "recordOutcome spot-0 unknown in ?/eu-west-1a (outcomeUnknown)",
+            "forget spot-0 (nodeGone)"
+        ]
+    );
     assert!(s.ledger.entries.is_empty());
+    assert_eq!(
+        s.ledger.outcomes.pool("?/eu-west-1a").map(|p| p.unknown),
+        Some(1),
+        "counted once, kept after the entry is forgotten"
+    );
     assert!(s
         .nodes
         .iter()
