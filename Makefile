@@ -9,6 +9,8 @@ CACHE ?= $(HOME)/.cache/aws-spots-booster
 # binaries that looked for the chart under its own, deleted, path).
 CHECKOUT_ID := $(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
 export CARGO_TARGET_DIR ?= $(CACHE)/target/$(CHECKOUT_ID)
+# Builds start from a clean checkout: incremental state would only take disk.
+export CARGO_INCREMENTAL ?= 0
 # 2 cores: keep builds and test threads sized for them.
 export CARGO_BUILD_JOBS ?= 2
 export RUST_TEST_THREADS ?= 2
