@@ -37,6 +37,7 @@ pub mod plan;
 pub mod ports;
 pub mod reason;
 pub mod snapshot;
+pub mod surge;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod time;
