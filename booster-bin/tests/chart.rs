@@ -183,14 +183,35 @@ fn the_charts_rbac_is_the_tested_one() {
                     "create on {resources:?}"
                 );
             }
+            // Surges patch Deployments and pods, in a role of their own that the chart
+            // leaves out with `surge: off`.
+            let surge_role = d["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-surge"));
             if verbs.iter().any(|v| *v == "update" || *v == "patch") {
                 assert!(
-                    named || resources == ["nodes"] || resources == ["events"],
+                    named
+                        || resources == ["nodes"]
+                        || resources == ["events"]
+                        || (surge_role && (resources == ["deployments"] || resources == ["pods"])),
                     "write on {resources:?}"
                 );
             }
         }
     }
+}
+
+/// `surge: off` leaves the surge's rights out; the flag follows the value.
+#[test]
+fn surge_off_grants_no_write_on_workloads() {
+    let Some(helm) = helm() else { return };
+    let on = render(&helm, &[]);
+    assert!(on.contains("--surge=single-replica"), "{on}");
+    assert!(on.contains("aws-spots-booster-surge"));
+    let off = render(&helm, &["config.surge=off"]);
+    assert!(off.contains("--surge=off"));
+    assert!(!off.contains("aws-spots-booster-surge"), "{off}");
+    assert!(!off.contains("deployments"), "{off}");
 }
 
 /// Every object the chart renders is accepted by a real kube-apiserver (server-side dry
@@ -244,6 +265,8 @@ async fn the_rendered_chart_passes_a_server_side_dry_run() {
         kinds,
         [
             "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
             "ClusterRoleBinding",
             "ConfigMap",
             "Deployment",

@@ -205,6 +205,18 @@ pub trait Cluster: Send + Sync {
     async fn set_standby_taint(&self, node: &str, standby: bool) -> Result<(), PortError>;
     /// Runs one drain attempt to its end (evictions through the Eviction API).
     async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError>;
+    /// Finishes or undoes the surges (see [`crate::surge`]) of nodes with no drain under way
+    /// (`draining` has those with one). Ports without surges do nothing.
+    async fn settle_surges(
+        &self,
+        _draining: &std::collections::BTreeSet<String>,
+    ) -> Result<(), PortError> {
+        Ok(())
+    }
+    /// What the surges did since the last call (drained from the port's log).
+    fn take_surge_reports(&self) -> Vec<crate::surge::SurgeReport> {
+        Vec::new()
+    }
     /// Writes `entry` on `node` as the mark of a boost made for it (before the boost's
     /// call), so that losing the ledger cannot cause a second boost. Ports that keep no
     /// marks (the simulator) do nothing.

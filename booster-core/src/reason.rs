@@ -83,6 +83,17 @@ reasons! {
     DrainTimedOut => "drain attempt timed out; retrying",
     /// The node has no pods left to evict.
     DrainComplete => "drain complete",
+    /// A pod whose eviction would cost availability: its Deployment raised by one so that
+    /// its successor is Ready before it goes (README, "Workloads of one").
+    SurgeStarted => "moving a pod by surge: its Deployment raised by one",
+    /// The successor is Ready elsewhere: the Deployment back to its size, the old pod goes.
+    SurgeHandedOver => "surge handed over: the successor is Ready elsewhere",
+    /// The surge was undone (successor not Ready in time, or the drain ended).
+    SurgeUndone => "surge undone",
+    /// Somebody else changed the replicas during the surge: left as they set them.
+    SurgeAbandoned => "surge abandoned: the replicas were changed by somebody else",
+    /// A pod whose eviction costs availability could not be moved by surge: evicted.
+    SurgeSkipped => "not moved by surge: evicted instead",
     /// The signal never turned into an interruption within the expiry.
     SignalExpired => "signal expired without an interruption",
     /// Standby (`--drain-on interruption`, or `adaptive` with no evidence of an

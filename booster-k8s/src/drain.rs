@@ -13,6 +13,18 @@ use tokio::time::Instant;
 
 use crate::convert::{pod_name, pod_role, PodRole, PodRules};
 use crate::errors::{message_of, port_error, status_of};
+use crate::surge::{Mover, PodSurges, SurgeLog, SurgeSettings, Verdict};
+
+/// What a drain needs to move pods by surge (see [`crate::surge`]).
+#[derive(Clone, Copy)]
+pub struct SurgeCtx<'a> {
+    /// The flags.
+    pub settings: SurgeSettings,
+    /// The field manager of its writes.
+    pub manager: &'a str,
+    /// Where its outcomes go.
+    pub log: &'a SurgeLog,
+}
 
 /// Wait between passes over the node's pods, and before retrying a refused eviction.
 const PASS: Duration = Duration::from_secs(1);
@@ -60,8 +72,9 @@ pub async fn run_reporting(
     rules: &PodRules,
     grace_seconds: Option<u32>,
     progress: &Progress,
+    surge: SurgeCtx<'_>,
 ) -> Result<DrainOutcome, PortError> {
-    let r = drain_loop(client, spec, rules, grace_seconds, Some(progress)).await;
+    let r = drain_loop(client, spec, rules, grace_seconds, Some(progress), Some(surge)).await;
     if let Ok(mut p) = progress.lock() {
         p.remove(&spec.node);
     }
@@ -77,7 +90,7 @@ pub async fn run(
     rules: &PodRules,
     grace_seconds: Option<u32>,
 ) -> Result<DrainOutcome, PortError> {
-    drain_loop(client, spec, rules, grace_seconds, None).await
+    drain_loop(client, spec, rules, grace_seconds, None, None).await
 }
 
 async fn drain_loop(
@@ -86,11 +99,21 @@ async fn drain_loop(
     rules: &PodRules,
     grace_seconds: Option<u32>,
     progress: Option<&Progress>,
+    surge: Option<SurgeCtx<'_>>,
 ) -> Result<DrainOutcome, PortError> {
     let node = spec.node.as_str();
     let deadline = Instant::now() + Duration::from_millis(spec.timeout.as_millis());
     let all = Api::<Pod>::all(client.clone());
     let mut attempt = Attempt::default();
+    let mover = surge.map(|c| Mover {
+        client,
+        settings: c.settings,
+        manager: c.manager,
+        log: c.log,
+        dry_run: spec.dry_run,
+        node,
+    });
+    let mut surges = PodSurges::default();
     loop {
         let pods = pods_on(&all, node).await?;
         let todo: Vec<&Pod> = pods
@@ -111,6 +134,12 @@ async fn drain_loop(
             }
             if attempt.waiting_on(&uid) {
                 continue;
+            }
+            if let Some(m) = &mover {
+                if let Verdict::Hold(why) = m.handle(p, &mut surges).await {
+                    attempt.blockers.insert(name, why);
+                    continue;
+                }
             }
             let eviction = request_eviction(client, spec, grace_seconds, p, &uid).await?;
             attempt.record(client, spec, p, uid, name, eviction).await;

@@ -20,6 +20,7 @@ mod errors;
 pub mod event;
 pub mod lease;
 pub mod placeholders;
+pub mod surge;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -97,6 +97,11 @@ impl Drains {
         (started, superseded)
     }
 
+    /// The nodes with a drain task.
+    pub(super) fn nodes(&self) -> impl Iterator<Item = String> + '_ {
+        self.tasks.keys().cloned()
+    }
+
     pub(super) fn len(&self) -> usize {
         self.tasks.len()
     }
@@ -210,7 +215,7 @@ fn ends_signal(a: &Action) -> bool {
 }
 
 /// Whether the ledger has the entry's drain under way (by the booster, not given back).
-fn under_way(e: &booster_core::Entry) -> bool {
+pub(super) fn under_way(e: &booster_core::Entry) -> bool {
     e.released_at.is_none()
         && e.retiring.is_none()
         && matches!(e.drain, booster_core::DrainState::Draining { .. })

@@ -14,6 +14,7 @@ mod clock;
 mod cloud_gate;
 mod drains;
 mod reporting;
+mod surges;
 
 #[cfg(test)]
 mod refusals;
@@ -72,6 +73,8 @@ pub struct PassReport {
     pub unexplained_nth_cordons: usize,
     /// Boosts of signals recorded in this pass, with their latency by phase.
     pub boost_latency: Vec<BoostLatency>,
+    /// What the drains' surges did since the last pass.
+    pub surges: Vec<booster_core::surge::SurgeReport>,
 }
 
 /// The controller's state between passes (none of it needs to survive a restart).
@@ -106,6 +109,8 @@ pub struct Controller {
     /// Nodes already reported as cordoned by NTH with nothing that says why (while they
     /// are).
     unexplained: BTreeSet<String>,
+    /// When surges no drain runs were last settled.
+    surges_settled: Option<Instant>,
 }
 
 impl Controller {
@@ -126,6 +131,7 @@ impl Controller {
             cloud: CloudGate::new(),
             woken: None,
             unexplained: BTreeSet::new(),
+            surges_settled: None,
         }
     }
 
@@ -170,6 +176,7 @@ impl Controller {
         drains_ended.extend(stopped);
         let (drains_started, superseded) = self.start_drains(&plan, &executed, &snapshot).await;
         drains_ended.extend(superseded);
+        let surges = self.surges(&plan, &executed, leader).await;
         Ok(PassReport {
             plan,
             executed,
@@ -181,6 +188,7 @@ impl Controller {
             new_rejections,
             boost_latency,
             unexplained_nth_cordons,
+            surges,
         })
     }
 

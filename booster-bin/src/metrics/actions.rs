@@ -24,6 +24,7 @@ pub(super) struct ActionMetrics {
     actions: Family<ActionLabels, Counter>,
     drains: Family<OutcomeLabel, Counter>,
     holds: Family<ReasonLabel, Gauge>,
+    surges: Family<OutcomeLabel, Counter>,
     group_warnings: Family<GroupReasonLabels, Gauge>,
     /// Each group warning and when a plan last carried it: some come with a single pass
     /// (AZRebalance, at the retire), which no scrape would catch.
@@ -50,6 +51,15 @@ impl ActionMetrics {
             "Signals waiting now, by reason",
             holds.clone(),
         );
+        let surges = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "spots_booster_surges",
+            "Pods moved by surge before eviction, by outcome: started, handedOver, undone, abandoned, skipped",
+            surges.clone(),
+        );
+        for o in booster_core::surge::SurgeOutcome::ALL {
+            let _ = surges.get_or_create(&OutcomeLabel::of(o.as_str()));
+        }
         let group_warnings = Family::<GroupReasonLabels, Gauge>::default();
         registry.register(
             "spots_booster_group_warnings",
@@ -60,6 +70,7 @@ impl ActionMetrics {
             actions,
             drains,
             holds,
+            surges,
             group_warnings,
             warnings_seen: BTreeMap::new(),
         }
@@ -111,6 +122,15 @@ impl ActionMetrics {
                 outcome: outcome.to_string(),
             })
             .inc();
+    }
+
+    /// What the drains' surges did since the last pass.
+    pub(super) fn surges(&self, reports: &[booster_core::surge::SurgeReport]) {
+        for r in reports {
+            self.surges
+                .get_or_create(&OutcomeLabel::of(r.outcome.as_str()))
+                .inc();
+        }
     }
 
     /// Drains that ended since the last pass.

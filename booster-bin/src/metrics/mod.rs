@@ -83,6 +83,7 @@ impl Metrics {
             .warnings(&r.plan.warnings, std::time::Instant::now());
         self.record_outcomes(r);
         self.actions.drains_ended(&r.drains_ended);
+        self.actions.surges(&r.surges);
     }
 
     /// Each executed action, to the families it concerns: holds, actions by outcome, and

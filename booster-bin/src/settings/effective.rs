@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use booster_core::surge::SurgeMode;
 use booster_core::{AdaptiveRule, Config, DrainOn};
 
-use super::{list, std_dur, BoostModeArg, DrainOnArg, Mode, RunArgs};
+use super::{list, std_dur, BoostModeArg, DrainOnArg, Mode, RunArgs, SurgeArg};
 
 impl RunArgs {
     /// Leader-election timings from the flags, refused when two replicas could act at once.
@@ -64,6 +65,15 @@ impl RunArgs {
                 image: self.placeholder_image.clone(),
                 priority_class: self.placeholder_priority_class.clone(),
             },
+            surge: booster_k8s::surge::SurgeSettings {
+                mode: match self.surge {
+                    SurgeArg::Off => SurgeMode::Off,
+                    SurgeArg::SingleReplica => SurgeMode::SingleReplica,
+                    SurgeArg::BudgetBlocked => SurgeMode::BudgetBlocked,
+                },
+                timeout: self.surge_timeout,
+            },
+            dry_run: self.dry_run,
             ..booster_k8s::Settings::default()
         }
     }

@@ -64,6 +64,17 @@ pub enum DrainOnArg {
     Adaptive,
 }
 
+/// Which pods a drain moves by surge before it would evict them (`--surge`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SurgeArg {
+    /// None: every pod is evicted.
+    Off,
+    /// Pods whose eviction would leave their Deployment with no Ready replica.
+    SingleReplica,
+    /// Those, and pods whose PodDisruptionBudget allows no disruption now.
+    BudgetBlocked,
+}
+
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -260,6 +271,17 @@ pub struct RunArgs {
     /// pool or when most of the pool's recent recommendations became interruptions.
     #[arg(long, value_enum, default_value = "rebalance", env = "DRAIN_ON")]
     pub drain_on: DrainOnArg,
+    /// Surge before evict (README, "Workloads of one"): a drain moves these pods by raising
+    /// their Deployment by one until the successor is Ready on another node, then back:
+    /// `single-replica` (a Deployment with no other Ready replica), `budget-blocked` (also
+    /// pods whose PodDisruptionBudget allows no disruption), `off`. A Deployment annotated
+    /// `aws-spots-booster/surge: "false"` is never surged, `"true"` as with budget-blocked.
+    #[arg(long, value_enum, default_value = "single-replica", env = "SURGE")]
+    pub surge: SurgeArg,
+    /// How long a surge's successor may take to be Ready before the surge is undone and
+    /// the pod evicted as any other.
+    #[arg(long, default_value = "5m", value_parser = dur, env = "SURGE_TIMEOUT")]
+    pub surge_timeout: Dur,
     /// `--drain-on adaptive`: this many recommendations in one pool (instance type × zone)
     /// within `--adaptive-storm-window` make a storm (drain on the recommendation); 0: never.
     #[arg(long, default_value_t = 3, env = "ADAPTIVE_STORM_SIGNALS")]

@@ -162,6 +162,26 @@ fn costs_availability(f: &WorkloadFacts, mode: SurgeMode) -> bool {
 }
 
 impl WorkloadFacts {
+    /// What is known of pod `uid` before its owners are read: no owner, no budget.
+    pub fn of_pod(uid: &str, ready: bool) -> Self {
+        WorkloadFacts {
+            pod_uid: uid.to_string(),
+            pod_ready: ready,
+            owner: Owner::None,
+            budget_allows: None,
+            replicas: 0,
+            ready_replicas: 0,
+            strategy: Strategy::RollingUpdate,
+            paused: false,
+            rollout_complete: false,
+            tolerates_cordon: false,
+            autoscaler: None,
+            gitops_manager: None,
+            opt: None,
+            record: None,
+        }
+    }
+
     /// Whether `replicas` and `ready_replicas` count its siblings (a Deployment's, or a
     /// lone ReplicaSet's).
     fn owner_is_deployment(&self) -> bool {

@@ -111,6 +111,17 @@ impl SurgeOutcome {
         }
     }
 
+    /// The reason of its Event.
+    pub fn reason(self) -> crate::Reason {
+        match self {
+            SurgeOutcome::Started => crate::Reason::SurgeStarted,
+            SurgeOutcome::HandedOver => crate::Reason::SurgeHandedOver,
+            SurgeOutcome::Undone => crate::Reason::SurgeUndone,
+            SurgeOutcome::Abandoned => crate::Reason::SurgeAbandoned,
+            SurgeOutcome::Skipped => crate::Reason::SurgeSkipped,
+        }
+    }
+
     /// Whether an operator should look (Warning Events).
     pub fn is_warning(self) -> bool {
         matches!(self, SurgeOutcome::Undone | SurgeOutcome::Skipped)

@@ -10,6 +10,7 @@ mod recorder;
 mod settings;
 mod watches;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +45,8 @@ pub struct KubeCluster {
     /// The last list of each signalled node's pods, and when.
     censuses: Timed<PodCensus>,
     recorder: Recorder,
+    /// What the surges did since the controller last took it.
+    surges: crate::surge::SurgeLog,
 }
 
 impl KubeCluster {
@@ -66,6 +69,7 @@ impl KubeCluster {
             drains: drain::Progress::default(),
             censuses: Default::default(),
             recorder,
+            surges: Default::default(),
         }
     }
 
@@ -129,8 +133,27 @@ impl Cluster for KubeCluster {
             &self.settings.pods,
             self.settings.eviction_grace_seconds,
             &self.drains,
+            drain::SurgeCtx {
+                settings: self.settings.surge,
+                manager: &self.settings.manager,
+                log: &self.surges,
+            },
         )
         .await
+    }
+
+    async fn settle_surges(&self, draining: &BTreeSet<String>) -> Result<(), PortError> {
+        if self.settings.dry_run {
+            return Ok(());
+        }
+        crate::surge::settle(&self.client, &self.settings.manager, &self.surges, draining).await
+    }
+
+    fn take_surge_reports(&self) -> Vec<booster_core::surge::SurgeReport> {
+        self.surges
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
     }
 
     async fn place_placeholders(

@@ -27,6 +27,10 @@ pub struct Settings {
     /// The namespaces whose rebalance Events are read (`--event-namespaces`): the only ones
     /// watched, so that what others post elsewhere costs neither memory nor requests.
     pub event_namespaces: Vec<String>,
+    /// Which pods drains move by surge, and how long a successor may take.
+    pub surge: crate::surge::SurgeSettings,
+    /// A dry run: surges that no drain runs any more are not settled (nothing was written).
+    pub dry_run: bool,
 }
 
 impl Default for Settings {
@@ -42,6 +46,8 @@ impl Default for Settings {
             eviction_grace_seconds: None,
             placeholders: Default::default(),
             event_namespaces: vec![booster_core::config::NTH_EVENT_NAMESPACE.into()],
+            surge: Default::default(),
+            dry_run: false,
         }
     }
 }

@@ -1,0 +1,224 @@
+//! What a surge decision needs to know of a pod: its owners, their strategy and size, the
+//! budgets that select it, the autoscaler and GitOps tool that may size it.
+
+use booster_core::ports::PortError;
+use booster_core::surge::{
+    Owner, Strategy, SurgeRecord, WorkloadFacts, OPT_ANNOTATION, RECORD_ANNOTATION,
+};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{Api, ListParams};
+use kube::Client;
+
+use super::{call, selector};
+
+/// The Deployment a surge would move, as read.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    pub namespace: String,
+    pub name: String,
+    /// Its resourceVersion: every write is conditional on it.
+    pub resource_version: String,
+    /// `spec.replicas`.
+    pub replicas: i32,
+    /// Its pods' selector as a query.
+    pub selector: Option<String>,
+    /// The surge under way, if any.
+    pub record: Option<SurgeRecord>,
+}
+
+/// Field managers of GitOps tools that revert drift in what they own.
+const GITOPS_MANAGERS: [&str; 5] = [
+    "argocd",
+    "kustomize-controller",
+    "helm-controller",
+    "fleet-agent",
+    "flux",
+];
+
+fn controller_of(refs: Option<&Vec<OwnerReference>>) -> Option<&OwnerReference> {
+    refs?.iter().find(|r| r.controller == Some(true))
+}
+
+pub(crate) fn is_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The facts of `p`, and its Deployment when it has one.
+pub(crate) async fn read(
+    client: &Client,
+    p: &Pod,
+) -> Result<(WorkloadFacts, Option<Target>), PortError> {
+    let ns = p.metadata.namespace.clone().unwrap_or_default();
+    let mut f = WorkloadFacts::of_pod(p.metadata.uid.as_deref().unwrap_or_default(), is_ready(p));
+    f.budget_allows = budget_allows(client, &ns, p).await?;
+    let Some(owner) = controller_of(p.metadata.owner_references.as_ref()) else {
+        return Ok((f, None));
+    };
+    match owner.kind.as_str() {
+        "ReplicaSet" => {}
+        "StatefulSet" => {
+            f.owner = Owner::StatefulSet(owner.name.clone());
+            return Ok((f, None));
+        }
+        kind => {
+            f.owner = Owner::Other(kind.to_string());
+            return Ok((f, None));
+        }
+    }
+    let rs = call(
+        &format!("get ReplicaSet {ns}/{}", owner.name),
+        Api::<ReplicaSet>::namespaced(client.clone(), &ns).get(&owner.name),
+    )
+    .await?;
+    let Some(d_ref) = controller_of(rs.metadata.owner_references.as_ref())
+        .filter(|r| r.kind == "Deployment")
+        .cloned()
+    else {
+        f.owner = Owner::ReplicaSet(owner.name.clone());
+        f.replicas = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        f.ready_replicas = rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+        return Ok((f, None));
+    };
+    let d = call(
+        &format!("get Deployment {ns}/{}", d_ref.name),
+        Api::<Deployment>::namespaced(client.clone(), &ns).get(&d_ref.name),
+    )
+    .await?;
+    if d.metadata.uid.as_deref() != Some(d_ref.uid.as_str()) {
+        // Deleted and made again under the same name: not the pod's owner any more.
+        f.owner = Owner::ReplicaSet(owner.name.clone());
+        return Ok((f, None));
+    }
+    f.owner = Owner::Deployment(d_ref.name.clone());
+    deployment_facts(&mut f, &d);
+    f.autoscaler = autoscaler_of(client, &ns, &d_ref.name).await?;
+    let spec = d.spec.as_ref();
+    let target = Target {
+        namespace: ns,
+        name: d_ref.name,
+        resource_version: d.metadata.resource_version.clone().unwrap_or_default(),
+        replicas: f.replicas,
+        selector: spec.and_then(|s| selector::query(&s.selector)),
+        record: f.record.clone(),
+    };
+    Ok((f, Some(target)))
+}
+
+/// What the Deployment itself says.
+pub(crate) fn deployment_facts(f: &mut WorkloadFacts, d: &Deployment) {
+    let spec = d.spec.as_ref();
+    let status = d.status.as_ref();
+    f.replicas = spec.and_then(|s| s.replicas).unwrap_or(1);
+    f.ready_replicas = status.and_then(|s| s.ready_replicas).unwrap_or(0);
+    f.paused = spec.and_then(|s| s.paused).unwrap_or(false);
+    f.strategy = strategy(d);
+    f.rollout_complete = status.is_some_and(|s| {
+        s.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0)
+            && s.replicas.unwrap_or(0) == f.replicas
+            && s.updated_replicas.unwrap_or(0) == f.replicas
+            && s.available_replicas.unwrap_or(0) >= f.replicas
+    });
+    f.tolerates_cordon = spec
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|s| s.tolerations.as_ref())
+        .is_some_and(|ts| {
+            ts.iter().any(|t| {
+                let key = t.key.as_deref().unwrap_or_default();
+                let effect_ok = t.effect.as_deref().is_none_or(|e| e.is_empty() || e == "NoSchedule");
+                effect_ok
+                    && (key == "node.kubernetes.io/unschedulable"
+                        || (key.is_empty() && t.operator.as_deref() == Some("Exists")))
+            })
+        });
+    let annotations = d.metadata.annotations.as_ref();
+    f.opt = match annotations.and_then(|a| a.get(OPT_ANNOTATION)).map(String::as_str) {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    };
+    f.record = annotations
+        .and_then(|a| a.get(RECORD_ANNOTATION))
+        .and_then(|r| match SurgeRecord::parse(r) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(deployment = ?d.metadata.name, error = %e, "surge record ignored");
+                None
+            }
+        });
+    f.gitops_manager = d.metadata.managed_fields.iter().flatten().find_map(|m| {
+        let manager = m.manager.as_deref().unwrap_or_default();
+        let owns_replicas = m
+            .fields_v1
+            .as_ref()
+            .and_then(|f| f.0.get("f:spec"))
+            .and_then(|s| s.get("f:replicas"))
+            .is_some();
+        (owns_replicas && GITOPS_MANAGERS.iter().any(|g| manager.contains(g)))
+            .then(|| manager.to_string())
+    });
+}
+
+fn strategy(d: &Deployment) -> Strategy {
+    let Some(s) = d.spec.as_ref().and_then(|s| s.strategy.as_ref()) else {
+        return Strategy::RollingUpdate;
+    };
+    if s.type_.as_deref() == Some("Recreate") {
+        return Strategy::Recreate;
+    }
+    let zero = match s.rolling_update.as_ref().and_then(|r| r.max_surge.as_ref()) {
+        Some(IntOrString::Int(n)) => *n <= 0,
+        Some(IntOrString::String(p)) => p.trim_end_matches('%').trim().parse::<i64>().is_ok_and(|n| n <= 0),
+        // 25 % by default, rounded up: at least one.
+        None => false,
+    };
+    if zero {
+        Strategy::NoSurge
+    } else {
+        Strategy::RollingUpdate
+    }
+}
+
+/// The least `disruptionsAllowed` of the budgets that select `p` (a budget not yet
+/// computed allows none).
+async fn budget_allows(client: &Client, ns: &str, p: &Pod) -> Result<Option<i32>, PortError> {
+    let labels = p.metadata.labels.clone().unwrap_or_default();
+    let pdbs = call(
+        &format!("list PodDisruptionBudgets in {ns}"),
+        Api::<PodDisruptionBudget>::namespaced(client.clone(), ns).list(&ListParams::default()),
+    )
+    .await?;
+    Ok(pdbs
+        .items
+        .iter()
+        .filter(|b| {
+            b.spec
+                .as_ref()
+                .and_then(|s| s.selector.as_ref())
+                .is_some_and(|sel| selector::selects(sel, &labels))
+        })
+        .map(|b| b.status.as_ref().map_or(0, |s| s.disruptions_allowed))
+        .min())
+}
+
+/// The HorizontalPodAutoscaler sizing Deployment `name`, if any.
+async fn autoscaler_of(client: &Client, ns: &str, name: &str) -> Result<Option<String>, PortError> {
+    let hpas = call(
+        &format!("list HorizontalPodAutoscalers in {ns}"),
+        Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns)
+            .list(&ListParams::default()),
+    )
+    .await?;
+    Ok(hpas.items.into_iter().find_map(|h| {
+        let t = &h.spec.as_ref()?.scale_target_ref;
+        (t.kind == "Deployment" && t.name == name)
+            .then(|| format!("{ns}/{}", h.metadata.name.unwrap_or_default()))
+    }))
+}

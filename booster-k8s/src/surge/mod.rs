@@ -1,0 +1,365 @@
+//! Surge before evict, on a real cluster: a drain hands each pod to [`Mover::handle`]
+//! before it evicts it, and a pass settles the surges no drain runs any more ([`settle`]).
+//! What to do is `booster_core::surge`'s to decide; this reads the facts and writes.
+
+mod facts;
+mod selector;
+mod settle;
+mod writes;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use booster_core::ports::PortError;
+use booster_core::surge::{
+    assess, step, Assessment, Observed, Step, SurgeMode, SurgeOutcome, SurgeRecord, SurgeReport,
+    DELETION_COST, LOWEST_COST,
+};
+use booster_core::{Dur, Timestamp};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, ListParams};
+use kube::Client;
+use tokio::time::Instant;
+
+use crate::convert::pod_name;
+use facts::Target;
+pub use settle::settle;
+
+/// No single call of a surge may hold a drain longer.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a pod handed over may stay before its surge is looked at again (the
+/// ReplicaSet controller removes it within a second or two).
+const HANDOVER_WAIT: Duration = Duration::from_secs(20);
+/// Surges of one pod within one drain attempt before it is evicted as any other.
+const MAX_STARTS: u32 = 2;
+
+/// How drains surge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SurgeSettings {
+    /// Which pods (`--surge`).
+    pub mode: SurgeMode,
+    /// How long a successor may take to be Ready before the surge is undone
+    /// (`--surge-timeout`).
+    pub timeout: Dur,
+}
+
+impl Default for SurgeSettings {
+    fn default() -> Self {
+        SurgeSettings {
+            mode: SurgeMode::default(),
+            timeout: Dur::from_mins(5),
+        }
+    }
+}
+
+/// What the surges did since the controller last looked, for its metrics and Events.
+pub type SurgeLog = Arc<Mutex<Vec<SurgeReport>>>;
+
+/// One API call, within [`CALL_TIMEOUT`].
+pub(crate) async fn call<T>(
+    context: &str,
+    f: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Result<T, PortError> {
+    tokio::time::timeout(CALL_TIMEOUT, f)
+        .await
+        .map_err(|_| PortError::Unavailable(format!("{context}: timed out")))?
+        .map_err(|e| crate::errors::port_error(context, e))
+}
+
+fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Timestamp::from_unix_millis(ms)
+}
+
+fn report(log: &SurgeLog, node: &str, workload: &str, outcome: SurgeOutcome, message: String) {
+    if outcome.is_warning() {
+        tracing::warn!(node, workload, outcome = outcome.as_str(), "surge: {message}");
+    } else {
+        tracing::info!(node, workload, outcome = outcome.as_str(), "surge: {message}");
+    }
+    if let Ok(mut l) = log.lock() {
+        // Bounded: a controller that stopped reading must not grow this without end.
+        if l.len() < 1_000 {
+            l.push(SurgeReport {
+                node: node.to_string(),
+                workload: workload.to_string(),
+                outcome,
+                message,
+            });
+        }
+    }
+}
+
+/// What a drain does with a pod now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Evict it (as it would without surges).
+    Evict,
+    /// Leave it this pass, for this reason (reported as what holds the drain).
+    Hold(String),
+}
+
+/// What one drain attempt remembers of its pods' surges, by pod uid.
+#[derive(Default)]
+pub struct PodSurges {
+    evict: BTreeSet<String>,
+    handed: BTreeMap<String, Instant>,
+    starts: BTreeMap<String, u32>,
+}
+
+/// Moves pods by surge for a drain.
+pub struct Mover<'a> {
+    /// The client.
+    pub client: &'a Client,
+    /// The flags.
+    pub settings: SurgeSettings,
+    /// The field manager of the writes.
+    pub manager: &'a str,
+    /// Where outcomes go.
+    pub log: &'a SurgeLog,
+    /// A dry run: nothing written, what would surge said in the log.
+    pub dry_run: bool,
+    /// The node being drained.
+    pub node: &'a str,
+}
+
+impl Mover<'_> {
+    /// Whether `p` is evicted now, or held while its successor starts.
+    pub async fn handle(&self, p: &Pod, state: &mut PodSurges) -> Verdict {
+        let uid = p.metadata.uid.clone().unwrap_or_default();
+        if self.settings.mode == SurgeMode::Off || p.metadata.deletion_timestamp.is_some() {
+            return Verdict::Evict;
+        }
+        if let Some(at) = state.handed.get(&uid) {
+            if at.elapsed() < HANDOVER_WAIT {
+                return Verdict::Hold("handed over to its successor: its ReplicaSet removes it".into());
+            }
+            // Still there: the ReplicaSet removed another pod. Looked at again.
+            state.handed.remove(&uid);
+        }
+        if state.evict.contains(&uid) {
+            return Verdict::Evict;
+        }
+        let (facts, target) = match facts::read(self.client, p).await {
+            Ok(x) => x,
+            Err(e) if e.is_retryable() => {
+                return Verdict::Hold(format!("surge: its owners not read ({e}); asking again"))
+            }
+            Err(e) => {
+                self.skip(p, &mut *state, &uid, format!("its owners could not be read ({e})"));
+                return Verdict::Evict;
+            }
+        };
+        let workload = target
+            .as_ref()
+            .map_or_else(|| pod_name(p), |t| format!("{}/{}", t.namespace, t.name));
+        match (assess(&facts, self.settings.mode), target) {
+            (Assessment::Evict, _) => {
+                state.evict.insert(uid);
+                Verdict::Evict
+            }
+            (Assessment::Skip(why), _) => {
+                self.skip(p, state, &uid, format!("{workload}: {why}; evicted instead"));
+                Verdict::Evict
+            }
+            (Assessment::Wait, _) => Verdict::Hold(format!(
+                "another pod of {workload} is being moved by surge"
+            )),
+            (Assessment::Surge, Some(t)) => self.start(p, &t, state, &uid).await,
+            (Assessment::Resume, Some(t)) => match t.record.clone() {
+                Some(r) => self.advance(&t, &r, state, &uid).await,
+                None => Verdict::Evict,
+            },
+            (_, None) => Verdict::Evict,
+        }
+    }
+
+    fn skip(&self, p: &Pod, state: &mut PodSurges, uid: &str, why: String) {
+        report(self.log, self.node, &pod_name(p), SurgeOutcome::Skipped, why);
+        state.evict.insert(uid.to_string());
+    }
+
+    async fn start(&self, p: &Pod, t: &Target, state: &mut PodSurges, uid: &str) -> Verdict {
+        let workload = format!("{}/{}", t.namespace, t.name);
+        if self.dry_run {
+            tracing::info!(node = self.node, workload, pod = %pod_name(p), "dry run: would move by surge");
+            return Verdict::Evict;
+        }
+        let starts = state.starts.entry(uid.to_string()).or_default();
+        if *starts >= MAX_STARTS {
+            self.skip(p, state, uid, format!("{workload}: surged {MAX_STARTS} times in this attempt already; evicted instead"));
+            return Verdict::Evict;
+        }
+        *starts += 1;
+        let name = p.metadata.name.clone().unwrap_or_default();
+        let prior = p
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(DELETION_COST))
+            .cloned();
+        let lowest = LOWEST_COST.to_string();
+        let pod_key = (t.namespace.as_str(), name.as_str(), uid);
+        if let Err(e) = writes::set_cost(self.client, self.manager, pod_key, Some(&lowest)).await {
+            return self.refused(p, state, uid, &workload, e);
+        }
+        let started = now();
+        let record = SurgeRecord {
+            pod_uid: uid.to_string(),
+            pod: name.clone(),
+            node: self.node.to_string(),
+            from: t.replicas,
+            to: t.replicas.saturating_add(1),
+            started,
+            deadline: started.plus(self.settings.timeout),
+            prior_cost: prior.clone(),
+        };
+        if let Err(e) = writes::raise(self.client, self.manager, t, &record).await {
+            // The pod keeps its lowest cost only while it is ours to move.
+            if !e.is_retryable() {
+                let _ = writes::set_cost(self.client, self.manager, pod_key, prior.as_deref()).await;
+            }
+            return self.refused(p, state, uid, &workload, e);
+        }
+        report(
+            self.log,
+            self.node,
+            &workload,
+            SurgeOutcome::Started,
+            format!(
+                "raised from {} to {} replicas so that {} is replaced before it goes",
+                record.from,
+                record.to,
+                pod_name(p)
+            ),
+        );
+        Verdict::Hold(format!("moved by surge: {workload} raised to {}", record.to))
+    }
+
+    /// A write refused: a retryable one is asked again next pass; any other makes the pod
+    /// evicted as any other, and says why.
+    fn refused(&self, p: &Pod, state: &mut PodSurges, uid: &str, workload: &str, e: PortError) -> Verdict {
+        if e.is_retryable() {
+            return Verdict::Hold(format!("surge of {workload}: {e}; trying again"));
+        }
+        self.skip(p, state, uid, format!("{workload}: surge refused ({e}); evicted instead"));
+        Verdict::Evict
+    }
+
+    async fn advance(
+        &self,
+        t: &Target,
+        r: &SurgeRecord,
+        state: &mut PodSurges,
+        uid: &str,
+    ) -> Verdict {
+        let workload = format!("{}/{}", t.namespace, t.name);
+        let ready = match ready_elsewhere(self.client, t, r).await {
+            Ok(n) => n,
+            Err(e) => return Verdict::Hold(format!("surge of {workload}: {e}; asking again")),
+        };
+        let o = Observed {
+            replicas: t.replicas,
+            old_pod_there: true,
+            ready_elsewhere: ready,
+            now: now(),
+        };
+        let waited = o.now.since(r.started).as_secs_f64();
+        match step(r, &o, true) {
+            Step::Wait => Verdict::Hold(format!(
+                "moved by surge: the successor in {workload} is not Ready yet ({waited:.0} s)"
+            )),
+            Step::HandOver | Step::Finish => {
+                match writes::end(self.client, self.manager, t, Some(r.from)).await {
+                    Ok(()) => {
+                        report(
+                            self.log,
+                            self.node,
+                            &workload,
+                            SurgeOutcome::HandedOver,
+                            format!(
+                                "successor Ready elsewhere after {waited:.0} s; back to {} replicas, {} goes",
+                                r.from, r.pod
+                            ),
+                        );
+                        state.handed.insert(uid.to_string(), Instant::now());
+                        Verdict::Hold("handed over to its successor: its ReplicaSet removes it".into())
+                    }
+                    Err(e) => Verdict::Hold(format!("surge of {workload}: {e}; trying again")),
+                }
+            }
+            Step::Undo(why) => {
+                let key = (t.namespace.as_str(), r.pod.as_str(), uid);
+                let undone = async {
+                    writes::set_cost(self.client, self.manager, key, r.prior_cost.as_deref()).await?;
+                    writes::end(self.client, self.manager, t, Some(r.from)).await
+                };
+                match undone.await {
+                    Ok(()) => {
+                        self.end_reported(state, uid, &workload, SurgeOutcome::Undone, format!("undone: {why}; {} is evicted instead", r.pod));
+                        Verdict::Evict
+                    }
+                    Err(e) => Verdict::Hold(format!("undoing the surge of {workload}: {e}; trying again")),
+                }
+            }
+            Step::Abandon => {
+                let key = (t.namespace.as_str(), r.pod.as_str(), uid);
+                let _ = writes::set_cost(self.client, self.manager, key, r.prior_cost.as_deref()).await;
+                match writes::end(self.client, self.manager, t, None).await {
+                    Ok(()) => {
+                        self.end_reported(state, uid, &workload, SurgeOutcome::Abandoned, format!(
+                            "its replicas were set to {} by somebody else during the surge; left as they are, {} is evicted instead",
+                            t.replicas, r.pod
+                        ));
+                        Verdict::Evict
+                    }
+                    Err(e) => Verdict::Hold(format!("ending the surge of {workload}: {e}; trying again")),
+                }
+            }
+        }
+    }
+
+    fn end_reported(&self, state: &mut PodSurges, uid: &str, workload: &str, outcome: SurgeOutcome, message: String) {
+        report(self.log, self.node, workload, outcome, message);
+        state.evict.insert(uid.to_string());
+    }
+}
+
+/// Ready pods of the Deployment other than the one moved, not terminating, each on a
+/// schedulable node other than the drained one.
+async fn ready_elsewhere(client: &Client, t: &Target, r: &SurgeRecord) -> Result<i32, PortError> {
+    let Some(sel) = t.selector.as_deref() else {
+        return Ok(0);
+    };
+    let pods = call(
+        &format!("list the pods of {}/{}", t.namespace, t.name),
+        Api::<Pod>::namespaced(client.clone(), &t.namespace).list(&ListParams::default().labels(sel)),
+    )
+    .await?;
+    let nodes = Api::<Node>::all(client.clone());
+    let mut schedulable: BTreeMap<String, bool> = BTreeMap::new();
+    let mut n = 0;
+    for p in pods.items {
+        let node = p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+        if p.metadata.uid.as_deref() == Some(r.pod_uid.as_str())
+            || p.metadata.deletion_timestamp.is_some()
+            || !facts::is_ready(&p)
+            || node.is_empty()
+            || node == r.node
+        {
+            continue;
+        }
+        if !schedulable.contains_key(&node) {
+            let n_obj = call(&format!("get node {node}"), nodes.get(&node)).await;
+            let ok = n_obj.is_ok_and(|n| !n.spec.and_then(|s| s.unschedulable).unwrap_or(false));
+            schedulable.insert(node.clone(), ok);
+        }
+        if schedulable.get(&node) == Some(&true) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
