@@ -148,14 +148,14 @@ unit: moto servers helm
 # scenarios one at a time; --output-sync keeps each stream's lines together.
 E2E_ENV = BOOSTER_REQUIRE_MOTO=1 BOOSTER_REQUIRE_APISERVER=1 BOOSTER_REQUIRE_PROMETHEUS=1 BOOSTER_TEST_SERVERS=$(CACHE)/bin
 e2e: moto servers prometheus
-	$(CARGO) test --locked -p booster-bin --test e2e --test e2e_drain_on --test e2e_faults --test e2e_karpenter --no-run
+	$(CARGO) test --locked -p booster-bin --test e2e --test e2e_drain_on --test e2e_faults --test e2e_karpenter --test e2e_surge --no-run
 	$(MAKE) -j2 --output-sync=target e2e-main e2e-faults
 
 e2e-main:
 	$(E2E_ENV) $(CARGO) test --locked -p booster-bin --test e2e --test e2e_drain_on -- --ignored --test-threads=1 --nocapture
 
 e2e-faults:
-	$(E2E_ENV) $(CARGO) test --locked -p booster-bin --test e2e_faults --test e2e_karpenter -- --ignored --test-threads=1 --nocapture
+	$(E2E_ENV) $(CARGO) test --locked -p booster-bin --test e2e_faults --test e2e_karpenter --test e2e_surge -- --ignored --test-threads=1 --nocapture
 
 ## apiserver-requests: the booster's apiserver requests per minute with 5,000 Nodes, idle
 ## and while three signals are handled, from the apiserver's audit log.

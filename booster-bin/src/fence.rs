@@ -187,6 +187,23 @@ impl Cluster for FencedCluster {
         .await
     }
 
+    async fn settle_surges(
+        &self,
+        draining: &std::collections::BTreeSet<String>,
+    ) -> Result<(), PortError> {
+        fenced(
+            self.leader.as_ref(),
+            &self.writes,
+            ("settle surges", ""),
+            self.inner.settle_surges(draining),
+        )
+        .await
+    }
+
+    fn take_surge_reports(&self) -> Vec<booster_core::surge::SurgeReport> {
+        self.inner.take_surge_reports()
+    }
+
     /// A drain is long (its own deadline): it runs while this replica leads and stops at
     /// the first check that finds it does not (the ledger keeps it; the next leader resumes).
     async fn drain(&self, spec: &DrainSpec) -> Result<DrainOutcome, PortError> {

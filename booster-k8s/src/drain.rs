@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::convert::{pod_name, pod_role, PodRole, PodRules};
 use crate::errors::{message_of, port_error, status_of};
-use crate::surge::{Mover, PodSurges, SurgeLog, SurgeSettings, Verdict};
+use crate::surge::{Mover, PodSurges, Reporting, SurgeSettings, Verdict};
 
 /// What a drain needs to move pods by surge (see [`crate::surge`]).
 #[derive(Clone, Copy)]
@@ -23,7 +23,7 @@ pub struct SurgeCtx<'a> {
     /// The field manager of its writes.
     pub manager: &'a str,
     /// Where its outcomes go.
-    pub log: &'a SurgeLog,
+    pub reporting: &'a Reporting,
 }
 
 /// Wait between passes over the node's pods, and before retrying a refused eviction.
@@ -74,7 +74,15 @@ pub async fn run_reporting(
     progress: &Progress,
     surge: SurgeCtx<'_>,
 ) -> Result<DrainOutcome, PortError> {
-    let r = drain_loop(client, spec, rules, grace_seconds, Some(progress), Some(surge)).await;
+    let r = drain_loop(
+        client,
+        spec,
+        rules,
+        grace_seconds,
+        Some(progress),
+        Some(surge),
+    )
+    .await;
     if let Ok(mut p) = progress.lock() {
         p.remove(&spec.node);
     }
@@ -109,7 +117,7 @@ async fn drain_loop(
         client,
         settings: c.settings,
         manager: c.manager,
-        log: c.log,
+        reporting: c.reporting,
         dry_run: spec.dry_run,
         node,
     });

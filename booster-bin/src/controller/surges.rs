@@ -1,5 +1,5 @@
 //! The drains' surges (README, "Workloads of one"): those no drain runs any more are
-//! settled, and what every surge did becomes an Event on its node.
+//! settled, and what every surge did is taken for the metrics (the port posts its Events).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -15,8 +15,7 @@ const SETTLE_EVERY: Duration = Duration::from_secs(15);
 
 impl Controller {
     /// Settles the surges of nodes with no drain under way (the leader only, at most every
-    /// [`SETTLE_EVERY`]), and returns what the surges did since the last pass, each also
-    /// posted as an Event on its node.
+    /// [`SETTLE_EVERY`]), and returns what the surges did since the last pass.
     pub(super) async fn surges(
         &mut self,
         plan: &Plan,
@@ -40,20 +39,6 @@ impl Controller {
                 tracing::warn!(error = %e, "surges not settled; trying again");
             }
         }
-        let reports = self.ports.cluster.take_surge_reports();
-        for r in &reports {
-            let message = format!("{}: {}", r.workload, r.message);
-            let reason = r.outcome.reason();
-            let warning = r.outcome.is_warning();
-            if let Err(e) = self
-                .ports
-                .cluster
-                .record_event(&r.node, reason, &message, warning)
-                .await
-            {
-                tracing::debug!(node = %r.node, error = %e, "surge Event not posted");
-            }
-        }
-        reports
+        self.ports.cluster.take_surge_reports()
     }
 }

@@ -46,7 +46,7 @@ pub struct KubeCluster {
     censuses: Timed<PodCensus>,
     recorder: Recorder,
     /// What the surges did since the controller last took it.
-    surges: crate::surge::SurgeLog,
+    surges: crate::surge::Reporting,
 }
 
 impl KubeCluster {
@@ -68,8 +68,11 @@ impl KubeCluster {
             contact,
             drains: drain::Progress::default(),
             censuses: Default::default(),
+            surges: crate::surge::Reporting {
+                log: Default::default(),
+                recorder: recorder.clone(),
+            },
             recorder,
-            surges: Default::default(),
         }
     }
 
@@ -136,7 +139,7 @@ impl Cluster for KubeCluster {
             drain::SurgeCtx {
                 settings: self.settings.surge,
                 manager: &self.settings.manager,
-                log: &self.surges,
+                reporting: &self.surges,
             },
         )
         .await
@@ -151,6 +154,7 @@ impl Cluster for KubeCluster {
 
     fn take_surge_reports(&self) -> Vec<booster_core::surge::SurgeReport> {
         self.surges
+            .log
             .lock()
             .map(|mut l| std::mem::take(&mut *l))
             .unwrap_or_default()

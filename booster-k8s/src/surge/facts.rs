@@ -31,6 +31,17 @@ pub(crate) struct Target {
     pub record: Option<SurgeRecord>,
 }
 
+impl Target {
+    /// It, as what a report is about.
+    pub(crate) fn subject(&self) -> super::Subject<'_> {
+        super::Subject {
+            kind: "Deployment",
+            namespace: &self.namespace,
+            name: &self.name,
+        }
+    }
+}
+
 /// Field managers of GitOps tools that revert drift in what they own.
 const GITOPS_MANAGERS: [&str; 5] = [
     "argocd",
@@ -84,7 +95,11 @@ pub(crate) async fn read(
     else {
         f.owner = Owner::ReplicaSet(owner.name.clone());
         f.replicas = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        f.ready_replicas = rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+        f.ready_replicas = rs
+            .status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0);
         return Ok((f, None));
     };
     let d = call(
@@ -132,14 +147,20 @@ pub(crate) fn deployment_facts(f: &mut WorkloadFacts, d: &Deployment) {
         .is_some_and(|ts| {
             ts.iter().any(|t| {
                 let key = t.key.as_deref().unwrap_or_default();
-                let effect_ok = t.effect.as_deref().is_none_or(|e| e.is_empty() || e == "NoSchedule");
+                let effect_ok = t
+                    .effect
+                    .as_deref()
+                    .is_none_or(|e| e.is_empty() || e == "NoSchedule");
                 effect_ok
                     && (key == "node.kubernetes.io/unschedulable"
                         || (key.is_empty() && t.operator.as_deref() == Some("Exists")))
             })
         });
     let annotations = d.metadata.annotations.as_ref();
-    f.opt = match annotations.and_then(|a| a.get(OPT_ANNOTATION)).map(String::as_str) {
+    f.opt = match annotations
+        .and_then(|a| a.get(OPT_ANNOTATION))
+        .map(String::as_str)
+    {
         Some("true") => Some(true),
         Some("false") => Some(false),
         _ => None,
@@ -175,7 +196,11 @@ fn strategy(d: &Deployment) -> Strategy {
     }
     let zero = match s.rolling_update.as_ref().and_then(|r| r.max_surge.as_ref()) {
         Some(IntOrString::Int(n)) => *n <= 0,
-        Some(IntOrString::String(p)) => p.trim_end_matches('%').trim().parse::<i64>().is_ok_and(|n| n <= 0),
+        Some(IntOrString::String(p)) => p
+            .trim_end_matches('%')
+            .trim()
+            .parse::<i64>()
+            .is_ok_and(|n| n <= 0),
         // 25 % by default, rounded up: at least one.
         None => false,
     };
@@ -212,8 +237,7 @@ async fn budget_allows(client: &Client, ns: &str, p: &Pod) -> Result<Option<i32>
 async fn autoscaler_of(client: &Client, ns: &str, name: &str) -> Result<Option<String>, PortError> {
     let hpas = call(
         &format!("list HorizontalPodAutoscalers in {ns}"),
-        Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns)
-            .list(&ListParams::default()),
+        Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns).list(&ListParams::default()),
     )
     .await?;
     Ok(hpas.items.into_iter().find_map(|h| {

@@ -3,18 +3,18 @@
 //! What to do is `booster_core::surge`'s to decide; this reads the facts and writes.
 
 mod facts;
+mod report;
 mod selector;
 mod settle;
 mod writes;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use booster_core::ports::PortError;
 use booster_core::surge::{
-    assess, step, Assessment, Observed, Step, SurgeMode, SurgeOutcome, SurgeRecord, SurgeReport,
-    DELETION_COST, LOWEST_COST,
+    assess, step, Assessment, Observed, Step, SurgeMode, SurgeOutcome, SurgeRecord, DELETION_COST,
+    LOWEST_COST,
 };
 use booster_core::{Dur, Timestamp};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -24,6 +24,8 @@ use tokio::time::Instant;
 
 use crate::convert::pod_name;
 use facts::Target;
+use report::Subject;
+pub use report::{Reporting, SurgeLog};
 pub use settle::settle;
 
 /// No single call of a surge may hold a drain longer.
@@ -53,9 +55,6 @@ impl Default for SurgeSettings {
     }
 }
 
-/// What the surges did since the controller last looked, for its metrics and Events.
-pub type SurgeLog = Arc<Mutex<Vec<SurgeReport>>>;
-
 /// One API call, within [`CALL_TIMEOUT`].
 pub(crate) async fn call<T>(
     context: &str,
@@ -74,25 +73,6 @@ fn now() -> Timestamp {
     Timestamp::from_unix_millis(ms)
 }
 
-fn report(log: &SurgeLog, node: &str, workload: &str, outcome: SurgeOutcome, message: String) {
-    if outcome.is_warning() {
-        tracing::warn!(node, workload, outcome = outcome.as_str(), "surge: {message}");
-    } else {
-        tracing::info!(node, workload, outcome = outcome.as_str(), "surge: {message}");
-    }
-    if let Ok(mut l) = log.lock() {
-        // Bounded: a controller that stopped reading must not grow this without end.
-        if l.len() < 1_000 {
-            l.push(SurgeReport {
-                node: node.to_string(),
-                workload: workload.to_string(),
-                outcome,
-                message,
-            });
-        }
-    }
-}
-
 /// What a drain does with a pod now.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -108,6 +88,8 @@ pub struct PodSurges {
     evict: BTreeSet<String>,
     handed: BTreeMap<String, Instant>,
     starts: BTreeMap<String, u32>,
+    /// The Deployment of each pod read, for its reports.
+    owners: BTreeMap<String, String>,
 }
 
 /// Moves pods by surge for a drain.
@@ -119,7 +101,7 @@ pub struct Mover<'a> {
     /// The field manager of the writes.
     pub manager: &'a str,
     /// Where outcomes go.
-    pub log: &'a SurgeLog,
+    pub reporting: &'a Reporting,
     /// A dry run: nothing written, what would surge said in the log.
     pub dry_run: bool,
     /// The node being drained.
@@ -135,7 +117,9 @@ impl Mover<'_> {
         }
         if let Some(at) = state.handed.get(&uid) {
             if at.elapsed() < HANDOVER_WAIT {
-                return Verdict::Hold("handed over to its successor: its ReplicaSet removes it".into());
+                return Verdict::Hold(
+                    "handed over to its successor: its ReplicaSet removes it".into(),
+                );
             }
             // Still there: the ReplicaSet removed another pod. Looked at again.
             state.handed.remove(&uid);
@@ -149,25 +133,35 @@ impl Mover<'_> {
                 return Verdict::Hold(format!("surge: its owners not read ({e}); asking again"))
             }
             Err(e) => {
-                self.skip(p, &mut *state, &uid, format!("its owners could not be read ({e})"));
+                self.skip(
+                    p,
+                    state,
+                    &uid,
+                    format!("its owners could not be read ({e})"),
+                )
+                .await;
                 return Verdict::Evict;
             }
         };
         let workload = target
             .as_ref()
             .map_or_else(|| pod_name(p), |t| format!("{}/{}", t.namespace, t.name));
+        if let Some(t) = &target {
+            state.owners.insert(uid.clone(), t.name.clone());
+        }
         match (assess(&facts, self.settings.mode), target) {
             (Assessment::Evict, _) => {
                 state.evict.insert(uid);
                 Verdict::Evict
             }
             (Assessment::Skip(why), _) => {
-                self.skip(p, state, &uid, format!("{workload}: {why}; evicted instead"));
+                self.skip(p, state, &uid, format!("{why}; evicted instead"))
+                    .await;
                 Verdict::Evict
             }
-            (Assessment::Wait, _) => Verdict::Hold(format!(
-                "another pod of {workload} is being moved by surge"
-            )),
+            (Assessment::Wait, _) => {
+                Verdict::Hold(format!("another pod of {workload} is being moved by surge"))
+            }
             (Assessment::Surge, Some(t)) => self.start(p, &t, state, &uid).await,
             (Assessment::Resume, Some(t)) => match t.record.clone() {
                 Some(r) => self.advance(&t, &r, state, &uid).await,
@@ -177,8 +171,21 @@ impl Mover<'_> {
         }
     }
 
-    fn skip(&self, p: &Pod, state: &mut PodSurges, uid: &str, why: String) {
-        report(self.log, self.node, &pod_name(p), SurgeOutcome::Skipped, why);
+    /// Reports that `p` is evicted though it costs availability, and why.
+    async fn skip(&self, p: &Pod, state: &mut PodSurges, uid: &str, why: String) {
+        let (kind, name) = match owner_deployment(p, state) {
+            Some(d) => ("Deployment", d),
+            None => ("Pod", p.metadata.name.clone().unwrap_or_default()),
+        };
+        let namespace = p.metadata.namespace.clone().unwrap_or_default();
+        let subject = Subject {
+            kind,
+            namespace: &namespace,
+            name: &name,
+        };
+        self.reporting
+            .report(self.node, subject, SurgeOutcome::Skipped, why)
+            .await;
         state.evict.insert(uid.to_string());
     }
 
@@ -190,7 +197,13 @@ impl Mover<'_> {
         }
         let starts = state.starts.entry(uid.to_string()).or_default();
         if *starts >= MAX_STARTS {
-            self.skip(p, state, uid, format!("{workload}: surged {MAX_STARTS} times in this attempt already; evicted instead"));
+            self.skip(
+                p,
+                state,
+                uid,
+                format!("surged {MAX_STARTS} times in this attempt already; evicted instead"),
+            )
+            .await;
             return Verdict::Evict;
         }
         *starts += 1;
@@ -204,7 +217,7 @@ impl Mover<'_> {
         let lowest = LOWEST_COST.to_string();
         let pod_key = (t.namespace.as_str(), name.as_str(), uid);
         if let Err(e) = writes::set_cost(self.client, self.manager, pod_key, Some(&lowest)).await {
-            return self.refused(p, state, uid, &workload, e);
+            return self.refused(p, state, uid, &workload, e).await;
         }
         let started = now();
         let record = SurgeRecord {
@@ -220,32 +233,50 @@ impl Mover<'_> {
         if let Err(e) = writes::raise(self.client, self.manager, t, &record).await {
             // The pod keeps its lowest cost only while it is ours to move.
             if !e.is_retryable() {
-                let _ = writes::set_cost(self.client, self.manager, pod_key, prior.as_deref()).await;
+                let _ =
+                    writes::set_cost(self.client, self.manager, pod_key, prior.as_deref()).await;
             }
-            return self.refused(p, state, uid, &workload, e);
+            return self.refused(p, state, uid, &workload, e).await;
         }
-        report(
-            self.log,
-            self.node,
-            &workload,
-            SurgeOutcome::Started,
-            format!(
-                "raised from {} to {} replicas so that {} is replaced before it goes",
-                record.from,
-                record.to,
-                pod_name(p)
-            ),
-        );
-        Verdict::Hold(format!("moved by surge: {workload} raised to {}", record.to))
+        self.reporting
+            .report(
+                self.node,
+                t.subject(),
+                SurgeOutcome::Started,
+                format!(
+                    "raised from {} to {} replicas so that {} is replaced before it goes",
+                    record.from,
+                    record.to,
+                    pod_name(p)
+                ),
+            )
+            .await;
+        Verdict::Hold(format!(
+            "moved by surge: {workload} raised to {}",
+            record.to
+        ))
     }
 
     /// A write refused: a retryable one is asked again next pass; any other makes the pod
     /// evicted as any other, and says why.
-    fn refused(&self, p: &Pod, state: &mut PodSurges, uid: &str, workload: &str, e: PortError) -> Verdict {
+    async fn refused(
+        &self,
+        p: &Pod,
+        state: &mut PodSurges,
+        uid: &str,
+        workload: &str,
+        e: PortError,
+    ) -> Verdict {
         if e.is_retryable() {
             return Verdict::Hold(format!("surge of {workload}: {e}; trying again"));
         }
-        self.skip(p, state, uid, format!("{workload}: surge refused ({e}); evicted instead"));
+        self.skip(
+            p,
+            state,
+            uid,
+            format!("surge refused ({e}); evicted instead"),
+        )
+        .await;
         Verdict::Evict
     }
 
@@ -275,18 +306,19 @@ impl Mover<'_> {
             Step::HandOver | Step::Finish => {
                 match writes::end(self.client, self.manager, t, Some(r.from)).await {
                     Ok(()) => {
-                        report(
-                            self.log,
+                        self.reporting.report(
                             self.node,
-                            &workload,
+                            t.subject(),
                             SurgeOutcome::HandedOver,
                             format!(
                                 "successor Ready elsewhere after {waited:.0} s; back to {} replicas, {} goes",
                                 r.from, r.pod
                             ),
-                        );
+                        ).await;
                         state.handed.insert(uid.to_string(), Instant::now());
-                        Verdict::Hold("handed over to its successor: its ReplicaSet removes it".into())
+                        Verdict::Hold(
+                            "handed over to its successor: its ReplicaSet removes it".into(),
+                        )
                     }
                     Err(e) => Verdict::Hold(format!("surge of {workload}: {e}; trying again")),
                 }
@@ -294,38 +326,65 @@ impl Mover<'_> {
             Step::Undo(why) => {
                 let key = (t.namespace.as_str(), r.pod.as_str(), uid);
                 let undone = async {
-                    writes::set_cost(self.client, self.manager, key, r.prior_cost.as_deref()).await?;
+                    writes::set_cost(self.client, self.manager, key, r.prior_cost.as_deref())
+                        .await?;
                     writes::end(self.client, self.manager, t, Some(r.from)).await
                 };
                 match undone.await {
                     Ok(()) => {
-                        self.end_reported(state, uid, &workload, SurgeOutcome::Undone, format!("undone: {why}; {} is evicted instead", r.pod));
+                        self.end_reported(
+                            state,
+                            uid,
+                            t,
+                            SurgeOutcome::Undone,
+                            format!("undone: {why}; {} is evicted instead", r.pod),
+                        )
+                        .await;
                         Verdict::Evict
                     }
-                    Err(e) => Verdict::Hold(format!("undoing the surge of {workload}: {e}; trying again")),
+                    Err(e) => Verdict::Hold(format!(
+                        "undoing the surge of {workload}: {e}; trying again"
+                    )),
                 }
             }
             Step::Abandon => {
                 let key = (t.namespace.as_str(), r.pod.as_str(), uid);
-                let _ = writes::set_cost(self.client, self.manager, key, r.prior_cost.as_deref()).await;
+                let _ =
+                    writes::set_cost(self.client, self.manager, key, r.prior_cost.as_deref()).await;
                 match writes::end(self.client, self.manager, t, None).await {
                     Ok(()) => {
-                        self.end_reported(state, uid, &workload, SurgeOutcome::Abandoned, format!(
+                        self.end_reported(state, uid, t, SurgeOutcome::Abandoned, format!(
                             "its replicas were set to {} by somebody else during the surge; left as they are, {} is evicted instead",
                             t.replicas, r.pod
-                        ));
+                        )).await;
                         Verdict::Evict
                     }
-                    Err(e) => Verdict::Hold(format!("ending the surge of {workload}: {e}; trying again")),
+                    Err(e) => {
+                        Verdict::Hold(format!("ending the surge of {workload}: {e}; trying again"))
+                    }
                 }
             }
         }
     }
 
-    fn end_reported(&self, state: &mut PodSurges, uid: &str, workload: &str, outcome: SurgeOutcome, message: String) {
-        report(self.log, self.node, workload, outcome, message);
+    async fn end_reported(
+        &self,
+        state: &mut PodSurges,
+        uid: &str,
+        t: &Target,
+        outcome: SurgeOutcome,
+        message: String,
+    ) {
+        self.reporting
+            .report(self.node, t.subject(), outcome, message)
+            .await;
         state.evict.insert(uid.to_string());
     }
+}
+
+/// The Deployment of `p` when this attempt has read it.
+fn owner_deployment(p: &Pod, state: &PodSurges) -> Option<String> {
+    state.owners.get(p.metadata.uid.as_deref()?).cloned()
 }
 
 /// Ready pods of the Deployment other than the one moved, not terminating, each on a
@@ -336,14 +395,19 @@ async fn ready_elsewhere(client: &Client, t: &Target, r: &SurgeRecord) -> Result
     };
     let pods = call(
         &format!("list the pods of {}/{}", t.namespace, t.name),
-        Api::<Pod>::namespaced(client.clone(), &t.namespace).list(&ListParams::default().labels(sel)),
+        Api::<Pod>::namespaced(client.clone(), &t.namespace)
+            .list(&ListParams::default().labels(sel)),
     )
     .await?;
     let nodes = Api::<Node>::all(client.clone());
     let mut schedulable: BTreeMap<String, bool> = BTreeMap::new();
     let mut n = 0;
     for p in pods.items {
-        let node = p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+        let node = p
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default();
         if p.metadata.uid.as_deref() == Some(r.pod_uid.as_str())
             || p.metadata.deletion_timestamp.is_some()
             || !facts::is_ready(&p)

@@ -12,13 +12,13 @@ use kube::api::{Api, ListParams};
 use kube::Client;
 
 use super::facts::{deployment_facts, Target};
-use super::{call, now, report, writes, SurgeLog};
+use super::{call, now, writes, Reporting};
 
 /// Settles every surge whose node has no drain under way (`draining`).
 pub async fn settle(
     client: &Client,
     manager: &str,
-    log: &SurgeLog,
+    reporting: &Reporting,
     draining: &BTreeSet<String>,
 ) -> Result<(), PortError> {
     let surging = call(
@@ -45,7 +45,7 @@ pub async fn settle(
         if draining.contains(&r.node) {
             continue;
         }
-        if let Err(e) = settle_one(client, manager, log, &t, &r).await {
+        if let Err(e) = settle_one(client, manager, reporting, &t, &r).await {
             tracing::warn!(deployment = %format!("{}/{}", t.namespace, t.name), error = %e, "surge not settled; trying again");
         }
     }
@@ -55,12 +55,17 @@ pub async fn settle(
 async fn settle_one(
     client: &Client,
     manager: &str,
-    log: &SurgeLog,
+    reporting: &Reporting,
     t: &Target,
     r: &SurgeRecord,
 ) -> Result<(), PortError> {
     let pods = Api::<Pod>::namespaced(client.clone(), &t.namespace);
-    let old = match call(&format!("get pod {}/{}", t.namespace, r.pod), pods.get(&r.pod)).await {
+    let old = match call(
+        &format!("get pod {}/{}", t.namespace, r.pod),
+        pods.get(&r.pod),
+    )
+    .await
+    {
         Ok(p) => Some(p),
         Err(PortError::NotFound(_)) => None,
         Err(e) => return Err(e),
@@ -75,14 +80,16 @@ async fn settle_one(
         ready_elsewhere: 0,
         now: now(),
     };
-    let workload = format!("{}/{}", t.namespace, t.name);
     let key = (t.namespace.as_str(), r.pod.as_str(), r.pod_uid.as_str());
     let (outcome, message) = match step(r, &o, false) {
         Step::Finish | Step::HandOver => {
             writes::end(client, manager, t, Some(r.from)).await?;
             (
                 SurgeOutcome::HandedOver,
-                format!("{} went while no drain ran; back to {} replicas", r.pod, r.from),
+                format!(
+                    "{} went while no drain ran; back to {} replicas",
+                    r.pod, r.from
+                ),
             )
         }
         Step::Undo(why) => {
@@ -92,7 +99,10 @@ async fn settle_one(
             writes::end(client, manager, t, Some(r.from)).await?;
             (
                 SurgeOutcome::Undone,
-                format!("undone: {why}; back to {} replicas, {} stays", r.from, r.pod),
+                format!(
+                    "undone: {why}; back to {} replicas, {} stays",
+                    r.from, r.pod
+                ),
             )
         }
         Step::Abandon => {
@@ -102,11 +112,16 @@ async fn settle_one(
             writes::end(client, manager, t, None).await?;
             (
                 SurgeOutcome::Abandoned,
-                format!("its replicas were set to {} by somebody else; left as they are", t.replicas),
+                format!(
+                    "its replicas were set to {} by somebody else; left as they are",
+                    t.replicas
+                ),
             )
         }
         Step::Wait => return Ok(()),
     };
-    report(log, &r.node, &workload, outcome, message);
+    reporting
+        .report(&r.node, t.subject(), outcome, message)
+        .await;
     Ok(())
 }

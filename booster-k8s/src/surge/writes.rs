@@ -29,7 +29,11 @@ pub(crate) async fn set_cost(
     let patch = json!({"metadata": {"uid": uid, "annotations": {DELETION_COST: cost}}});
     call(
         &format!("set the deletion cost of pod {ns}/{name}"),
-        Api::<Pod>::namespaced(client.clone(), ns).patch(name, &params(manager), &Patch::Merge(&patch)),
+        Api::<Pod>::namespaced(client.clone(), ns).patch(
+            name,
+            &params(manager),
+            &Patch::Merge(&patch),
+        ),
     )
     .await
     .map(|_| ())
