@@ -68,7 +68,7 @@ enum Command {
         /// Built-in: steady, single-signal, storm, long-lead, short-lead, never-interrupted,
         /// ca-scale-up, at-max-size, single-az, pdb-blocking, restart-mid-drain, forged-events,
         /// capacity-rebalance, weighted, az-rebalance, dry-pool, dry-pool-fallback,
-        /// follow-through.
+        /// follow-through, workloads-of-one.
         #[arg(long = "scenario", value_name = "NAME|FILE")]
         scenarios: Vec<String>,
         /// `all`, or a comma-separated list of nth-drain, upstream, booster, booster-placeholder,

@@ -116,13 +116,14 @@ pub fn run(args: Args) -> Result<()> {
         writeln!(out, "{t}")?;
         writeln!(
             out,
-            "seed {}; deficit and over-provisioning in node-seconds, pending in pod-seconds;\n\
-             AWS calls exclude Cluster Autoscaler's.{}",
+            "seed {}; deficit and over-provisioning in node-seconds, pending in pod-seconds; AWS: the\n\
+             policy's Auto Scaling calls (not Cluster Autoscaler's); killed: pods that died with their\n\
+             node; 0-ready: seconds a workload had no Ready pod (summed over workloads).{}",
             args.seed,
             if args.wide {
                 ""
             } else {
-                " More columns: --wide, --json, --html FILE."
+                "\nMore columns: --wide, --json, --html FILE."
             }
         )?;
         if let Some(path) = &args.html {
@@ -198,10 +199,12 @@ pub fn headline(reports: &[Report], width: u16) -> Table {
         t.set_content_arrangement(ContentArrangement::Dynamic);
         t.set_width(width);
     }
-    t.set_header(LEADING.iter().chain(&["pods killed"]));
+    // Short headers: the headline fits 100 columns (the footnote says what each counts).
+    t.set_header(LEADING.iter().chain(&["killed", "0-ready"]));
     for r in reports {
         let mut row = leading(r);
         row.push(num(r.pods_killed.to_string()));
+        row.push(num(r.zero_ready_seconds.to_string()));
         t.add_row(row);
     }
     t
@@ -214,7 +217,7 @@ const LEADING: [&str; 6] = [
     "deficit",
     "pending",
     "over-prov",
-    "AWS calls",
+    "AWS",
 ];
 
 /// The cells of [`LEADING`] for one report.
@@ -242,6 +245,8 @@ pub fn table(reports: &[Report]) -> Table {
         "peak drains",
         "cordoned at end",
         "pods killed",
+        "0-ready",
+        "surged",
         "launched",
         "unsignalled touched",
     ]));
@@ -252,6 +257,8 @@ pub fn table(reports: &[Report]) -> Table {
             num(r.peak_concurrent_drains.to_string()),
             num(r.cordoned_at_end.to_string()),
             num(r.pods_killed.to_string()),
+            num(r.zero_ready_seconds.to_string()),
+            num(r.surges_handed_over.to_string()),
             num(r.instances_launched.to_string()),
             num(r.unsignalled_nodes_touched.to_string()),
         ]);

@@ -119,11 +119,13 @@ pub fn run_traced(
     seed: u64,
     trace: &mut dyn FnMut(&Snapshot, &Plan),
 ) -> Report {
-    let w: Shared = Arc::new(Mutex::new(World::new(
-        scenario,
-        seed,
-        policy == Policy::NthDrain,
-    )));
+    let mut world = World::new(scenario, seed, policy == Policy::NthDrain);
+    // The booster's drains surge (its default `--surge single-replica`); NTH's and the Go
+    // booster's evict.
+    if !matches!(policy, Policy::NthDrain | Policy::Upstream) {
+        world.surge = booster_core::surge::SurgeMode::SingleReplica;
+    }
+    let w: Shared = Arc::new(Mutex::new(world));
     let p = Ports {
         w: w.clone(),
         cloud: Arc::new(SimCloud::new(w.clone())),

@@ -17,6 +17,8 @@ pub(crate) struct Metrics {
     pub peak_concurrent_drains: u32,
     pub pods_killed: u64,
     pub evictions: u64,
+    pub zero_ready_seconds: u64,
+    pub surges_handed_over: u32,
     pub signals: u32,
     pub forged: u32,
     pub unsignalled_touched: u32,
@@ -84,6 +86,13 @@ pub struct Report {
     /// recommendation costs the workload in restarts.
     #[serde(default)]
     pub disruptions_per_recommendation: f64,
+    /// ∫ apps with no Ready pod dt, in seconds: outage of whole workloads (a workload of
+    /// one evicted before its successor runs, or killed with its node).
+    #[serde(default)]
+    pub zero_ready_seconds: u64,
+    /// Pods moved by surge (their successor Ready elsewhere before they went).
+    #[serde(default)]
+    pub surges_handed_over: u32,
     /// Rebalance recommendations delivered.
     pub signals: u32,
     /// Forged Events a tenant posted.
@@ -168,6 +177,8 @@ impl Metrics {
             } else {
                 (self.evictions + self.pods_killed) as f64 / f64::from(self.signals)
             },
+            zero_ready_seconds: self.zero_ready_seconds,
+            surges_handed_over: self.surges_handed_over,
             signals: self.signals,
             forged_events: self.forged,
             unsignalled_nodes_touched: self.unsignalled_touched,

@@ -462,6 +462,7 @@ builtin!(
     "dry-pool",
     "follow-through",
     "dry-pool-fallback",
+    "workloads-of-one",
 );
 
 /// A built-in scenario by name.

@@ -20,9 +20,13 @@ impl World {
         let (usable, ready_nodes) = self.usable_room();
         let billed = self.billed_units();
         let pending = self.pods.values().filter(|p| p.node.is_none()).count() as u64;
+        let down = (0..self.apps.len())
+            .filter(|a| self.apps[*a].replicas > 0 && self.app_running(*a) == 0)
+            .count() as u64;
         let m = &mut self.metrics;
         m.deficit_pod_seconds += needed.saturating_sub(usable);
         m.pending_pod_seconds += pending;
+        m.zero_ready_seconds += down;
         m.over_pod_seconds += (billed * u64::from(ppn)).saturating_sub(needed);
         let draining: BTreeSet<&str> = self
             .drains

@@ -102,7 +102,13 @@ impl World {
             .filter(|k| d.retry_at.get(k).is_none_or(|t| *t <= now))
             .collect();
         let retry = self.sc.timing.eviction_retry;
+        let actor = d.actor;
         for pod in todo {
+            if actor == Actor::Controller
+                && matches!(self.surge_verdict(&node, pod), super::surges::Verdict::Hold)
+            {
+                continue;
+            }
             if let Err(blocker) = self.evict(pod) {
                 if let Some(d) = self.drains.get_mut(&id) {
                     d.retry_at.insert(pod, now.plus(retry));

@@ -19,6 +19,7 @@ mod nth;
 mod placeholders;
 mod scheduler;
 mod standins;
+mod surges;
 mod timeline;
 mod view;
 mod workload;
@@ -84,6 +85,10 @@ pub(crate) struct World {
     /// Bumped on every change the controller can observe (a watch event).
     pub version: u64,
     pub metrics: Metrics,
+    /// Which pods the controller's drains move by surge (booster policies).
+    pub surge: booster_core::surge::SurgeMode,
+    /// Surges under way, by app.
+    surges: BTreeMap<usize, booster_core::surge::SurgeRecord>,
 }
 
 impl World {
@@ -110,6 +115,8 @@ impl World {
             ledger: Ledger::default(),
             version: 0,
             metrics: Metrics::default(),
+            surge: booster_core::surge::SurgeMode::Off,
+            surges: BTreeMap::new(),
         };
         let long_ago = Timestamp::from_unix_millis(START.unix_millis() - 3_600_000);
         for (gi, g) in sc.groups.iter().enumerate() {
@@ -135,6 +142,7 @@ impl World {
         self.instances();
         self.reconcile_groups();
         self.progress_drains();
+        self.settle_surges();
         self.pods_progress();
         self.schedule();
         if self.now >= self.ca.next_scan {
