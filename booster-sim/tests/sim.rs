@@ -26,7 +26,7 @@ fn calls(r: &Report, op: &str) -> u64 {
 #[test]
 fn built_in_scenarios_parse_and_run_without_broken_properties() {
     let all = scenario::builtins().expect("built-ins parse");
-    assert_eq!(all.len(), 18);
+    assert_eq!(all.len(), 19);
     for (s, (file, _)) in all.iter().zip(scenario::BUILTIN) {
         assert_eq!(&s.name, file, "scenario name matches its file");
         assert!(!s.description.is_empty(), "{} has a description", s.name);
@@ -636,4 +636,28 @@ fn standby_evicts_several_times_fewer_pods_at_a_low_follow_through() {
             nth.pending_pod_seconds
         );
     }
+}
+
+/// Workloads of one on signalled nodes: the booster moves each by surge, so none is ever
+/// without a Ready pod; NTH alone evicts them (an outage while the successor starts) or
+/// has its eviction refused until the pod dies with its node.
+#[test]
+fn workloads_of_one_never_lose_their_last_ready_pod_under_the_booster() {
+    let s = scenario::builtin("workloads-of-one").expect("scenario");
+    let mut nth_down = 0;
+    for seed in [1, 2, 3] {
+        for policy in [Policy::Booster, Policy::BoosterPlaceholder] {
+            let r = run(&s, policy, seed);
+            assert_eq!(r.zero_ready_seconds, 0, "{policy:?} seed {seed}");
+            assert!(r.surges_handed_over > 0, "{policy:?} seed {seed}: surged");
+            assert!(r.violations.is_empty(), "{:?}", r.violations);
+        }
+        let nth = run(&s, Policy::NthDrain, seed);
+        assert_eq!(nth.surges_handed_over, 0, "NTH evicts");
+        nth_down += nth.zero_ready_seconds;
+    }
+    assert!(
+        nth_down > 0,
+        "NTH alone leaves some workload without a Ready pod"
+    );
 }

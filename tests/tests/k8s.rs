@@ -1133,6 +1133,7 @@ async fn the_shipped_rbac_is_enough_for_every_call_and_no_more() {
         .await
         .expect("event");
     placeholders_and_nodeclaims(&admin, &sa, &c).await;
+    surge_rights(&admin, &sa, &c).await;
     let out = c
         .drain(&DrainSpec {
             node: "n1".into(),
@@ -1254,6 +1255,93 @@ async fn the_shipped_rbac_is_enough_for_every_call_and_no_more() {
         started.elapsed()
     );
     assert!(c.observe().await.expect("observe").placeholders.is_empty());
+}
+
+/// As the service account, the surge's calls (docs/src/surge.md): a surge no drain runs is
+/// found by its label and settled (its pod looked up, its Deployment patched back to its
+/// size and its record removed); a drain's reads of a pod's ReplicaSet and the namespace's
+/// autoscalers are allowed. No more: Deployments are neither deleted nor replaced, and
+/// other workloads are not touched.
+async fn surge_rights(admin: &Client, sa: &Client, c: &KubeCluster) {
+    use booster_core::surge::{SurgeOutcome, SurgeRecord, RECORD_ANNOTATION, SURGING_LABEL};
+    use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    let at = booster_core::Timestamp::from_unix_millis(1_700_000_000_000);
+    let record = SurgeRecord {
+        pod_uid: "gone-uid".into(),
+        pod: "orphan-gone".into(),
+        node: "n-gone".into(),
+        from: 1,
+        to: 2,
+        started: at,
+        deadline: at.plus(Dur::from_mins(5)),
+        prior_cost: None,
+    };
+    let labels = json!({"app": "orphan"});
+    let _: Deployment = create(
+        admin,
+        Some("default"),
+        json!({
+            "metadata": {"name": "orphan", "labels": {SURGING_LABEL: "true"},
+                "annotations": {RECORD_ANNOTATION: record.to_annotation()}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "a", "image": "registry.k8s.io/pause:3.10"}]}}}
+        }),
+    )
+    .await;
+    c.settle_surges(&std::collections::BTreeSet::new())
+        .await
+        .expect("settle as the service account");
+    let d = Api::<Deployment>::namespaced(admin.clone(), "default")
+        .get("orphan")
+        .await
+        .expect("deployment");
+    assert_eq!(
+        d.spec.as_ref().and_then(|s| s.replicas),
+        Some(1),
+        "back to its size"
+    );
+    assert!(!d
+        .metadata
+        .labels
+        .clone()
+        .unwrap_or_default()
+        .contains_key(SURGING_LABEL));
+    assert!(!d
+        .metadata
+        .annotations
+        .clone()
+        .unwrap_or_default()
+        .contains_key(RECORD_ANNOTATION));
+    let reports = c.take_surge_reports();
+    assert!(
+        matches!(reports.as_slice(), [r] if r.outcome == SurgeOutcome::HandedOver && r.workload == "default/orphan"),
+        "{reports:?}"
+    );
+    let r = Api::<ReplicaSet>::namespaced(sa.clone(), "default")
+        .get("none")
+        .await;
+    assert!(!forbidden(&r), "get a ReplicaSet: {r:?}");
+    Api::<HorizontalPodAutoscaler>::namespaced(sa.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .expect("list autoscalers");
+    let deployments = Api::<Deployment>::namespaced(sa.clone(), "default");
+    let r = deployments.delete("orphan", &DeleteParams::default()).await;
+    assert!(forbidden(&r), "delete a Deployment: {r:?}");
+    let r = deployments
+        .replace("orphan", &PostParams::default(), &d)
+        .await;
+    assert!(forbidden(&r), "replace a Deployment: {r:?}");
+    let r = Api::<StatefulSet>::namespaced(sa.clone(), "default")
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 2}})),
+        )
+        .await;
+    assert!(forbidden(&r), "patch a StatefulSet: {r:?}");
 }
 
 /// As the service account: a signal's placeholders are made once (a repeat makes none),
