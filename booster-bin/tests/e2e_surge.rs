@@ -3,149 +3,21 @@
 //! replicaset and disruption controllers, kube-scheduler and kwok. The booster runs as its
 //! ServiceAccount with deploy/rbac.yaml's rights. One line of figures. Run by `make e2e`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use booster_core::surge::{RECORD_ANNOTATION, SURGING_LABEL};
+use booster_tests::e2e::karpenter::nodeclaims;
+use booster_tests::e2e::workloads::{min_available_one, one_replica, ready_on, Outages, Shape};
 use booster_tests::e2e::{eventually, report, Env, Options, NS};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use kube::Client;
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_aws-spots-booster"))
-}
-
-/// A one-replica Deployment `name` whose pods take `starting` to be Ready, placed on
-/// `victim` (`pinned`: only there, so that its successor can never start).
-async fn one_replica(
-    kube: &Client,
-    name: &str,
-    victim: &str,
-    starting: Duration,
-    recreate: bool,
-    pinned: bool,
-) {
-    let labels = serde_json::json!({"app": name});
-    let term = serde_json::json!({"matchFields": [
-        {"key": "metadata.name", "operator": "In", "values": [victim]}
-    ]});
-    let affinity = if pinned {
-        serde_json::json!({"nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}
-        }})
-    } else {
-        serde_json::json!({"nodeAffinity": {
-            "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": term}]
-        }})
-    };
-    let strategy = if recreate {
-        serde_json::json!({"type": "Recreate"})
-    } else {
-        serde_json::json!({"type": "RollingUpdate"})
-    };
-    let d: Deployment = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "replicas": 1,
-            "strategy": strategy,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels, "annotations": {
-                    "e2e/starting-for": format!("{}s", starting.as_secs())
-                }},
-                "spec": {
-                    "terminationGracePeriodSeconds": 2,
-                    "affinity": affinity,
-                    "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]
-                }
-            }
-        }
-    }))
-    .expect("deployment");
-    Api::<Deployment>::namespaced(kube.clone(), NS)
-        .create(&PostParams::default(), &d)
-        .await
-        .expect("create deployment");
-}
-
-async fn min_available_one(kube: &Client, name: &str) {
-    let pdb: PodDisruptionBudget = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": name}}}
-    }))
-    .expect("pdb");
-    Api::<PodDisruptionBudget>::namespaced(kube.clone(), NS)
-        .create(&PostParams::default(), &pdb)
-        .await
-        .expect("create pdb");
-}
-
-fn ready(p: &Pod) -> bool {
-    p.metadata.deletion_timestamp.is_none()
-        && p.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-/// The nodes of `app`'s Ready pods.
-async fn ready_on(kube: &Client, app: &str) -> Vec<String> {
-    Api::<Pod>::namespaced(kube.clone(), NS)
-        .list(&ListParams::default().labels(&format!("app={app}")))
-        .await
-        .map(|l| {
-            l.items
-                .iter()
-                .filter(|p| ready(p))
-                .filter_map(|p| p.spec.as_ref()?.node_name.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Seconds each app spent with no Ready pod, sampled every 200 ms until stopped.
-struct Outages {
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<BTreeMap<String, f64>>,
-}
-
-impl Outages {
-    fn sample(kube: &Client, apps: &[&str]) -> Outages {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (kube, apps, halt) = (
-            kube.clone(),
-            apps.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-            stop.clone(),
-        );
-        let task = tokio::spawn(async move {
-            let mut down: BTreeMap<String, f64> = apps.iter().map(|a| (a.clone(), 0.0)).collect();
-            let mut last = Instant::now();
-            while !halt.load(Ordering::SeqCst) {
-                let dt = last.elapsed().as_secs_f64();
-                last = Instant::now();
-                for a in &apps {
-                    if ready_on(&kube, a).await.is_empty() {
-                        *down.entry(a.clone()).or_default() += dt;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            down
-        });
-        Outages { stop, task }
-    }
-
-    async fn stop(self) -> BTreeMap<String, f64> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.task.await.expect("sampler")
-    }
 }
 
 async fn deployment(kube: &Client, name: &str) -> Deployment {
@@ -184,12 +56,36 @@ async fn all_events(kube: &Client) -> Vec<(String, String)> {
 }
 
 /// The two workloads of one on the busiest node, Ready there; returns it and its instance.
-async fn workloads_of_one(env: &Env, starting: Duration) -> (String, String) {
+async fn workloads_of_one(env: &Env, shape: Shape) -> (String, String) {
     let (victim, instance) = env.busiest_node().await.expect("victim");
-    one_replica(&env.kube, "solo", &victim, starting, false, false).await;
-    one_replica(&env.kube, "guarded", &victim, starting, false, false).await;
+    one_replica(&env.kube, "solo", &victim, shape).await;
+    one_replica(&env.kube, "guarded", &victim, shape).await;
     min_available_one(&env.kube, "guarded").await;
     (victim, instance)
+}
+
+/// Workloads of one that take 6 s to start, as an application would.
+fn six_seconds() -> Shape {
+    Shape {
+        starting: Duration::from_secs(6),
+        ..Shape::default()
+    }
+}
+
+/// Whether a Deployment is at one replica with no surge record or label left.
+async fn settled(kube: &Client, app: &str) -> bool {
+    let d = deployment(kube, app).await;
+    d.spec.and_then(|s| s.replicas) == Some(1)
+        && !d
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .contains_key(SURGING_LABEL)
+        && !d
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key(RECORD_ANNOTATION)
 }
 
 async fn wait_on(env: &Env, apps: &[&str], node: &str) {
@@ -214,29 +110,24 @@ async fn wait_on(env: &Env, apps: &[&str], node: &str) {
 #[ignore = "e2e: run by `make e2e`"]
 async fn e2e_30_workloads_of_one() {
     let start = Instant::now();
-    let starting = Duration::from_secs(6);
     let Some(mut env) = Env::start(Options::default()).await.expect("world") else {
         return;
     };
-    let (victim, instance) = workloads_of_one(&env, starting).await;
-    one_replica(
-        &env.kube,
-        "recreate",
-        &victim,
-        Duration::from_secs(1),
-        true,
-        false,
-    )
-    .await;
-    one_replica(
-        &env.kube,
-        "pinned",
-        &victim,
-        Duration::from_secs(1),
-        false,
-        true,
-    )
-    .await;
+    let (victim, instance) = workloads_of_one(&env, six_seconds()).await;
+    let quick = Shape {
+        starting: Duration::from_secs(1),
+        ..Shape::default()
+    };
+    let recreate = Shape {
+        recreate: true,
+        ..quick
+    };
+    let pinned = Shape {
+        pinned: true,
+        ..quick
+    };
+    one_replica(&env.kube, "recreate", &victim, recreate).await;
+    one_replica(&env.kube, "pinned", &victim, pinned).await;
     wait_on(&env, &["solo", "guarded", "recreate", "pinned"], &victim).await;
     let args = ["--surge-timeout", "25s"];
     let booster = env.booster(bin(), "booster", &args).expect("booster");
@@ -318,6 +209,7 @@ async fn e2e_30_workloads_of_one() {
         ready_on(&env.kube, "pinned").await.is_empty(),
         "pinned's successor cannot start anywhere: evicted as any other, after the undo"
     );
+    let ran_as = env.ran_as();
     drop(again);
     drop(env);
 
@@ -326,7 +218,7 @@ async fn e2e_30_workloads_of_one() {
     let Some(mut base) = Env::start(Options::default()).await.expect("world") else {
         return;
     };
-    let (victim, instance) = workloads_of_one(&base, starting).await;
+    let (victim, instance) = workloads_of_one(&base, six_seconds()).await;
     wait_on(&base, &["solo", "guarded"], &victim).await;
     let outages = Outages::sample(&base.kube, &["solo", "guarded"]);
     let noticed = Instant::now() + Duration::from_secs(4);
@@ -370,8 +262,78 @@ async fn e2e_30_workloads_of_one() {
         start,
         &base,
         &format!(
-            "booster: solo and guarded {:.1} s and {:.1} s with zero Ready replicas, surge under way {surging_after:.0} s after the recommendation, booster killed and restarted mid-surge, node retired at {retired_after:.0} s, Recreate evicted and reported, an unstartable successor undone at 25 s; NTH alone: solo down {:.1} s, guarded's eviction refused for {guarded_held:.0} s until the instance went, then down {:.1} s",
+            "booster: solo and guarded {:.1} s and {:.1} s with zero Ready replicas, surge under way {surging_after:.0} s after the recommendation, booster killed and restarted mid-surge, node retired at {retired_after:.0} s, Recreate evicted and reported, an unstartable successor undone at 25 s; NTH alone: solo down {:.1} s, guarded's eviction refused for {guarded_held:.0} s until the instance went, then down {:.1} s; the booster ran {ran_as}",
             down["solo"], down["guarded"], base_down["solo"], base_down["guarded"]
+        ),
+    );
+}
+
+/// 31. Workloads of one on a Karpenter node (placeholder capacity, NTH in IMDS mode): the
+/// booster's placeholders bring up the replacement, the drain moves `solo` and `guarded`
+/// (one replica each, 6 s to start, 50m CPU) by surge, and the NodeClaim is deleted:
+/// neither ever has zero Ready replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: run by `make e2e`"]
+async fn e2e_31_workloads_of_one_on_karpenter() {
+    let start = Instant::now();
+    let opts = Options {
+        karpenter: true,
+        nodes: 3,
+        replicas: 12,
+        max_size: 6,
+        boot_delay: Duration::from_secs(10),
+        ..Options::default()
+    };
+    let Some(mut env) = Env::start(opts).await.expect("world") else {
+        return;
+    };
+    let shape = Shape {
+        cpu_millis: 50,
+        ..six_seconds()
+    };
+    let (victim, claim) = workloads_of_one(&env, shape).await;
+    wait_on(&env, &["solo", "guarded"], &victim).await;
+    let booster = env.booster(bin(), "booster", &[]).expect("booster");
+    booster.wait_ready(60).await.expect("ready");
+    let outages = Outages::sample(&env.kube, &["solo", "guarded"]);
+    let signalled = Instant::now();
+    env.signal(&victim, &claim, Duration::from_secs(1), None)
+        .expect("signal");
+    let nodes = Api::<Node>::all(env.kube.clone());
+    eventually(180, "the NodeClaim and its Node gone", || async {
+        nodeclaims(&env.kube)
+            .get_opt(&claim)
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+            && nodes.get_opt(&victim).await.ok().flatten().is_none()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", booster.log_text()));
+    let retired_after = signalled.elapsed().as_secs_f64();
+    for app in ["solo", "guarded"] {
+        eventually(30, &format!("{app} Ready elsewhere"), || async {
+            !ready_on(&env.kube, app).await.is_empty()
+        })
+        .await
+        .expect("ready");
+        assert!(settled(&env.kube, app).await, "{app}: no surge left behind");
+    }
+    let down = outages.stop().await;
+    assert_eq!(down["solo"], 0.0, "{down:?}");
+    assert_eq!(down["guarded"], 0.0, "{down:?}");
+    let handed = booster
+        .metric("spots_booster_surges_total", &["outcome=\"handedOver\""])
+        .await;
+    assert_eq!(handed, 2.0, "both moved by surge");
+    report(
+        "31-workloads-of-one-on-karpenter",
+        start,
+        &env,
+        &format!(
+            "solo and guarded {:.1} s and {:.1} s with zero Ready replicas, 2 surges handed over, NodeClaim deleted {retired_after:.0} s after the recommendation",
+            down["solo"], down["guarded"]
         ),
     );
 }

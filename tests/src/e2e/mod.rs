@@ -34,6 +34,7 @@ pub mod ca;
 pub mod karpenter;
 pub mod nth;
 pub mod queue;
+pub mod workloads;
 
 mod booster;
 mod queries;
