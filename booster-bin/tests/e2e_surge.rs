@@ -64,6 +64,17 @@ async fn workloads_of_one(env: &Env, shape: Shape) -> (String, String) {
     (victim, instance)
 }
 
+/// Waits until each of `apps` has a Ready pod again.
+async fn back_up(env: &Env, apps: &[&str], secs: u64) {
+    for app in apps {
+        eventually(secs, &format!("{app} Ready again"), || async {
+            !ready_on(&env.kube, app).await.is_empty()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}; logs in {}", env.dir().display()));
+    }
+}
+
 /// Workloads of one that take 6 s to start, as an application would.
 fn six_seconds() -> Shape {
     Shape {
@@ -155,13 +166,7 @@ async fn e2e_30_workloads_of_one() {
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", again.log_text()));
     let retired_after = signalled.elapsed().as_secs_f64();
-    for app in ["solo", "guarded"] {
-        eventually(30, &format!("{app} Ready again"), || async {
-            !ready_on(&env.kube, app).await.is_empty()
-        })
-        .await
-        .expect("ready");
-    }
+    back_up(&env, &["solo", "guarded"], 30).await;
     let down = outages.stop().await;
     assert_eq!(
         down["solo"], 0.0,
@@ -172,23 +177,9 @@ async fn e2e_30_workloads_of_one() {
         "guarded never without a Ready replica: {down:?}"
     );
     for app in ["solo", "guarded", "recreate", "pinned"] {
-        let d = deployment(&env.kube, app).await;
-        assert_eq!(
-            d.spec.and_then(|s| s.replicas),
-            Some(1),
-            "{app} back to its size"
-        );
         assert!(
-            !d.metadata
-                .labels
-                .unwrap_or_default()
-                .contains_key(SURGING_LABEL)
-                && !d
-                    .metadata
-                    .annotations
-                    .unwrap_or_default()
-                    .contains_key(RECORD_ANNOTATION),
-            "{app}: no surge left behind"
+            settled(&env.kube, app).await,
+            "{app}: back to its size, no surge left behind"
         );
     }
     if let Err(e) = eventually(30, "the surges' Events", || async {
@@ -241,13 +232,7 @@ async fn e2e_30_workloads_of_one() {
         }
     }
     assert!(ended, "the instance is reclaimed");
-    for app in ["solo", "guarded"] {
-        eventually(60, &format!("{app} Ready again"), || async {
-            !ready_on(&base.kube, app).await.is_empty()
-        })
-        .await
-        .expect("ready");
-    }
+    back_up(&base, &["solo", "guarded"], 60).await;
     let base_down = outages.stop().await;
     assert!(
         base_down["solo"] > 0.0,
@@ -312,12 +297,8 @@ async fn e2e_31_workloads_of_one_on_karpenter() {
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", booster.log_text()));
     let retired_after = signalled.elapsed().as_secs_f64();
+    back_up(&env, &["solo", "guarded"], 30).await;
     for app in ["solo", "guarded"] {
-        eventually(30, &format!("{app} Ready elsewhere"), || async {
-            !ready_on(&env.kube, app).await.is_empty()
-        })
-        .await
-        .expect("ready");
         assert!(settled(&env.kube, app).await, "{app}: no surge left behind");
     }
     let down = outages.stop().await;
