@@ -236,6 +236,7 @@ fn the_steps_of_a_surge() {
     let o = |replicas, old, ready, at| Observed {
         replicas,
         old_pod_there: old,
+        ready_others: ready,
         ready_elsewhere: ready,
         now: t(at),
     };
@@ -253,6 +254,38 @@ fn the_steps_of_a_surge() {
     assert_eq!(step(&r, &o(2, false, 0, 200), true), Step::Finish);
     assert_eq!(step(&r, &o(1, true, 1, 200), true), Step::Abandon);
     assert_eq!(step(&r, &o(5, true, 1, 200), false), Step::Abandon);
+}
+
+/// A Deployment of 3 whose budget allows nothing, two of its pods on the drained node: the
+/// first is handed over once its successor makes 3 Ready besides it, though one of those 3
+/// is the second pod, still on the drained node.
+#[test]
+fn siblings_on_the_drained_node_count_towards_the_size_not_as_the_successor() {
+    let r = SurgeRecord {
+        from: 3,
+        to: 4,
+        ..record("a")
+    };
+    let before = Observed {
+        replicas: 4,
+        old_pod_there: true,
+        ready_others: 2,
+        ready_elsewhere: 1,
+        now: t(200),
+    };
+    assert_eq!(step(&r, &before, true), Step::Wait);
+    let after = Observed {
+        ready_others: 3,
+        ready_elsewhere: 2,
+        ..before
+    };
+    assert_eq!(step(&r, &after, true), Step::HandOver);
+    let none_elsewhere = Observed {
+        ready_others: 3,
+        ready_elsewhere: 0,
+        ..before
+    };
+    assert_eq!(step(&r, &none_elsewhere, true), Step::Wait);
 }
 
 #[test]
@@ -327,13 +360,15 @@ proptest! {
     /// drain still running; past the deadline, never a wait.
     #[test]
     fn a_surge_never_hands_over_early_nor_waits_forever(
-        replicas in 0..4i32, old in any::<bool>(), ready in 0..3i32, at in 0..600u64, running in any::<bool>()
+        replicas in 0..4i32, old in any::<bool>(), ready in 0..3i32, elsewhere in 0..3i32,
+        at in 0..600u64, running in any::<bool>()
     ) {
         let r = record("uid-1");
-        let o = Observed { replicas, old_pod_there: old, ready_elsewhere: ready, now: t(at) };
+        let elsewhere = elsewhere.min(ready);
+        let o = Observed { replicas, old_pod_there: old, ready_others: ready, ready_elsewhere: elsewhere, now: t(at) };
         match step(&r, &o, running) {
-            Step::HandOver => prop_assert!(running && ready >= r.from && replicas == r.to && old),
-            Step::Wait => prop_assert!(running && t(at) < r.deadline && ready < r.from),
+            Step::HandOver => prop_assert!(running && ready >= r.from && elsewhere >= 1 && replicas == r.to && old),
+            Step::Wait => prop_assert!(running && t(at) < r.deadline && (ready < r.from || elsewhere == 0)),
             Step::Finish | Step::Undo(_) => prop_assert_eq!(replicas, r.to),
             Step::Abandon => prop_assert!(replicas != r.to),
         }

@@ -10,8 +10,10 @@ pub struct Observed {
     pub replicas: i32,
     /// The pod being moved is still there and not terminating.
     pub old_pod_there: bool,
-    /// Ready pods of the Deployment other than the old one, not terminating, each on a
-    /// schedulable node other than the drained one.
+    /// Ready pods of the Deployment other than the old one, not terminating, wherever they
+    /// run (others of it may be on the drained node too, waiting their turn).
+    pub ready_others: i32,
+    /// Of those, the ones on a schedulable node other than the drained one.
     pub ready_elsewhere: i32,
     /// Now.
     pub now: Timestamp,
@@ -62,9 +64,10 @@ pub fn step(r: &SurgeRecord, o: &Observed, drain_running: bool) -> Step {
     if !o.old_pod_there {
         return Step::Finish;
     }
-    // The successor must be Ready elsewhere, and with it as many Ready pods as the
-    // Deployment's size without the old one, so that the old one's removal leaves it whole.
-    if o.ready_elsewhere >= r.from {
+    // As many Ready pods besides the old one as the Deployment's size: the old one's
+    // removal leaves it whole (and, the old one counted out, one of them is the successor),
+    // at least one of them on a node that stays.
+    if o.ready_others >= r.from && o.ready_elsewhere >= 1 {
         return if drain_running {
             Step::HandOver
         } else {

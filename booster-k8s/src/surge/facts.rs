@@ -246,3 +246,93 @@ async fn autoscaler_of(client: &Client, ns: &str, name: &str) -> Result<Option<S
             .then(|| format!("{ns}/{}", h.metadata.name.unwrap_or_default()))
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts_of(d: serde_json::Value) -> WorkloadFacts {
+        let d: Deployment = serde_json::from_value(d).expect("deployment");
+        let mut f = WorkloadFacts::of_pod("u", true);
+        deployment_facts(&mut f, &d);
+        f
+    }
+
+    fn with_spec(spec: serde_json::Value) -> serde_json::Value {
+        let mut base = serde_json::json!({
+            "metadata": {"name": "d", "generation": 2},
+            "spec": {"replicas": 1, "selector": {}, "template": {}},
+            "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1,
+                "availableReplicas": 1, "readyReplicas": 1}
+        });
+        if let (Some(s), Some(extra)) = (base["spec"].as_object_mut(), spec.as_object()) {
+            for (k, v) in extra {
+                s.insert(k.clone(), v.clone());
+            }
+        }
+        base
+    }
+
+    #[test]
+    fn the_strategy_says_whether_two_may_run_at_once() {
+        let f = facts_of(with_spec(serde_json::json!({})));
+        assert_eq!(f.strategy, Strategy::RollingUpdate, "25 % by default: one");
+        assert!(f.rollout_complete);
+        for (surge, want) in [
+            (serde_json::json!(0), Strategy::NoSurge),
+            (serde_json::json!("0%"), Strategy::NoSurge),
+            (serde_json::json!("0"), Strategy::NoSurge),
+            (serde_json::json!(1), Strategy::RollingUpdate),
+            (serde_json::json!("10%"), Strategy::RollingUpdate),
+        ] {
+            let f = facts_of(with_spec(serde_json::json!({"strategy": {
+                "type": "RollingUpdate", "rollingUpdate": {"maxSurge": surge, "maxUnavailable": 1}
+            }})));
+            assert_eq!(f.strategy, want, "maxSurge {surge}");
+        }
+        let f = facts_of(with_spec(
+            serde_json::json!({"strategy": {"type": "Recreate"}}),
+        ));
+        assert_eq!(f.strategy, Strategy::Recreate);
+    }
+
+    #[test]
+    fn a_rollout_under_way_a_cordon_toleration_and_the_annotations_are_read() {
+        let mut d = with_spec(serde_json::json!({"template": {"spec": {
+            "containers": [],
+            "tolerations": [{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}]
+        }}}));
+        d["status"]["updatedReplicas"] = serde_json::json!(0);
+        d["metadata"]["annotations"] = serde_json::json!({
+            OPT_ANNOTATION: "false",
+            RECORD_ANNOTATION: "{not json"
+        });
+        let f = facts_of(d);
+        assert!(!f.rollout_complete);
+        assert!(f.tolerates_cordon);
+        assert_eq!(f.opt, Some(false));
+        assert_eq!(f.record, None, "a record not ours is ignored");
+        let everything = facts_of(with_spec(serde_json::json!({"template": {"spec": {
+            "containers": [], "tolerations": [{"operator": "Exists"}]
+        }}})));
+        assert!(everything.tolerates_cordon);
+    }
+
+    #[test]
+    fn a_gitops_tool_owning_the_replicas_is_named() {
+        let mut d = with_spec(serde_json::json!({}));
+        d["metadata"]["managedFields"] = serde_json::json!([
+            {"manager": "kube-controller-manager", "operation": "Update",
+             "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {"f:replicas": {}}}},
+            {"manager": "argocd-controller", "operation": "Apply",
+             "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {}}}}
+        ]);
+        assert_eq!(
+            facts_of(d.clone()).gitops_manager.as_deref(),
+            Some("argocd-controller")
+        );
+        d["metadata"]["managedFields"][1]["fieldsV1"] =
+            serde_json::json!({"f:spec": {"f:template": {}}});
+        assert_eq!(facts_of(d).gitops_manager, None, "replicas left out of Git");
+    }
+}

@@ -288,14 +288,15 @@ impl Mover<'_> {
         uid: &str,
     ) -> Verdict {
         let workload = format!("{}/{}", t.namespace, t.name);
-        let ready = match ready_elsewhere(self.client, t, r).await {
+        let (ready_others, ready_elsewhere) = match ready_pods(self.client, t, r).await {
             Ok(n) => n,
             Err(e) => return Verdict::Hold(format!("surge of {workload}: {e}; asking again")),
         };
         let o = Observed {
             replicas: t.replicas,
             old_pod_there: true,
-            ready_elsewhere: ready,
+            ready_others,
+            ready_elsewhere,
             now: now(),
         };
         let waited = o.now.since(r.started).as_secs_f64();
@@ -387,11 +388,11 @@ fn owner_deployment(p: &Pod, state: &PodSurges) -> Option<String> {
     state.owners.get(p.metadata.uid.as_deref()?).cloned()
 }
 
-/// Ready pods of the Deployment other than the one moved, not terminating, each on a
-/// schedulable node other than the drained one.
-async fn ready_elsewhere(client: &Client, t: &Target, r: &SurgeRecord) -> Result<i32, PortError> {
+/// Ready pods of the Deployment other than the one moved, not terminating: all of them,
+/// and those on a schedulable node other than the drained one.
+async fn ready_pods(client: &Client, t: &Target, r: &SurgeRecord) -> Result<(i32, i32), PortError> {
     let Some(sel) = t.selector.as_deref() else {
-        return Ok(0);
+        return Ok((0, 0));
     };
     let pods = call(
         &format!("list the pods of {}/{}", t.namespace, t.name),
@@ -401,7 +402,7 @@ async fn ready_elsewhere(client: &Client, t: &Target, r: &SurgeRecord) -> Result
     .await?;
     let nodes = Api::<Node>::all(client.clone());
     let mut schedulable: BTreeMap<String, bool> = BTreeMap::new();
-    let mut n = 0;
+    let (mut others, mut n) = (0, 0);
     for p in pods.items {
         let node = p
             .spec
@@ -411,9 +412,11 @@ async fn ready_elsewhere(client: &Client, t: &Target, r: &SurgeRecord) -> Result
         if p.metadata.uid.as_deref() == Some(r.pod_uid.as_str())
             || p.metadata.deletion_timestamp.is_some()
             || !facts::is_ready(&p)
-            || node.is_empty()
-            || node == r.node
         {
+            continue;
+        }
+        others += 1;
+        if node.is_empty() || node == r.node {
             continue;
         }
         if !schedulable.contains_key(&node) {
@@ -425,5 +428,5 @@ async fn ready_elsewhere(client: &Client, t: &Target, r: &SurgeRecord) -> Result
             n += 1;
         }
     }
-    Ok(n)
+    Ok((others, n))
 }

@@ -77,6 +77,7 @@ async fn settle_one(
     let o = Observed {
         replicas: t.replicas,
         old_pod_there: old_there,
+        ready_others: 0,
         ready_elsewhere: 0,
         now: now(),
     };

@@ -95,12 +95,16 @@ impl World {
         };
         let now = self.now;
         let old_there = self.pods.get(&pod).is_some_and(|p| !p.terminating());
-        let ready_elsewhere = self
+        let others: Vec<&Option<String>> = self
             .pods
             .iter()
             .filter(|(k, p)| **k != pod && p.app == app && p.running(now))
-            .filter(|(_, p)| {
-                p.node.as_deref().is_some_and(|n| {
+            .map(|(_, p)| &p.node)
+            .collect();
+        let ready_elsewhere = others
+            .iter()
+            .filter(|n| {
+                n.as_deref().is_some_and(|n| {
                     n != r.node && self.nodes.get(n).is_some_and(|x| !x.unschedulable)
                 })
             })
@@ -108,6 +112,7 @@ impl World {
         let o = Observed {
             replicas: self.apps[app].replicas as i32,
             old_pod_there: old_there,
+            ready_others: others.len() as i32,
             ready_elsewhere,
             now,
         };
