@@ -212,6 +212,23 @@ fn surge_off_grants_no_write_on_workloads() {
     assert!(off.contains("--surge=off"));
     assert!(!off.contains("aws-spots-booster-surge"), "{off}");
     assert!(!off.contains("deployments"), "{off}");
+    // `off` unquoted in a values file is YAML's false: the same.
+    let values = std::env::temp_dir().join(format!("asb-surge-off-{}.yaml", std::process::id()));
+    std::fs::write(&values, "config:\n  surge: off\n").expect("values");
+    let out = Command::new(&helm)
+        .args(["template", "t", &chart(), "-n", "kube-system", "-f"])
+        .arg(&values)
+        .output()
+        .expect("helm runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_file(&values);
+    assert!(text.contains("--surge=off"), "{text}");
+    assert!(!text.contains("aws-spots-booster-surge"));
 }
 
 /// Every object the chart renders is accepted by a real kube-apiserver (server-side dry

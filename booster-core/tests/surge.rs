@@ -25,6 +25,7 @@ fn alone() -> WorkloadFacts {
         gitops_manager: None,
         opt: None,
         record: None,
+        foreign_record: false,
     }
 }
 
@@ -184,6 +185,13 @@ fn what_cannot_surge_is_evicted_and_reported_with_its_cause() {
                 ..alone()
             },
             "gitOps",
+        ),
+        (
+            WorkloadFacts {
+                foreign_record: true,
+                ..alone()
+            },
+            "foreignRecord",
         ),
     ];
     for (f, code) in cases {

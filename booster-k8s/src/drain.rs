@@ -133,6 +133,7 @@ async fn drain_loop(
             return Ok(DrainOutcome::Drained);
         }
         attempt.forget_settled(&todo);
+        surges.seen(&todo);
         for p in &todo {
             let uid = p.metadata.uid.clone().unwrap_or_default();
             let name = pod_name(p);

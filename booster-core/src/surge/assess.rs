@@ -42,7 +42,8 @@ pub struct WorkloadFacts {
     /// The rest is the Deployment's, and means nothing for other owners.
     /// `spec.replicas`.
     pub replicas: i32,
-    /// `status.readyReplicas` (the pod included, if Ready).
+    /// Ready pods that stay: the Deployment's Ready pods on other nodes, plus this one if
+    /// Ready (a sibling on the same node goes too, so it is not counted).
     pub ready_replicas: i32,
     /// Its strategy.
     pub strategy: Strategy,
@@ -61,6 +62,9 @@ pub struct WorkloadFacts {
     pub opt: Option<bool>,
     /// The surge under way for it, if any (its [`super::RECORD_ANNOTATION`]).
     pub record: Option<SurgeRecord>,
+    /// It carries a [`super::RECORD_ANNOTATION`] that is not a record of ours (written by
+    /// another version, or by hand): never surged over, never removed.
+    pub foreign_record: bool,
 }
 
 /// Why a pod whose eviction costs availability is not moved by surge.
@@ -82,6 +86,8 @@ pub enum SkipReason {
     GitOps(String),
     /// Its size is zero: it is being scaled away.
     ScaledToZero,
+    /// It carries a surge record we cannot read.
+    ForeignRecord,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -108,6 +114,11 @@ impl std::fmt::Display for SkipReason {
                 super::OPT_ANNOTATION
             ),
             SkipReason::ScaledToZero => write!(f, "it is scaled to zero"),
+            SkipReason::ForeignRecord => write!(
+                f,
+                "it carries a surge record ({}) that is not one of ours",
+                super::RECORD_ANNOTATION
+            ),
         }
     }
 }
@@ -124,6 +135,7 @@ impl SkipReason {
             SkipReason::Autoscaled(_) => "autoscaled",
             SkipReason::GitOps(_) => "gitOps",
             SkipReason::ScaledToZero => "scaledToZero",
+            SkipReason::ForeignRecord => "foreignRecord",
         }
     }
 }
@@ -179,6 +191,7 @@ impl WorkloadFacts {
             gitops_manager: None,
             opt: None,
             record: None,
+            foreign_record: false,
         }
     }
 
@@ -217,6 +230,7 @@ pub fn assess(f: &WorkloadFacts, mode: SurgeMode) -> Assessment {
         Strategy::NoSurge => Some(SkipReason::MaxSurgeZero),
         Strategy::RollingUpdate => None,
     })
+    .or_else(|| f.foreign_record.then_some(SkipReason::ForeignRecord))
     .or_else(|| (f.replicas <= 0).then_some(SkipReason::ScaledToZero))
     .or_else(|| (f.paused || !f.rollout_complete).then_some(SkipReason::RolloutInProgress))
     .or_else(|| f.tolerates_cordon.then_some(SkipReason::ToleratesCordon))

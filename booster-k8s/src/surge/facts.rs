@@ -115,16 +115,56 @@ pub(crate) async fn read(
     f.owner = Owner::Deployment(d_ref.name.clone());
     deployment_facts(&mut f, &d);
     f.autoscaler = autoscaler_of(client, &ns, &d_ref.name).await?;
-    let spec = d.spec.as_ref();
-    let target = Target {
-        namespace: ns,
-        name: d_ref.name,
+    let target = target_of(&d);
+    if let Some(sel) = target.selector.as_deref() {
+        let node = p.spec.as_ref().and_then(|s| s.node_name.as_deref());
+        f.ready_replicas = i32::from(f.pod_ready) + ready_off(client, &ns, sel, node).await?;
+    }
+    Ok((f, Some(target)))
+}
+
+/// The Deployment as a surge's target.
+fn target_of(d: &Deployment) -> Target {
+    let mut f = WorkloadFacts::of_pod("", false);
+    deployment_facts(&mut f, d);
+    Target {
+        namespace: d.metadata.namespace.clone().unwrap_or_default(),
+        name: d.metadata.name.clone().unwrap_or_default(),
         resource_version: d.metadata.resource_version.clone().unwrap_or_default(),
         replicas: f.replicas,
-        selector: spec.and_then(|s| selector::query(&s.selector)),
-        record: f.record.clone(),
-    };
-    Ok((f, Some(target)))
+        selector: d.spec.as_ref().and_then(|s| selector::query(&s.selector)),
+        record: f.record,
+    }
+}
+
+/// `t` read again (its resourceVersion, size and record now).
+pub(crate) async fn refresh(client: &Client, t: &Target) -> Result<Target, PortError> {
+    let d = call(
+        &format!("get Deployment {}/{}", t.namespace, t.name),
+        Api::<Deployment>::namespaced(client.clone(), &t.namespace).get(&t.name),
+    )
+    .await?;
+    Ok(target_of(&d))
+}
+
+/// Ready pods selected by `sel` in `ns`, not terminating, on a node other than `node`.
+async fn ready_off(
+    client: &Client,
+    ns: &str,
+    sel: &str,
+    node: Option<&str>,
+) -> Result<i32, PortError> {
+    let pods = call(
+        &format!("list pods {sel} in {ns}"),
+        Api::<Pod>::namespaced(client.clone(), ns).list(&ListParams::default().labels(sel)),
+    )
+    .await?;
+    Ok(pods
+        .items
+        .iter()
+        .filter(|q| q.metadata.deletion_timestamp.is_none() && is_ready(q))
+        .filter(|q| q.spec.as_ref().and_then(|s| s.node_name.as_deref()) != node)
+        .count() as i32)
 }
 
 /// What the Deployment itself says.
@@ -165,15 +205,15 @@ pub(crate) fn deployment_facts(f: &mut WorkloadFacts, d: &Deployment) {
         Some("false") => Some(false),
         _ => None,
     };
-    f.record = annotations
-        .and_then(|a| a.get(RECORD_ANNOTATION))
-        .and_then(|r| match SurgeRecord::parse(r) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                tracing::warn!(deployment = ?d.metadata.name, error = %e, "surge record ignored");
-                None
-            }
-        });
+    let record = annotations.and_then(|a| a.get(RECORD_ANNOTATION));
+    f.record = record.and_then(|r| match SurgeRecord::parse(r) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!(deployment = ?d.metadata.name, error = %e, "surge record not ours: left as it is");
+            None
+        }
+    });
+    f.foreign_record = record.is_some() && f.record.is_none();
     f.gitops_manager = d.metadata.managed_fields.iter().flatten().find_map(|m| {
         let manager = m.manager.as_deref().unwrap_or_default();
         let owns_replicas = m

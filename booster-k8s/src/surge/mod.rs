@@ -2,27 +2,24 @@
 //! before it evicts it, and a pass settles the surges no drain runs any more ([`settle`]).
 //! What to do is `booster_core::surge`'s to decide; this reads the facts and writes.
 
+mod advance;
 mod facts;
 mod report;
 mod selector;
 mod settle;
+mod start;
 mod writes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use booster_core::ports::PortError;
-use booster_core::surge::{
-    assess, step, Assessment, Observed, Step, SurgeMode, SurgeOutcome, SurgeRecord, DELETION_COST,
-    LOWEST_COST,
-};
+use booster_core::surge::{assess, Assessment, SurgeMode, SurgeOutcome};
 use booster_core::{Dur, Timestamp};
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, ListParams};
+use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use tokio::time::Instant;
 
-use crate::convert::pod_name;
 use facts::Target;
 use report::Subject;
 pub use report::{Reporting, SurgeLog};
@@ -85,11 +82,36 @@ pub enum Verdict {
 /// What one drain attempt remembers of its pods' surges, by pod uid.
 #[derive(Default)]
 pub struct PodSurges {
+    /// Pods to evict as any other.
     evict: BTreeSet<String>,
-    handed: BTreeMap<String, Instant>,
+    /// Pods handed over to their successor, with their Deployment (`ns/name`) and when:
+    /// until each is gone, no other pod of that Deployment goes (its budget still counts it).
+    handed: BTreeMap<String, (String, Instant)>,
+    /// Surges started per pod in this attempt.
     starts: BTreeMap<String, u32>,
     /// The Deployment of each pod read, for its reports.
     owners: BTreeMap<String, String>,
+}
+
+impl PodSurges {
+    /// Forgets the handed-over pods that are gone or terminating (`left`: the node's pods
+    /// now).
+    pub fn seen(&mut self, left: &[&Pod]) {
+        self.handed.retain(|uid, _| {
+            left.iter().any(|p| {
+                p.metadata.uid.as_deref() == Some(uid.as_str())
+                    && p.metadata.deletion_timestamp.is_none()
+            })
+        });
+    }
+
+    /// A pod of `workload` other than `uid` handed over and not gone yet.
+    fn handing(&self, workload: &str, uid: &str) -> Option<&str> {
+        self.handed
+            .iter()
+            .find(|(u, (w, _))| w == workload && u.as_str() != uid)
+            .map(|(u, _)| u.as_str())
+    }
 }
 
 /// Moves pods by surge for a drain.
@@ -115,7 +137,7 @@ impl Mover<'_> {
         if self.settings.mode == SurgeMode::Off || p.metadata.deletion_timestamp.is_some() {
             return Verdict::Evict;
         }
-        if let Some(at) = state.handed.get(&uid) {
+        if let Some((_, at)) = state.handed.get(&uid) {
             if at.elapsed() < HANDOVER_WAIT {
                 return Verdict::Hold(
                     "handed over to its successor: its ReplicaSet removes it".into(),
@@ -143,31 +165,43 @@ impl Mover<'_> {
                 return Verdict::Evict;
             }
         };
-        let workload = target
-            .as_ref()
-            .map_or_else(|| pod_name(p), |t| format!("{}/{}", t.namespace, t.name));
-        if let Some(t) = &target {
-            state.owners.insert(uid.clone(), t.name.clone());
+        let Some(t) = target else {
+            return match assess(&facts, self.settings.mode) {
+                Assessment::Skip(why) => {
+                    self.skip(p, state, &uid, format!("{why}; evicted instead"))
+                        .await;
+                    Verdict::Evict
+                }
+                _ => {
+                    state.evict.insert(uid);
+                    Verdict::Evict
+                }
+            };
+        };
+        let workload = format!("{}/{}", t.namespace, t.name);
+        state.owners.insert(uid.clone(), t.name.clone());
+        if let Some(other) = state.handing(&workload, &uid) {
+            // Its budget counts the pod handed over until it goes.
+            return Verdict::Hold(format!(
+                "a pod of {workload} handed over ({other}) goes first"
+            ));
         }
-        match (assess(&facts, self.settings.mode), target) {
-            (Assessment::Evict, _) => {
+        match assess(&facts, self.settings.mode) {
+            Assessment::Evict => {
                 state.evict.insert(uid);
                 Verdict::Evict
             }
-            (Assessment::Skip(why), _) => {
+            Assessment::Skip(why) => {
                 self.skip(p, state, &uid, format!("{why}; evicted instead"))
                     .await;
                 Verdict::Evict
             }
-            (Assessment::Wait, _) => {
-                Verdict::Hold(format!("another pod of {workload} is being moved by surge"))
-            }
-            (Assessment::Surge, Some(t)) => self.start(p, &t, state, &uid).await,
-            (Assessment::Resume, Some(t)) => match t.record.clone() {
-                Some(r) => self.advance(&t, &r, state, &uid).await,
+            Assessment::Wait => self.wait_for_other(&t).await,
+            Assessment::Surge => self.start(p, &t, state, &uid).await,
+            Assessment::Resume => match t.record.clone() {
+                Some(r) => self.advance(p, &t, &r, state, &uid).await,
                 None => Verdict::Evict,
             },
-            (_, None) => Verdict::Evict,
         }
     }
 
@@ -189,185 +223,7 @@ impl Mover<'_> {
         state.evict.insert(uid.to_string());
     }
 
-    async fn start(&self, p: &Pod, t: &Target, state: &mut PodSurges, uid: &str) -> Verdict {
-        let workload = format!("{}/{}", t.namespace, t.name);
-        if self.dry_run {
-            tracing::info!(node = self.node, workload, pod = %pod_name(p), "dry run: would move by surge");
-            return Verdict::Evict;
-        }
-        let starts = state.starts.entry(uid.to_string()).or_default();
-        if *starts >= MAX_STARTS {
-            self.skip(
-                p,
-                state,
-                uid,
-                format!("surged {MAX_STARTS} times in this attempt already; evicted instead"),
-            )
-            .await;
-            return Verdict::Evict;
-        }
-        *starts += 1;
-        let name = p.metadata.name.clone().unwrap_or_default();
-        let prior = p
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(DELETION_COST))
-            .cloned();
-        let lowest = LOWEST_COST.to_string();
-        let pod_key = (t.namespace.as_str(), name.as_str(), uid);
-        if let Err(e) = writes::set_cost(self.client, self.manager, pod_key, Some(&lowest)).await {
-            return self.refused(p, state, uid, &workload, e).await;
-        }
-        let started = now();
-        let record = SurgeRecord {
-            pod_uid: uid.to_string(),
-            pod: name.clone(),
-            node: self.node.to_string(),
-            from: t.replicas,
-            to: t.replicas.saturating_add(1),
-            started,
-            deadline: started.plus(self.settings.timeout),
-            prior_cost: prior.clone(),
-        };
-        if let Err(e) = writes::raise(self.client, self.manager, t, &record).await {
-            // The pod keeps its lowest cost only while it is ours to move.
-            if !e.is_retryable() {
-                let _ =
-                    writes::set_cost(self.client, self.manager, pod_key, prior.as_deref()).await;
-            }
-            return self.refused(p, state, uid, &workload, e).await;
-        }
-        self.reporting
-            .report(
-                self.node,
-                t.subject(),
-                SurgeOutcome::Started,
-                format!(
-                    "raised from {} to {} replicas so that {} is replaced before it goes",
-                    record.from,
-                    record.to,
-                    pod_name(p)
-                ),
-            )
-            .await;
-        Verdict::Hold(format!(
-            "moved by surge: {workload} raised to {}",
-            record.to
-        ))
-    }
-
-    /// A write refused: a retryable one is asked again next pass; any other makes the pod
-    /// evicted as any other, and says why.
-    async fn refused(
-        &self,
-        p: &Pod,
-        state: &mut PodSurges,
-        uid: &str,
-        workload: &str,
-        e: PortError,
-    ) -> Verdict {
-        if e.is_retryable() {
-            return Verdict::Hold(format!("surge of {workload}: {e}; trying again"));
-        }
-        self.skip(
-            p,
-            state,
-            uid,
-            format!("surge refused ({e}); evicted instead"),
-        )
-        .await;
-        Verdict::Evict
-    }
-
-    async fn advance(
-        &self,
-        t: &Target,
-        r: &SurgeRecord,
-        state: &mut PodSurges,
-        uid: &str,
-    ) -> Verdict {
-        let workload = format!("{}/{}", t.namespace, t.name);
-        let (ready_others, ready_elsewhere) = match ready_pods(self.client, t, r).await {
-            Ok(n) => n,
-            Err(e) => return Verdict::Hold(format!("surge of {workload}: {e}; asking again")),
-        };
-        let o = Observed {
-            replicas: t.replicas,
-            old_pod_there: true,
-            ready_others,
-            ready_elsewhere,
-            now: now(),
-        };
-        let waited = o.now.since(r.started).as_secs_f64();
-        match step(r, &o, true) {
-            Step::Wait => Verdict::Hold(format!(
-                "moved by surge: the successor in {workload} is not Ready yet ({waited:.0} s)"
-            )),
-            Step::HandOver | Step::Finish => {
-                match writes::end(self.client, self.manager, t, Some(r.from)).await {
-                    Ok(()) => {
-                        self.reporting.report(
-                            self.node,
-                            t.subject(),
-                            SurgeOutcome::HandedOver,
-                            format!(
-                                "successor Ready elsewhere after {waited:.0} s; back to {} replicas, {} goes",
-                                r.from, r.pod
-                            ),
-                        ).await;
-                        state.handed.insert(uid.to_string(), Instant::now());
-                        Verdict::Hold(
-                            "handed over to its successor: its ReplicaSet removes it".into(),
-                        )
-                    }
-                    Err(e) => Verdict::Hold(format!("surge of {workload}: {e}; trying again")),
-                }
-            }
-            Step::Undo(why) => {
-                let key = (t.namespace.as_str(), r.pod.as_str(), uid);
-                let undone = async {
-                    writes::set_cost(self.client, self.manager, key, r.prior_cost.as_deref())
-                        .await?;
-                    writes::end(self.client, self.manager, t, Some(r.from)).await
-                };
-                match undone.await {
-                    Ok(()) => {
-                        self.end_reported(
-                            state,
-                            uid,
-                            t,
-                            SurgeOutcome::Undone,
-                            format!("undone: {why}; {} is evicted instead", r.pod),
-                        )
-                        .await;
-                        Verdict::Evict
-                    }
-                    Err(e) => Verdict::Hold(format!(
-                        "undoing the surge of {workload}: {e}; trying again"
-                    )),
-                }
-            }
-            Step::Abandon => {
-                let key = (t.namespace.as_str(), r.pod.as_str(), uid);
-                let _ =
-                    writes::set_cost(self.client, self.manager, key, r.prior_cost.as_deref()).await;
-                match writes::end(self.client, self.manager, t, None).await {
-                    Ok(()) => {
-                        self.end_reported(state, uid, t, SurgeOutcome::Abandoned, format!(
-                            "its replicas were set to {} by somebody else during the surge; left as they are, {} is evicted instead",
-                            t.replicas, r.pod
-                        )).await;
-                        Verdict::Evict
-                    }
-                    Err(e) => {
-                        Verdict::Hold(format!("ending the surge of {workload}: {e}; trying again"))
-                    }
-                }
-            }
-        }
-    }
-
+    /// Reports `outcome` of the surge of `t`, and makes its pod evicted as any other.
     async fn end_reported(
         &self,
         state: &mut PodSurges,
@@ -386,47 +242,4 @@ impl Mover<'_> {
 /// The Deployment of `p` when this attempt has read it.
 fn owner_deployment(p: &Pod, state: &PodSurges) -> Option<String> {
     state.owners.get(p.metadata.uid.as_deref()?).cloned()
-}
-
-/// Ready pods of the Deployment other than the one moved, not terminating: all of them,
-/// and those on a schedulable node other than the drained one.
-async fn ready_pods(client: &Client, t: &Target, r: &SurgeRecord) -> Result<(i32, i32), PortError> {
-    let Some(sel) = t.selector.as_deref() else {
-        return Ok((0, 0));
-    };
-    let pods = call(
-        &format!("list the pods of {}/{}", t.namespace, t.name),
-        Api::<Pod>::namespaced(client.clone(), &t.namespace)
-            .list(&ListParams::default().labels(sel)),
-    )
-    .await?;
-    let nodes = Api::<Node>::all(client.clone());
-    let mut schedulable: BTreeMap<String, bool> = BTreeMap::new();
-    let (mut others, mut n) = (0, 0);
-    for p in pods.items {
-        let node = p
-            .spec
-            .as_ref()
-            .and_then(|s| s.node_name.clone())
-            .unwrap_or_default();
-        if p.metadata.uid.as_deref() == Some(r.pod_uid.as_str())
-            || p.metadata.deletion_timestamp.is_some()
-            || !facts::is_ready(&p)
-        {
-            continue;
-        }
-        others += 1;
-        if node.is_empty() || node == r.node {
-            continue;
-        }
-        if !schedulable.contains_key(&node) {
-            let n_obj = call(&format!("get node {node}"), nodes.get(&node)).await;
-            let ok = n_obj.is_ok_and(|n| !n.spec.and_then(|s| s.unschedulable).unwrap_or(false));
-            schedulable.insert(node.clone(), ok);
-        }
-        if schedulable.get(&node) == Some(&true) {
-            n += 1;
-        }
-    }
-    Ok((others, n))
 }

@@ -37,8 +37,12 @@ pub async fn settle(
             selector: None,
             record: f.record.clone(),
         };
+        if f.foreign_record {
+            // Somebody else's (or another version's) record: left as it is.
+            continue;
+        }
         let Some(r) = f.record else {
-            // Our label without our record: only the label goes.
+            // Our label without a record: only the label goes.
             let _ = writes::end(client, manager, &t, None).await;
             continue;
         };
