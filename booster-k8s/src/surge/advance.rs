@@ -95,7 +95,10 @@ impl Mover<'_> {
                 if let Err(e) =
                     writes::set_cost(self.client, self.manager, key, r.prior_cost.as_deref()).await
                 {
-                    tracing::warn!(node = self.node, workload, error = %e, "deletion cost not restored");
+                    // The record keeps what to restore: asked again next pass.
+                    return Verdict::Hold(format!(
+                        "ending the surge of {workload}: {e}; trying again"
+                    ));
                 }
                 if let Err(e) = writes::end(self.client, self.manager, &t, None).await {
                     return Verdict::Hold(format!(
@@ -139,13 +142,26 @@ impl Mover<'_> {
         if there {
             return held;
         }
-        if writes::end(self.client, self.manager, t, Some(r.from))
-            .await
-            .is_ok()
-        {
-            let message = format!("{} went by other hands; back to {} replicas", r.pod, r.from);
+        // Back to its size only if it is still ours (the step's Finish or Abandon).
+        let (to, outcome, message) = if t.replicas == r.to {
+            (
+                Some(r.from),
+                SurgeOutcome::HandedOver,
+                format!("{} went by other hands; back to {} replicas", r.pod, r.from),
+            )
+        } else {
+            (
+                None,
+                SurgeOutcome::Abandoned,
+                format!(
+                    "{} went by other hands and its replicas were set to {} by somebody else; left as they are",
+                    r.pod, t.replicas
+                ),
+            )
+        };
+        if writes::end(self.client, self.manager, t, to).await.is_ok() {
             self.reporting
-                .report(self.node, t.subject(), SurgeOutcome::HandedOver, message)
+                .report(self.node, t.subject(), outcome, message)
                 .await;
         }
         held

@@ -115,25 +115,29 @@ pub(crate) async fn read(
     f.owner = Owner::Deployment(d_ref.name.clone());
     deployment_facts(&mut f, &d);
     f.autoscaler = autoscaler_of(client, &ns, &d_ref.name).await?;
-    let target = target_of(&d);
-    if let Some(sel) = target.selector.as_deref() {
+    let target = target_of(&d, f.replicas, f.record.clone());
+    // Whether it is the last Ready replica, counted off this node: a sibling here goes too.
+    // Not needed when a surge is under way, or for a pod that is not Ready.
+    let sel = target
+        .selector
+        .as_deref()
+        .filter(|_| f.pod_ready && f.record.is_none());
+    if let Some(sel) = sel {
         let node = p.spec.as_ref().and_then(|s| s.node_name.as_deref());
-        f.ready_replicas = i32::from(f.pod_ready) + ready_off(client, &ns, sel, node).await?;
+        f.ready_replicas = 1 + ready_off(client, &ns, sel, node).await?;
     }
     Ok((f, Some(target)))
 }
 
-/// The Deployment as a surge's target.
-fn target_of(d: &Deployment) -> Target {
-    let mut f = WorkloadFacts::of_pod("", false);
-    deployment_facts(&mut f, d);
+/// The Deployment as a surge's target, of `replicas` and `record` as its facts read them.
+fn target_of(d: &Deployment, replicas: i32, record: Option<SurgeRecord>) -> Target {
     Target {
         namespace: d.metadata.namespace.clone().unwrap_or_default(),
         name: d.metadata.name.clone().unwrap_or_default(),
         resource_version: d.metadata.resource_version.clone().unwrap_or_default(),
-        replicas: f.replicas,
+        replicas,
         selector: d.spec.as_ref().and_then(|s| selector::query(&s.selector)),
-        record: f.record,
+        record,
     }
 }
 
@@ -144,7 +148,9 @@ pub(crate) async fn refresh(client: &Client, t: &Target) -> Result<Target, PortE
         Api::<Deployment>::namespaced(client.clone(), &t.namespace).get(&t.name),
     )
     .await?;
-    Ok(target_of(&d))
+    let mut f = WorkloadFacts::of_pod("", false);
+    deployment_facts(&mut f, &d);
+    Ok(target_of(&d, f.replicas, f.record))
 }
 
 /// Ready pods selected by `sel` in `ns`, not terminating, on a node other than `node`.

@@ -146,6 +146,17 @@ impl Mover<'_> {
             // Still there: the ReplicaSet removed another pod. Looked at again.
             state.handed.remove(&uid);
         }
+        // A pod already read whose Deployment has a pod handed over and not gone yet waits,
+        // even one set to be evicted: its budget still counts the one handed over.
+        if let Some(name) = state.owners.get(&uid) {
+            let ns = p.metadata.namespace.as_deref().unwrap_or_default();
+            let workload = format!("{ns}/{name}");
+            if let Some(other) = state.handing(&workload, &uid) {
+                return Verdict::Hold(format!(
+                    "a pod of {workload} handed over ({other}) goes first"
+                ));
+            }
+        }
         if state.evict.contains(&uid) {
             return Verdict::Evict;
         }
