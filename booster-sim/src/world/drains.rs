@@ -104,9 +104,7 @@ impl World {
         let retry = self.sc.timing.eviction_retry;
         let actor = d.actor;
         for pod in todo {
-            if actor == Actor::Controller
-                && matches!(self.surge_verdict(&node, pod), super::surges::Verdict::Hold)
-            {
+            if actor == Actor::Controller && self.held_for_surge(&node, pod) {
                 continue;
             }
             if let Err(blocker) = self.evict(pod) {

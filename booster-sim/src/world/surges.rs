@@ -15,14 +15,18 @@ use crate::rng;
 const SURGE_TIMEOUT: Dur = Dur::from_mins(5);
 
 /// What the drain does with a pod.
-pub(super) enum Verdict {
+enum Verdict {
     Evict,
     Hold,
 }
 
 impl World {
-    /// Whether the controller's drain of `node` evicts `pod` now or holds it for its surge.
-    pub(super) fn surge_verdict(&mut self, node: &str, pod: u64) -> Verdict {
+    /// Whether the controller's drain of `node` holds `pod` for its surge (else evicts it).
+    pub(super) fn held_for_surge(&mut self, node: &str, pod: u64) -> bool {
+        matches!(self.surge_verdict(node, pod), Verdict::Hold)
+    }
+
+    fn surge_verdict(&mut self, node: &str, pod: u64) -> Verdict {
         if self.surge == SurgeMode::Off {
             return Verdict::Evict;
         }
