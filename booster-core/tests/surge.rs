@@ -11,21 +11,11 @@ use proptest::prelude::*;
 /// A Ready pod, the only one of a settled RollingUpdate Deployment with no budget.
 fn alone() -> WorkloadFacts {
     WorkloadFacts {
-        pod_uid: "uid-1".into(),
-        pod_ready: true,
         owner: Owner::Deployment("solo".into()),
-        budget_allows: None,
         replicas: 1,
         ready_replicas: 1,
-        strategy: Plan::RollingUpdate,
-        paused: false,
         rollout_complete: true,
-        tolerates_cordon: false,
-        autoscaler: None,
-        gitops_manager: None,
-        opt: None,
-        record: None,
-        foreign_record: false,
+        ..WorkloadFacts::of_pod("uid-1", true)
     }
 }
 

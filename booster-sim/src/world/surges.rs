@@ -8,8 +8,7 @@ use booster_core::surge::{
 use booster_core::time::Dur;
 
 use super::drains::DrainState;
-use super::{World, K_TERM};
-use crate::rng;
+use super::World;
 
 /// How long a successor may take (`--surge-timeout`'s default).
 const SURGE_TIMEOUT: Dur = Dur::from_mins(5);
@@ -126,13 +125,7 @@ impl World {
                 // The ReplicaSet removes the old pod first (its deletion cost): it
                 // terminates gracefully, with no budget asked.
                 self.apps[app].replicas = r.from as u32;
-                let grace = self.apps[app]
-                    .termination
-                    .at(rng::unit(self.seed, &[K_TERM, pod]));
-                if let Some(p) = self.pods.get_mut(&pod) {
-                    p.terminating_until = Some(now.plus(grace));
-                }
-                self.metrics.evictions += 1;
+                self.terminate(pod);
                 self.metrics.surges_handed_over += 1;
                 Verdict::Hold
             }

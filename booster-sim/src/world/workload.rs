@@ -125,14 +125,26 @@ impl World {
                 ));
             }
         }
-        let grace = a.termination.at(rng::unit(self.seed, &[K_TERM, pod]));
-        if let Some(p) = self.pods.get_mut(&pod) {
-            p.terminating_until = Some(self.now.plus(grace));
-        }
-        self.metrics.evictions += 1;
+        self.terminate(pod);
         self.reconcile_replicas();
         self.bump();
         Ok(())
+    }
+
+    /// `pod` starts its graceful termination (its app's grace period, drawn per pod), and
+    /// counts as a disruption.
+    pub(super) fn terminate(&mut self, pod: u64) {
+        let Some(app) = self.pods.get(&pod).map(|p| p.app) else {
+            return;
+        };
+        let grace = self.apps[app]
+            .termination
+            .at(rng::unit(self.seed, &[K_TERM, pod]));
+        let until = self.now.plus(grace);
+        if let Some(p) = self.pods.get_mut(&pod) {
+            p.terminating_until = Some(until);
+        }
+        self.metrics.evictions += 1;
     }
 
     pub(super) fn reconcile_replicas(&mut self) {
